@@ -1,0 +1,1 @@
+"""Thin click commands, one module per pipeline stage; ``evla_miner.cli`` registers them."""

@@ -1,0 +1,146 @@
+"""The survey's own knowledge: its taxonomy and the papers it already contains.
+
+Both are data under ``seeds/`` (``taxonomy.toml``, ``seed_papers.jsonl``), so
+another survey can use evla-miner by replacing them. ``init_db`` loads them
+idempotently: running it again changes nothing, and editing the taxonomy file
+then re-running it brings the db in line with the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import sqlite_utils
+
+from .db import dumps, now_iso
+from .errors import BadInput
+from .records import RecordError, paper_from_snapshot, upsert_papers
+
+TAXONOMY_FILE = "taxonomy.toml"
+SEED_PAPERS_FILE = "seed_papers.jsonl"
+
+
+def load_taxonomy(path: Path) -> list[dict]:
+    """Read and validate ``taxonomy.toml`` into ``taxonomy`` rows (in file order).
+
+    ``level`` is derived from depth (pillar, category, subcategory) or the
+    ``auxiliary`` flag; ``is_leaf`` marks nodes without children.
+    """
+    try:
+        with open(path, "rb") as handle:
+            nodes = tomllib.load(handle).get("node", [])
+    except FileNotFoundError as exc:
+        raise BadInput(f"taxonomy file not found: {path}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise BadInput(f"{path}: invalid TOML: {exc}") from exc
+    by_id: dict[str, dict] = {}
+    for position, node in enumerate(nodes):
+        node_id = node.get("id")
+        if not node_id or not node.get("name"):
+            raise BadInput(f"{path}: node {position + 1} needs an id and a name")
+        if node_id in by_id:
+            raise BadInput(f"{path}: duplicate node id {node_id!r}")
+        by_id[node_id] = {
+            "id": node_id,
+            "name": node["name"],
+            "description": node.get("description", ""),
+            "parent": node.get("parent") or None,
+            "auxiliary": bool(node.get("auxiliary")),
+            "position": position,
+        }
+    levels = ("pillar", "category", "subcategory")
+    rows = []
+    for node in by_id.values():
+        depth, parent = 0, node["parent"]
+        while parent:
+            if parent not in by_id:
+                raise BadInput(f"{path}: {node['id']!r} has unknown parent {parent!r}")
+            depth += 1
+            if depth > len(by_id):
+                raise BadInput(f"{path}: parent cycle at {node['id']!r}")
+            parent = by_id[parent]["parent"]
+        level = "auxiliary" if node["auxiliary"] else levels[min(depth, len(levels) - 1)]
+        has_children = any(other["parent"] == node["id"] for other in by_id.values())
+        rows.append(
+            {
+                "id": node["id"],
+                "name": node["name"],
+                "description": node["description"],
+                "parent": node["parent"],
+                "level": level,
+                "is_leaf": int(not has_children),
+                "position": node["position"],
+            }
+        )
+    return rows
+
+
+def synthetic_id(title: str) -> str:
+    """A stable key for a survey paper with no arXiv id (``noid:<slug of title>``)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", (title or "").lower()).strip("-")
+    return f"noid:{slug[:80] or 'untitled'}"
+
+
+def load_seed_papers(path: Path, known_labels: set[str]) -> list[tuple[dict, list[str], str]]:
+    """Seed papers as (paper row, labels, label source). Unknown labels are an error:
+    a typo in the seeds would silently train the classifier on a class that does not exist."""
+    seeds = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError as exc:
+        raise BadInput(f"seed papers file not found: {path}") from exc
+    for line_number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BadInput(f"{path}:{line_number}: invalid JSON ({exc.msg})") from exc
+        labels = record.get("labels") or []
+        unknown = [label for label in labels if label not in known_labels]
+        if unknown:
+            raise BadInput(f"{path}:{line_number}: unknown taxonomy ids {unknown}")
+        if not record.get("id"):
+            record = {**record, "id": None}
+        try:
+            if record["id"]:
+                paper = paper_from_snapshot(record, source="seed")
+            else:
+                paper = paper_from_snapshot({**record, "id": "0000.00000"}, source="seed")
+                paper["id"] = synthetic_id(record.get("title"))
+        except RecordError as exc:
+            raise BadInput(f"{path}:{line_number}: {exc}") from exc
+        seeds.append((paper, labels, record.get("label_source") or "seed"))
+    return seeds
+
+
+def init_db(db: sqlite_utils.Database, seeds: Path) -> dict:
+    """Load taxonomy and seed papers into an (already migrated) db. Idempotent."""
+    taxonomy = load_taxonomy(seeds / TAXONOMY_FILE)
+    seed_papers = load_seed_papers(seeds / SEED_PAPERS_FILE, {node["id"] for node in taxonomy})
+    with db.conn:
+        db.execute("delete from taxonomy")
+        db["taxonomy"].insert_all(taxonomy, pk="id")
+    paper_counts = upsert_papers(db, [paper for paper, _, _ in seed_papers])
+    existing = {row["paper_id"]: row for row in db["survey"].rows}
+    survey_rows = []
+    for paper, labels, label_source in seed_papers:
+        row = existing.get(paper["id"])
+        if row and not row["source"].startswith("seed:"):
+            continue  # a reviewer's decision about this paper wins over the seed file
+        wanted = {"paper_id": paper["id"], "labels": dumps(labels), "source": f"seed:{label_source}"}
+        if row and all(row[k] == v for k, v in wanted.items()):
+            continue
+        survey_rows.append({**wanted, "added_at": row["added_at"] if row else now_iso()})
+    with db.conn:
+        db["survey"].upsert_all(survey_rows, pk="paper_id")
+    return {
+        "taxonomy_nodes": len(taxonomy),
+        "leaves": sum(node["is_leaf"] and node["level"] != "auxiliary" for node in taxonomy),
+        "seed_papers": len(seed_papers),
+        "papers_inserted": paper_counts["inserted"],
+        "survey_rows_changed": len(survey_rows),
+    }

@@ -1,0 +1,47 @@
+"""What is in the database and what is waiting: the numbers behind ``evla status``."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from .db import loads
+
+COUNTED_TABLES = (
+    "papers",
+    "survey",
+    "taxonomy",
+    "decisions",
+    "embeddings",
+    "scores",
+    "references",
+    "bibtex_keys",
+)
+
+
+def database_status(db: sqlite_utils.Database, last_runs: int = 5) -> dict:
+    """Counts per table, the latest runs, and pending work per stage."""
+    counts = {name: db[name].count for name in COUNTED_TABLES if db[name].exists()}
+    runs = [
+        {
+            "id": row["id"],
+            "kind": row["kind"],
+            "started": row["started"],
+            "finished": row["finished"],
+            "status": row["status"],
+            "counts": loads(row["counts"], {}),
+            "errors": len(loads(row["errors"], [])),
+            "message": row["message"],
+        }
+        for row in db.query("select * from runs order by id desc limit ?", [last_runs])
+    ]
+    pending = {
+        "unscored papers": db.execute(
+            "select count(*) from papers where id not in (select paper_id from scores)"
+        ).fetchone()[0],
+        "unreviewed papers outside the survey": db.execute(
+            """select count(*) from papers
+               where id not in (select paper_id from survey)
+                 and id not in (select paper_id from decisions)"""
+        ).fetchone()[0],
+    }
+    return {"counts": counts, "runs": runs, "pending": pending}
