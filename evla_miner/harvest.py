@@ -87,7 +87,7 @@ def import_snapshot(
         update_run_counts(db, run_id, counts)
 
     handle, total = _open_lines(path)
-    reporter.start(f"Importing {path.name}", total=total)
+    reporter.start(f"Importing {path.name}", total=total, unit="bytes" if total else "items")
     try:
         with handle:
             for line_number, line in enumerate(handle, start=1):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TaskProgressColumn,
@@ -22,8 +23,8 @@ from rich.progress import (
 class Reporter:
     """Silent reporter: the interface stages call."""
 
-    def start(self, description: str, total: float | None = None) -> None:
-        pass
+    def start(self, description: str, total: float | None = None, unit: str = "items") -> None:
+        """Begin a task of ``total`` units (``unit="bytes"`` shows sizes instead of counts)."""
 
     def advance(self, amount: float = 1) -> None:
         pass
@@ -43,13 +44,13 @@ class RichReporter(Reporter):
         self._progress: Progress | None = None
         self._task = None
 
-    def start(self, description: str, total: float | None = None) -> None:
+    def start(self, description: str, total: float | None = None, unit: str = "items") -> None:
         self.finish()
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             TaskProgressColumn(),
-            MofNCompleteColumn(),
+            DownloadColumn() if unit == "bytes" else MofNCompleteColumn(),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
             console=self.console,
