@@ -4,6 +4,12 @@
 gzip), streaming it so a multi-GB dump needs constant memory, and upserts by
 versionless id (see ``records`` for the rules). Bad lines are reported with
 their line number and skipped; the run goes on.
+
+``harvest_arxiv`` pulls new papers from the arXiv API (``arxiv_client``) with
+the same upsert rules. Its plan (query x date window) and paging progress live
+in ``harvest_slices``, committed after every page, so a run killed at any
+moment is resumed by the next one; ``harvest_watermarks`` remembers per query
+how far a successful run got, and the next run starts 2 days before that.
 """
 
 from __future__ import annotations
@@ -11,16 +17,18 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
+import socket
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
 import sqlite_utils
 
-from .db import finish_run, start_run, update_run_counts
-from .errors import BadInput
+from .db import dumps, finish_run, loads, now_iso, start_run, update_run_counts
+from .errors import BadInput, EvlaError
 from .progress import Reporter
-from .records import RecordError, paper_from_snapshot, upsert_papers
+from .records import RecordError, clean_text, paper_from_snapshot, split_arxiv_id, upsert_papers
 
 BATCH_SIZE = 1000
 MAX_STORED_ERRORS = 1000
@@ -127,3 +135,366 @@ def import_snapshot(
         reporter.finish()
     finish_run(db, run_id, "ok", counts, errors)
     return HarvestResult(run_id, counts, errors)
+
+
+# --- live harvest from the arXiv API --------------------------------------------
+
+API_SOURCE = "arxiv-api"
+MINUTE = timedelta(minutes=1)
+CATEGORY_TERM = re.compile(r"\bcat:([A-Za-z-]+(?:\.[A-Za-z-]+)?)")
+NAME_SUFFIXES = {"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"}
+
+
+def query_categories(query: str) -> set[str]:
+    """The categories a query harvests through (its ``cat:`` terms), for cross-list flags."""
+    return set(CATEGORY_TERM.findall(query))
+
+
+def _parse_author(name: str) -> list[str]:
+    """``'Jane Q. Doe Jr.'`` -> ``['Doe', 'Jane Q.', 'Jr.']``, the snapshot's [last, first, suffix]."""
+    parts = name.split()
+    suffix = ""
+    if len(parts) > 2 and parts[-1].lower().rstrip(",") in NAME_SUFFIXES:
+        suffix = parts.pop()
+    if not parts:
+        return ["", "", suffix]
+    return [parts[-1], " ".join(parts[:-1]), suffix]
+
+
+def paper_from_result(result, categories_harvested: set[str] | None = None, source: str = API_SOURCE) -> dict:
+    """One ``arxiv.Result`` -> the paper dict ``paper_from_snapshot`` builds (same keys, same forms).
+
+    The API gives the first-version date (``published``) and the latest
+    version's (``updated``) but not the dates in between, so the history holds
+    v1 and vN; the upsert rules merge it with whatever was seen before.
+    ``cross_list`` is 1 when the paper's primary category is not one the
+    query harvested through.
+    """
+    paper_id, version = split_arxiv_id(result.get_short_id())
+    version = version or 1
+    published = result.published.date().isoformat()
+    updated = result.updated.date().isoformat()
+    versions = [{"version": 1, "created": published}]
+    if version > 1:
+        versions.append({"version": version, "created": updated})
+    primary = result.primary_category or (result.categories[0] if result.categories else None)
+    categories = [primary] if primary else []
+    categories += [c for c in result.categories if c and c not in categories]
+    names = [clean_text(a.name) for a in result.authors if clean_text(a.name)]
+    return {
+        "id": paper_id,
+        "version": version,
+        "versions": versions,
+        "title": clean_text(result.title),
+        "authors": ", ".join(names) or None,
+        "authors_parsed": [_parse_author(n) for n in names] or None,
+        "abstract": clean_text(result.summary),
+        "categories": " ".join(categories) or None,
+        "primary_category": primary,
+        "cross_list": int(bool(categories_harvested) and primary not in categories_harvested),
+        "published": published,
+        "updated": updated,
+        "doi": clean_text(result.doi),
+        "journal_ref": clean_text(result.journal_ref),
+        "comments": clean_text(result.comment),
+        "report_no": None,
+        "license": None,
+        "pdf_url": result.pdf_url,
+        "source": source,
+    }
+
+
+def _utc_minute(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).replace(second=0, microsecond=0)
+
+
+def _as_bound(value, end: bool) -> datetime | None:
+    """A ``--since``/``--until`` value as a UTC minute; a bare day covers the whole day."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return _utc_minute(value)
+    if isinstance(value, date):
+        moment = datetime.combine(value, time(23, 59) if end else time(0, 0), tzinfo=timezone.utc)
+        return moment
+    raise BadInput(f"not a date: {value!r}")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M")
+
+
+def _from_iso(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+
+
+def window_query(query: str, window_from: str, window_to: str) -> str:
+    """The query restricted to a submission-date window (arXiv's minute-resolution range syntax)."""
+    fmt = "%Y%m%d%H%M"
+    return f"({query}) AND submittedDate:[{_from_iso(window_from).strftime(fmt)} TO {_from_iso(window_to).strftime(fmt)}]"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
+    """The latest arXiv run that did not finish and still has pending slices, if this run should take it over.
+
+    A run that is still alive on this host is an error: two harvesters would
+    break arXiv's one-connection rule.
+    """
+    last_ok = db.execute("select coalesce(max(id), 0) from runs where kind = 'arxiv' and status = 'ok'").fetchone()[0]
+    for run in db.query(
+        "select * from runs where kind = 'arxiv' and status != 'ok' and id > ? order by id desc", [last_ok]
+    ):
+        params = loads(run["params"], {})
+        if run["status"] == "running" and params.get("host") == socket.gethostname() and params.get("pid") and _pid_alive(params["pid"]) and params["pid"] != os.getpid():
+            raise EvlaError(f"another arXiv harvest is running (run {run['id']}, pid {params['pid']}); wait for it to finish")
+        pending = db.execute(
+            "select count(*) from harvest_slices where run_id = ? and status = 'pending'", [run["id"]]
+        ).fetchone()[0]
+        if not pending:
+            continue
+        same_queries = params.get("queries") == queries
+        same_window = (since is None or params.get("since") == _iso(since)) and (until is None or params.get("until") == _iso(until))
+        return run if same_queries and same_window else None
+    return None
+
+
+def _plan(db, run_id: int, queries: dict, since, until, now: datetime, settings: dict) -> tuple[datetime | None, datetime]:
+    """Insert one pending slice per query: [since or watermark - overlap or now - initial_days, until or now]."""
+    window_to = until or now
+    for name, query in queries.items():
+        if since is not None:
+            start = since
+        else:
+            mark = db["harvest_watermarks"].get(query)["until"] if _has_watermark(db, query) else None
+            start = (_from_iso(mark) - timedelta(days=settings["overlap_days"])) if mark else now - timedelta(days=settings["initial_days"])
+        if start > window_to:
+            raise BadInput(f"--since {_iso(start)} is after --until {_iso(window_to)}")
+        db["harvest_slices"].insert(
+            {"run_id": run_id, "query_name": name, "query": query, "window_from": _iso(start), "window_to": _iso(window_to),
+             "total": None, "next_start": 0, "records": 0, "pages": 0, "status": "pending", "note": None}
+        )
+    return since, window_to
+
+
+def _has_watermark(db, query: str) -> bool:
+    return bool(db.execute("select 1 from harvest_watermarks where query = ?", [query]).fetchone())
+
+
+def _expects_results(db, query: str, window_from: str, window_to: str, run_id: int) -> bool:
+    """Whether an empty answer for this window would be suspicious: the query found papers before,
+    and the window is at least a day long."""
+    if _from_iso(window_to) - _from_iso(window_from) < timedelta(days=1):
+        return False
+    return bool(db.execute("select 1 from harvest_slices where query = ? and total > 0 and run_id != ? limit 1", [query, run_id]).fetchone())
+
+
+def harvest_arxiv(
+    db: sqlite_utils.Database,
+    client=None,
+    since: date | datetime | None = None,
+    until: date | datetime | None = None,
+    queries: dict | list | None = None,
+    reporter: Reporter | None = None,
+) -> HarvestResult:
+    """Harvest new papers from the arXiv API into ``papers``; returns the run id, counts and flags.
+
+    ``client``: an ``ArxivClient`` (None = built from the config, retries
+    reported through ``reporter``). ``since``/``until``: submission-date
+    window (a date covers its whole day); by default from each query's
+    watermark minus ``overlap_days`` (or ``initial_days`` back) to now.
+    ``queries``: ``{name: query}`` or a list of query strings; default from the
+    config. A run that was killed or failed is resumed from its last committed
+    page when the next run has the same queries and window.
+
+    Counts: ``queries``, ``windows``, ``pages``, ``records``, ``inserted``,
+    ``updated``, ``unchanged``, ``split``, ``flagged``, ``empty``, ``requests``,
+    ``retries``. ``errors`` lists each flagged window: a query that normally
+    has results and returned nothing even after retries.
+    """
+    from .arxiv_client import ArxivClient
+    from .config import harvest_queries, harvest_settings
+
+    reporter = reporter or Reporter()
+    settings = harvest_settings()
+    if client is None:
+        client = ArxivClient.from_settings(settings, on_retry=reporter.note)
+    if queries is None:
+        queries = harvest_queries()
+    elif not isinstance(queries, dict):
+        queries = {f"q{i}": q for i, q in enumerate(queries, start=1)}
+    queries = {name: " ".join(q.split()) for name, q in queries.items()}
+    since_at, until_at = _as_bound(since, end=False), _as_bound(until, end=True)
+    if since_at and until_at and since_at > until_at:
+        raise BadInput(f"--since {_iso(since_at)} is after --until {_iso(until_at)}")
+    now = _utc_minute(datetime.now(timezone.utc))
+    cap = int(settings["max_results_per_query"])
+
+    previous = _previous_unfinished_run(db, queries, since_at, until_at)
+    params = {"queries": queries, "endpoint": client.endpoint, "pid": os.getpid(), "host": socket.gethostname()}
+    if previous:
+        old = loads(previous["params"], {})
+        params.update(since=old.get("since"), until=old.get("until"), resumed_from=previous["id"])
+        run_id = start_run(db, "arxiv", params)
+        with db.conn:
+            db.execute("update harvest_slices set run_id = ? where run_id = ?", [run_id, previous["id"]])
+            if previous["status"] == "running":
+                db["runs"].update(previous["id"], {"status": "interrupted", "finished": now_iso(),
+                                                    "message": f"killed; resumed by run {run_id}"})
+        reporter.note(f"resuming run {previous['id']} ({previous['status']}) from its last committed page")
+    else:
+        params.update(since=since_at and _iso(since_at), until=_iso(until_at or now))
+        run_id = start_run(db, "arxiv", params)
+        _plan(db, run_id, queries, since_at, until_at or now, now, settings)
+
+    counts = {key: 0 for key in ("queries", "windows", "pages", "records", "inserted", "updated", "unchanged",
+                                 "split", "flagged", "empty", "requests", "retries")}
+    counts["queries"] = len(queries)
+    errors: list[dict] = []
+    requests_before, retries_before = client.requests_made, client.retries_made
+
+    def checkpoint():
+        counts["requests"] = client.requests_made - requests_before
+        counts["retries"] = client.retries_made - retries_before
+        update_run_counts(db, run_id, counts)
+
+    # A resumed run with no explicit window finishes the old window, then goes on up to now.
+    extend_to_now = bool(previous) and since_at is None and until_at is None
+    try:
+        while True:
+            row = db.execute(
+                "select id from harvest_slices where run_id = ? and status = 'pending' order by id limit 1", [run_id]
+            ).fetchone()
+            if row is None:
+                if not extend_to_now:
+                    break
+                extend_to_now = False
+                _advance_watermarks(db, run_id, queries)
+                # only queries whose old window completed; a flagged one waits for the next run
+                old_until = params["until"]
+                caught_up = {
+                    name: q for name, q in queries.items()
+                    if _has_watermark(db, q) and db["harvest_watermarks"].get(q)["until"] >= old_until
+                }
+                if caught_up and old_until < _iso(now):
+                    _plan(db, run_id, caught_up, None, now, now, settings)
+                    db["runs"].update(run_id, {"params": dumps({**params, "until": _iso(now)})})
+                continue
+            _harvest_slice(db, client, db["harvest_slices"].get(row[0]), cap, counts, errors, reporter, checkpoint)
+    except BaseException as exc:
+        checkpoint()
+        reporter.finish()
+        status = "failed" if isinstance(exc, EvlaError) else "interrupted"
+        finish_run(db, run_id, status, counts, errors, message=str(exc) or type(exc).__name__)
+        raise
+    reporter.finish()
+    counts["windows"] = db.execute(
+        "select count(*) from harvest_slices where run_id = ? and status != 'split'", [run_id]
+    ).fetchone()[0]
+    checkpoint()
+    _advance_watermarks(db, run_id, queries)
+    message = None
+    if errors:
+        message = f"{len(errors)} window(s) flagged: " + "; ".join(f"{e['query']} {e['window']}" for e in errors)
+    finish_run(db, run_id, "ok", counts, errors, message=message)
+    return HarvestResult(run_id, counts, errors)
+
+
+def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: list, reporter: Reporter, checkpoint) -> None:
+    """Page through one (query, window) slice, committing after every page; split it if it is too big."""
+    table = db["harvest_slices"]
+    sid, name, query = slice_row["id"], slice_row["query_name"], slice_row["query"]
+    wfrom, wto = slice_row["window_from"], slice_row["window_to"]
+    full_query = window_query(query, wfrom, wto)
+    harvested_through = query_categories(query)
+    start = slice_row["next_start"] or 0
+    total = slice_row["total"]
+    label = f"{name} {wfrom[:10]}..{wto[:10]}"
+    capped = False
+    if total is not None:
+        reporter.start(f"arXiv {label}", total=min(total, cap))
+        reporter.advance(start)
+    expect = start == 0 and _expects_results(db, query, wfrom, wto, slice_row["run_id"])
+    while True:
+        page = client.fetch_page(full_query, start=start, expect_results=expect)
+        if start == 0 and page.total > cap and not capped:
+            left, right = _from_iso(wfrom), _from_iso(wto)
+            if right - left >= 2 * MINUTE:
+                middle = (left + (right - left) / 2).replace(second=0, microsecond=0)
+                with db.conn:
+                    for a, b in ((left, middle), (middle + MINUTE, right)):
+                        db["harvest_slices"].insert(
+                            {"run_id": slice_row["run_id"], "query_name": name, "query": query, "window_from": _iso(a),
+                             "window_to": _iso(b), "total": None, "next_start": 0, "records": 0, "pages": 0,
+                             "status": "pending", "note": None}
+                        )
+                    table.update(sid, {"status": "split", "total": page.total,
+                                       "note": f"{page.total:,} results > {cap:,} per query"})
+                counts["split"] += 1
+                reporter.note(f"arXiv: {label} has {page.total:,} results (> {cap:,} per query); splitting the window")
+                checkpoint()
+                return
+            capped = True
+            reason = f"{page.total:,} results in one minute; only the first {cap:,} are reachable"
+            table.update(sid, {"note": reason})
+            errors.append({"query": name, "window": f"{wfrom}..{wto}", "reason": reason})
+            counts["flagged"] += 1
+        if page.suspect_empty:
+            reason = "no results although this query normally has some" if page.total == 0 else (
+                f"empty page at offset {start:,} although arXiv reports {page.total:,} results")
+            table.update(sid, {"status": "flagged", "total": page.total, "note": reason})
+            errors.append({"query": name, "window": f"{wfrom}..{wto}", "reason": f"{reason} (after {page.attempts} attempts)"})
+            counts["flagged"] += 1
+            reporter.note(f"arXiv: FLAGGED {label}: {reason}")
+            checkpoint()
+            return
+        if total is None:
+            reporter.start(f"arXiv {label}", total=min(page.total, cap))
+        total = page.total
+        if page.results:
+            papers = [paper_from_result(r, harvested_through) for r in page.results]
+            for key, value in upsert_papers(db, papers).items():
+                counts[key] += value
+            start += len(page.results)
+            counts["pages"] += 1
+            counts["records"] += len(page.results)
+            reporter.advance(len(page.results))
+        done = not page.results or start >= min(total, cap)
+        if done and start == 0:
+            counts["empty"] += 1
+        table.update(sid, {"next_start": start, "total": total,
+                           "status": ("capped" if capped else "done") if done else "pending",
+                           "records": start, "pages": (slice_row["pages"] or 0) + (1 if page.results else 0)})
+        slice_row = table.get(sid)
+        checkpoint()
+        if done:
+            return
+
+
+def _advance_watermarks(db, run_id: int, queries: dict) -> None:
+    """Move each query's watermark to the end of this run's window, when the window is complete
+    (no flagged slice) and joins up with the previous watermark (a back-fill of an old range
+    must not jump it forward over a gap, nor move it back)."""
+    for name, query in queries.items():
+        rows = list(db.query("select * from harvest_slices where run_id = ? and query = ?", [run_id, query]))
+        if not rows or any(r["status"] in ("pending", "flagged", "capped") for r in rows):
+            continue
+        window_from = min(r["window_from"] for r in rows)
+        window_to = max(r["window_to"] for r in rows)
+        current = db["harvest_watermarks"].get(query)["until"] if _has_watermark(db, query) else None
+        if current is None or (window_from <= current < window_to):
+            db["harvest_watermarks"].upsert(
+                {"query": query, "query_name": name, "until": window_to, "run_id": run_id, "updated": now_iso()},
+                pk="query",
+            )

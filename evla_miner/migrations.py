@@ -125,3 +125,119 @@ def m001_create_core_tables(db):
         {"paper_id": str, "key": str, "assigned_at": str}, pk="paper_id"
     )
     db["bibtex_keys"].create_index(["key"], unique=True)
+
+
+@migrations()
+def m050_graph_create_edges(db):
+    """Citation graph storage (evla_miner.graph, evla_miner.citations)."""
+    # One row per citation: source (citing node) -> target (cited node), per origin
+    # (references = extracted from PDFs, s2 / openalex = citation APIs).
+    db["edges"].create(
+        {"source": str, "target": str, "origin": str, "created": str},
+        pk=("source", "target", "origin"),
+    )
+    db["edges"].create_index(["target"])
+    # Cited works that are not in `papers`: the graph's stub nodes.
+    db["graph_nodes"].create(
+        {
+            "id": str,  # arXiv id when known, else doi:<doi>, s2:<sha>, openalex:<W..>, title:<key>
+            "title": str,
+            "year": int,
+            "arxiv_id": str,
+            "doi": str,
+            "s2_id": str,
+            "openalex_id": str,
+            "authors": str,  # JSON list
+            "updated": str,
+        },
+        pk="id",
+    )
+    # Influence signals per node, recomputed by every `evla graph`.
+    db["influence"].create(
+        {
+            "node_id": str,
+            "in_corpus": int,  # 1 = a paper in `papers`, 0 = stub
+            "corpus_citations": int,
+            "survey_citations": int,
+            "recent_citations": int,
+            "pagerank": float,
+            "survey_pagerank": float,  # personalised PageRank seeded by the survey's papers
+            "cocited_survey": int,  # distinct survey papers cited together with this node
+            "cocitations": int,  # total co-citations with survey papers
+            "computed_at": str,
+        },
+        pk="node_id",
+    )
+    # Raw API responses with their fetch time, so re-runs cost no requests.
+    db["citation_cache"].create(
+        {"service": str, "key": str, "url": str, "status": int, "body": str, "fetched_at": str},
+        pk=("service", "key"),
+    )
+
+
+@migrations()
+def m080_harvest_create_arxiv_state(db):
+    # Live arXiv harvest. One row per (run, query, date window): how far paging
+    # got, committed after every page, so a killed run resumes where it stopped.
+    db["harvest_slices"].create(
+        {
+            "id": int,
+            "run_id": int,
+            "query_name": str,
+            "query": str,
+            "window_from": str,  # ISO datetime (UTC), inclusive
+            "window_to": str,  # ISO datetime (UTC), inclusive
+            "total": int,  # arXiv's totalResults for the window, once known
+            "next_start": int,  # offset of the next page to fetch
+            "records": int,
+            "pages": int,
+            "status": str,  # pending | done | split | flagged | capped
+            "note": str,
+        },
+        pk="id",
+    )
+    db["harvest_slices"].create_index(["run_id"])
+    # Per query: everything submitted before ``until`` has been harvested.
+    db["harvest_watermarks"].create(
+        {"query": str, "query_name": str, "until": str, "run_id": int, "updated": str}, pk="query"
+    )
+
+
+@migrations()
+def m090_review_create_triage_skips(db):
+    # `evla triage`: papers a reviewer skipped, so the next session starts with
+    # the papers they have not seen yet and comes back to the skipped ones last.
+    db["triage_skips"].create(
+        {"paper_id": str, "reviewer": str, "skipped_at": str}, pk=("paper_id", "reviewer")
+    )
+
+
+@migrations()
+def m020_pdf_create_pdfs(db):
+    # One row per paper whose PDF the pdf stage has tried (evla_miner.pdfs): the
+    # download (file, sha256, failures with their reason and attempt count, retried
+    # on the next run) and the extraction (full text, sections as offsets into it).
+    db["pdfs"].create(
+        {
+            "paper_id": str,
+            "version": int,  # the arXiv version downloaded
+            "path": str,  # relative to the db directory: pdfs/<id>v<N>.pdf
+            "url": str,
+            "sha256": str,
+            "size": int,  # bytes
+            "status": str,  # downloaded | extracted | failed
+            "stage": str,  # where the last failure happened: download | extract
+            "error": str,  # one line, or NULL
+            "attempts": int,  # failed attempts since the last success
+            "pages": int,
+            "text": str,  # full text in reading order
+            "sections": str,  # JSON [{name, heading, page, start, end}] offsets into text
+            "reference_source": str,  # heading | numbered-list | none
+            "references": int,  # entries written to `references`
+            "downloaded_at": str,
+            "extracted_at": str,
+            "updated": str,
+        },
+        pk="paper_id",
+    )
+    db["pdfs"].create_index(["status"])

@@ -15,6 +15,9 @@ COUNTED_TABLES = (
     "scores",
     "references",
     "bibtex_keys",
+    "edges",  # citation graph (evla graph)
+    "graph_nodes",  # cited works outside the db
+    "pdfs",  # PDFs downloaded/read (evla pdf)
 )
 
 

@@ -1,11 +1,31 @@
-"""The weekly job: every stage in order over one database.
+"""The weekly job: every stage in order over one database, once at a time.
 
-Each stage is idempotent and records its own run, so the weekly job can be
-re-run after a failure and only does what is left.
+Stages: seeds (``init``), ``harvest`` (a snapshot file, or the live arXiv API),
+``classify``, ``pdfs`` (online only: PDFs and references of the papers the
+classifier finds relevant, plus survey papers not read yet), ``graph``,
+``propose``, then the ``digest`` (Markdown + HTML under ``<db dir>/reports/``).
+PDFs come after classification on purpose: the classifier needs only titles and
+abstracts, and a week of cs.RO is ~2,000 papers, 100 minutes of downloads at
+arXiv's 3 s rule; only the relevant ones are worth reading. Each stage is idempotent and records its own run, so
+the job can be re-run after a failure and only does what is left; the weekly
+run row records every stage's counts, and which stage failed.
+
+Two runs never overlap: the job holds an exclusive ``flock`` on a lock file
+beside the database for its whole duration. A second run does not wait — it
+fails at once with a message naming the holder (cron simply tries again next
+time, and a stuck run is visible instead of piling up waiters). The kernel
+drops the lock when the process dies, so a killed run never leaves a stale lock.
+
+``demo=True`` is fully offline: the bundled snapshot of real arXiv records,
+no PDFs, no citation service.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import socket
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -13,10 +33,17 @@ from pathlib import Path
 import sqlite_utils
 
 from .config import DEMO_SNAPSHOT, seeds_dir
-from .db import finish_run, start_run
-from .harvest import HarvestResult, import_snapshot
+from .db import db_dir, finish_run, now_iso, start_run, update_run_counts
+from .errors import EvlaError
+from .harvest import HarvestResult, harvest_arxiv, import_snapshot
 from .progress import Reporter
 from .seeds import init_db
+
+DEFAULT_LIMIT = 20
+
+
+class WeeklyLocked(EvlaError):
+    """Another weekly run holds the lock."""
 
 
 @dataclass
@@ -24,6 +51,49 @@ class WeeklyResult:
     run_id: int
     harvest: HarvestResult | None = None
     stages: dict = field(default_factory=dict)
+    proposals: list[dict] = field(default_factory=list)
+    digest: dict = field(default_factory=dict)
+
+
+def lock_path(db: sqlite_utils.Database) -> Path:
+    """``<db file>.weekly.lock`` beside the database (``db/memory.weekly.lock`` for in-memory dbs)."""
+    for _, name, filename in db.execute("PRAGMA database_list").fetchall():
+        if name == "main" and filename:
+            return Path(filename + ".weekly.lock")
+    return db_dir(db) / "memory.weekly.lock"
+
+
+@contextmanager
+def weekly_lock(path: Path):
+    """Hold an exclusive, non-blocking lock on ``path`` or raise ``WeeklyLocked``.
+
+    The file says who holds it (pid, host, start time) for the error message.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a+")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown process"
+            raise WeeklyLocked(
+                f"another weekly run is in progress ({holder}); lock file {path}. "
+                "This run exits without doing anything; try again when it has finished."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, started {now_iso()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            handle.flush()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        handle.close()
 
 
 def run_weekly(
@@ -33,20 +103,97 @@ def run_weekly(
     until: date | None = None,
     demo: bool = False,
     reporter: Reporter | None = None,
+    *,
+    limit: int | None = DEFAULT_LIMIT,
+    online: bool | None = None,
+    arxiv_client=None,
+    pdf_client=None,
+    citation_client=None,
+    embedder=None,
+    reports_dir: Path | None = None,
 ) -> WeeklyResult:
-    """Run the pipeline: seeds, harvest, then the later stages as they exist."""
+    """Run the pipeline under the weekly lock; returns every stage's counts, the top
+    ``limit`` proposals and the digest paths.
+
+    ``online`` (default: not ``demo``) allows the network stages: the live arXiv
+    harvest when no snapshot is given, PDFs (``pdf_client``, default arXiv) and
+    ``citation_client`` for the graph (None = references from PDFs only).
+    A failing stage ends the run (status ``failed``, the stage named in the
+    run's message) and raises ``EvlaError``; "nothing new" is a success.
+    """
     reporter = reporter or Reporter()
     if demo:
         snapshot = snapshot or DEMO_SNAPSHOT
-    run_id = start_run(db, "weekly", {"snapshot": snapshot and str(snapshot), "demo": demo})
+        online = False
+        citation_client = None
+    online = (not demo) if online is None else online
+    if snapshot is None and not online:
+        raise EvlaError("offline run without a snapshot: nothing to harvest (give --snapshot FILE or --demo)")
+    with weekly_lock(lock_path(db)):
+        return _run(db, snapshot, since, until, demo, reporter, limit, online, arxiv_client, pdf_client,
+                    citation_client, embedder, reports_dir)
+
+
+def _run(db, snapshot, since, until, demo, reporter, limit, online, arxiv_client, pdf_client, citation_client,
+         embedder, reports_dir) -> WeeklyResult:
+    # Imported here, not at the top: they pull scikit-learn, networkx and torch,
+    # which every other `evla` command would otherwise pay for at start-up.
+    from .classify import RELEVANT, score_papers
+    from .digest import write_digest
+    from .graph import build_graph
+    from .pdfs import process_pdfs
+    from .propose import list_proposals
+
+    params = {
+        "snapshot": snapshot and str(snapshot), "demo": demo, "online": online,
+        "since": since and since.isoformat(), "until": until and until.isoformat(), "limit": limit,
+        "citations": getattr(citation_client, "service", None),
+    }
+    run_id = start_run(db, "weekly", params)
     result = WeeklyResult(run_id)
+    stage = "init"
+
+    def done(name: str, counts: dict) -> None:
+        result.stages[name] = counts
+        update_run_counts(db, run_id, result.stages)
+
     try:
-        result.stages["init"] = init_db(db, seeds_dir())
+        done("init", init_db(db, seeds_dir()))
+
+        stage = "harvest"
         if snapshot:
             result.harvest = import_snapshot(db, snapshot, since, until, reporter=reporter)
-            result.stages["harvest"] = result.harvest.counts
-    except BaseException as exc:
-        finish_run(db, run_id, "failed", result.stages, message=str(exc))
+        else:
+            result.harvest = harvest_arxiv(db, arxiv_client, since, until, reporter=reporter)
+        done("harvest", {"run_id": result.harvest.run_id, **result.harvest.counts})
+
+        stage = "classify"
+        done("classify", score_papers(db, reporter, embedder=embedder))
+
+        if online:
+            stage = "pdfs"
+            done("pdfs", process_pdfs(db, pdf_client, selection=RELEVANT, reporter=reporter))
+
+        stage = "graph"
+        done("graph", build_graph(db, citation_client=citation_client, reporter=reporter))
+
+        stage = "propose"
+        everything = list_proposals(db, since, until, None)
+        result.proposals = everything[:limit] if limit else everything
+        done("propose", {"unreviewed": len(everything), "listed": len(result.proposals)})
+
+        stage = "digest"
+        paths = write_digest(
+            db, run_id, result.stages, result.proposals, reports_dir or db_dir(db) / "reports", demo=demo
+        )
+        result.digest = {kind: str(path) for kind, path in paths.items()}
+        done("digest", dict(result.digest))
+    except KeyboardInterrupt:
+        finish_run(db, run_id, "interrupted", result.stages, message=f"interrupted during {stage}")
         raise
+    except Exception as exc:
+        message = f"{stage} failed: {exc}"
+        finish_run(db, run_id, "failed", result.stages, errors=[{"stage": stage, "reason": str(exc)}], message=message)
+        raise EvlaError(f"weekly run {run_id}: {message}") from exc
     finish_run(db, run_id, "ok", result.stages)
     return result

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from ..harvest import import_snapshot
+from ..arxiv_client import ArxivClient
+from ..config import harvest_queries, harvest_settings
+from ..harvest import harvest_arxiv, import_snapshot
 from ..progress import RichReporter
 from .common import as_date, pass_app, since_until_options
 
@@ -12,7 +14,10 @@ SHOWN_BAD_LINES = 20
 
 
 def print_harvest_result(result) -> None:
+    """Summary of a snapshot import or (dispatching on its counts) of a live arXiv harvest."""
     counts = result.counts
+    if "lines" not in counts:
+        return print_arxiv_result(result)
     click.echo(
         f"run {result.run_id}: {counts['lines']:,} records read, {counts['inserted']:,} new, "
         f"{counts['updated']:,} updated, {counts['unchanged']:,} unchanged, "
@@ -24,16 +29,47 @@ def print_harvest_result(result) -> None:
         click.echo(f"  ... and {counts['bad'] - SHOWN_BAD_LINES} more bad lines (see `evla status --json`)", err=True)
 
 
+def print_arxiv_result(result) -> None:
+    """One summary line for a live harvest, then one line per flagged window (on stderr)."""
+    c = result.counts
+    split = f" ({c['split']} split)" if c["split"] else ""
+    click.echo(
+        f"run {result.run_id}: arXiv API, {c['queries']} queries, {c['windows']} windows"
+        f"{split}, {c['pages']:,} pages, "
+        f"{c['records']:,} records: {c['inserted']:,} new, {c['updated']:,} updated, {c['unchanged']:,} unchanged; "
+        f"{c['requests']:,} requests, {c['retries']:,} retries, {c['empty']} empty windows, {c['flagged']} flagged"
+    )
+    for error in result.errors:
+        click.echo(f"  FLAGGED {error['query']} {error['window']}: {error['reason']}", err=True)
+
+
 @click.command()
 @click.option(
     "--snapshot",
     type=click.Path(dir_okay=False),
     help="Import this arXiv metadata snapshot (JSON lines, optionally .gz) instead of calling the arXiv API.",
 )
-@since_until_options()
+@since_until_options("submission (first version) date")
+@click.option(
+    "--query",
+    "queries",
+    multiple=True,
+    metavar="[NAME=]QUERY",
+    help="arXiv search query for the live harvest (repeatable); replaces the configured queries "
+    "($EVLA_ARXIV_QUERIES, [harvest.queries] in evla.toml, default: cs.RO + VLA terms in cs.CV/AI/LG/CL).",
+)
+@click.option("--delay", type=float, help="Seconds between arXiv API requests (default 3, or [harvest] delay_seconds).")
 @pass_app
-def harvest(app, snapshot, since, until):
+def harvest(app, snapshot, since, until, queries, delay):
     """Bring new arXiv papers into the database.
+
+    Without --snapshot, query the arXiv API (or $EVLA_ARXIV_API_URL): each
+    configured query, restricted to a submission-date window: --since/--until,
+    else from that query's watermark (the end of the last successful run) minus
+    2 days, to now. One request at a time, 3 s apart; 429/5xx/timeouts/resets/
+    truncated or empty pages are retried with exponential backoff. Progress is
+    committed page by page: a killed run is resumed by the next one. Windows
+    that return nothing although they should are FLAGGED in the summary.
 
     With --snapshot, import a file in the arXiv bulk metadata format (one JSON
     object per line: id, title, abstract, authors, categories, versions, ...).
@@ -45,9 +81,21 @@ def harvest(app, snapshot, since, until):
     Examples:
       evla harvest --snapshot arxiv-metadata-oai-snapshot.json --since 2025-10-01
       evla harvest --snapshot stream.jsonl.gz
+      evla harvest
+      evla harvest --since 2025-10-01 --until 2025-10-07 --query 'robotics=cat:cs.RO'
     """
     if not snapshot:
-        raise click.UsageError("live harvesting is not available yet; pass --snapshot FILE")
+        if queries and any(not q.strip() for q in queries):
+            raise click.BadParameter("empty query", param_hint="--query")
+        reporter = RichReporter()
+        client = ArxivClient.from_settings(harvest_settings({"delay_seconds": delay}), on_retry=reporter.note)
+        result = harvest_arxiv(
+            app.db(), client, as_date(since), as_date(until), queries=harvest_queries(queries), reporter=reporter
+        )
+        print_arxiv_result(result)
+        return
+    if queries or delay is not None:
+        raise click.UsageError("--query and --delay apply to the live harvest, not to --snapshot")
     result = import_snapshot(app.db(), snapshot, as_date(since), as_date(until), reporter=RichReporter())
     print_harvest_result(result)
 

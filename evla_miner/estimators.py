@@ -1,0 +1,316 @@
+"""The classifier's estimators, in the scikit-learn API (params in ``__init__``,
+``fit`` returns self, ``predict_proba``).
+
+Input ``X`` is a ``PaperSet``: the papers' texts and their (normalised)
+sentence embeddings side by side, because the signals want different views of
+the same paper:
+
+* ``RelevanceClassifier`` stacks a class-balanced logistic regression on the
+  embeddings, one on TF-IDF 1-2-grams, and the k-NN similarity to the known
+  positives; an unweighted logistic regression over their out-of-fold scores
+  turns them into calibrated probabilities (the class balance is learnt by the
+  stacker, so a 0.3 means roughly 3 in 10 such papers are relevant).
+* ``TaxonomyClassifier`` scores every label (leaves and auxiliary nodes) from a
+  similarity-weighted k-NN vote over labelled papers, one-vs-rest logistic
+  regressions, and the similarity to the node descriptions.
+* ``KeywordBaseline`` and ``TfidfSvmBaseline`` are what `evla eval` compares with.
+
+Which signals help was measured with ``evla eval`` (see ``models/README.md``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import LinearSVC
+
+
+@dataclass
+class PaperSet:
+    """Texts and embeddings of the same papers, row-aligned."""
+
+    texts: list
+    vectors: np.ndarray
+
+    def __post_init__(self):
+        self.texts = list(self.texts)
+        self.vectors = np.asarray(self.vectors, dtype=np.float32)
+        if len(self.texts) != len(self.vectors):
+            raise ValueError(f"{len(self.texts)} texts but {len(self.vectors)} vectors")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, index) -> "PaperSet":
+        index = np.asarray(index)
+        return PaperSet([self.texts[i] for i in index], self.vectors[index])
+
+    @staticmethod
+    def concat(*sets: "PaperSet") -> "PaperSet":
+        return PaperSet([t for s in sets for t in s.texts], np.concatenate([s.vectors for s in sets]))
+
+
+def _tfidf(max_features: int | None = 200_000) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        ngram_range=(1, 2),
+        min_df=2,
+        sublinear_tf=True,
+        stop_words="english",
+        max_features=max_features,
+        token_pattern=r"(?u)\b[\w][\w\-]*\w\b|\b\w\b",
+        dtype=np.float32,
+    )
+
+
+def _topk_mean(sims: np.ndarray, k: int) -> np.ndarray:
+    if sims.shape[1] == 0:
+        return np.zeros(sims.shape[0], dtype=np.float32)
+    k = min(k, sims.shape[1])
+    part = np.partition(sims, -k, axis=1)[:, -k:]
+    return part.mean(axis=1)
+
+
+class RelevanceClassifier(ClassifierMixin, BaseEstimator):
+    """Probability that a paper belongs in the survey (stacked, calibrated)."""
+
+    def __init__(
+        self,
+        use_embedding: bool = True,
+        use_tfidf: bool = True,
+        use_knn: bool = True,
+        C_embedding: float = 1.0,
+        C_tfidf: float = 10.0,
+        k_neighbours: int = 3,
+        n_folds: int = 4,
+        random_state: int = 0,
+    ):
+        self.use_embedding = use_embedding
+        self.use_tfidf = use_tfidf
+        self.use_knn = use_knn
+        self.C_embedding = C_embedding
+        self.C_tfidf = C_tfidf
+        self.k_neighbours = k_neighbours
+        self.n_folds = n_folds
+        self.random_state = random_state
+
+    # components -----------------------------------------------------------------
+    def _fit_components(self, X: PaperSet, y: np.ndarray) -> dict:
+        parts: dict = {}
+        if self.use_embedding:
+            parts["embedding"] = LogisticRegression(
+                C=self.C_embedding, class_weight="balanced", max_iter=2000, random_state=self.random_state
+            ).fit(X.vectors, y)
+        if self.use_tfidf:
+            vectorizer = _tfidf()
+            matrix = vectorizer.fit_transform(X.texts)
+            parts["tfidf"] = (
+                vectorizer,
+                LogisticRegression(
+                    C=self.C_tfidf, class_weight="balanced", solver="liblinear", random_state=self.random_state
+                ).fit(matrix, y),
+            )
+        if self.use_knn:
+            parts["positives"] = X.vectors[y == 1]
+        return parts
+
+    def _features(self, parts: dict, X: PaperSet) -> np.ndarray:
+        columns = []
+        if "embedding" in parts:
+            columns.append(parts["embedding"].decision_function(X.vectors))
+        if "tfidf" in parts:
+            vectorizer, model = parts["tfidf"]
+            columns.append(model.decision_function(vectorizer.transform(X.texts)))
+        if "positives" in parts:
+            sims = X.vectors @ parts["positives"].T
+            columns.append(_topk_mean(sims, 1))
+            columns.append(_topk_mean(sims, self.k_neighbours))
+        return np.column_stack(columns).astype(np.float64)
+
+    # estimator API -------------------------------------------------------------
+    def fit(self, X: PaperSet, y):
+        y = np.asarray(y).astype(int)
+        if len(set(y.tolist())) < 2:
+            raise ValueError("relevance training needs positive and negative examples")
+        self.classes_ = np.array([0, 1])
+        n_splits = max(2, min(self.n_folds, int(y.sum()), int((1 - y).sum())))
+        folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
+        oof = None
+        for train, test in folds.split(np.zeros(len(y)), y):
+            parts = self._fit_components(X.subset(train), y[train])
+            feats = self._features(parts, X.subset(test))
+            if oof is None:
+                oof = np.zeros((len(y), feats.shape[1]))
+            oof[test] = feats
+        self.stacker_ = LogisticRegression(C=1.0, max_iter=1000).fit(oof, y)
+        self.parts_ = self._fit_components(X, y)
+        return self
+
+    def decision_function(self, X: PaperSet) -> np.ndarray:
+        return self.stacker_.decision_function(self._features(self.parts_, X))
+
+    def predict_proba(self, X: PaperSet) -> np.ndarray:
+        p = self.stacker_.predict_proba(self._features(self.parts_, X))[:, 1]
+        return np.column_stack([1 - p, p])
+
+    def predict(self, X: PaperSet) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def explain_terms(self, text: str, top: int = 8) -> list[str]:
+        """The n-grams of ``text`` whose TF-IDF weight pushed the score up most."""
+        if "tfidf" not in self.parts_:
+            return []
+        vectorizer, model = self.parts_["tfidf"]
+        row = vectorizer.transform([text]).tocoo()
+        if row.nnz == 0:
+            return []
+        contrib = row.data * model.coef_[0][row.col]
+        names = vectorizer.get_feature_names_out()
+        order = np.argsort(-contrib)
+        terms = [str(names[row.col[i]]) for i in order if contrib[i] > 0][: top * 2]
+        # prefer phrases: drop a word already covered by a chosen bigram
+        chosen: list[str] = []
+        for term in terms:
+            if any(term in other.split() for other in chosen if " " in other):
+                continue
+            chosen.append(term)
+        return chosen[:top]
+
+
+class TaxonomyClassifier(BaseEstimator):
+    """Multi-label scores over taxonomy labels (leaves + auxiliary nodes).
+
+    ``fit(X, Y)`` takes a 0/1 matrix over ``labels`` (parents are not
+    separate columns: a paper labelled with an inner node counts as a
+    partial vote for each leaf under it). ``label_vectors`` are embeddings of
+    the labels' names and descriptions, used as one prior example per label.
+    """
+
+    def __init__(
+        self,
+        labels: tuple = (),
+        label_vectors: np.ndarray | None = None,
+        k_neighbours: int = 7,
+        weight_knn: float = 1.0,
+        weight_linear: float = 1.0,
+        weight_description: float = 0.5,
+        weight_tfidf: float = 1.0,
+        label_texts: tuple = (),
+        C: float = 2.0,
+        C_tfidf: float = 10.0,
+        random_state: int = 0,
+    ):
+        self.labels = labels
+        self.label_vectors = label_vectors
+        self.k_neighbours = k_neighbours
+        self.weight_knn = weight_knn
+        self.weight_linear = weight_linear
+        self.weight_description = weight_description
+        self.weight_tfidf = weight_tfidf
+        self.label_texts = label_texts
+        self.C = C
+        self.C_tfidf = C_tfidf
+        self.random_state = random_state
+
+    def fit(self, X: PaperSet, Y):
+        Y = np.asarray(Y, dtype=float)
+        self.vectors_ = X.vectors
+        self.Y_ = Y
+        self.linear_, self.tfidf_models_ = [], []
+        if self.weight_tfidf > 0:
+            # vocabulary from the papers and the label descriptions, so words only a
+            # description uses ("Mamba", "ternary") still count
+            self.vectorizer_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english", dtype=np.float32)
+            self.vectorizer_.fit(list(X.texts) + list(self.label_texts))
+            matrix = self.vectorizer_.transform(X.texts)
+        for j in range(Y.shape[1]):
+            target = (Y[:, j] > 0.5).astype(int)
+            fittable = 0 < target.sum() < len(target)
+            self.linear_.append(
+                LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000, random_state=self.random_state).fit(
+                    X.vectors, target
+                )
+                if fittable and self.weight_linear > 0
+                else None
+            )
+            self.tfidf_models_.append(
+                LogisticRegression(
+                    C=self.C_tfidf, class_weight="balanced", solver="liblinear", random_state=self.random_state
+                ).fit(matrix, target)
+                if fittable and self.weight_tfidf > 0
+                else None
+            )
+        return self
+
+    def _knn(self, X: PaperSet) -> np.ndarray:
+        sims = X.vectors @ self.vectors_.T
+        k = min(self.k_neighbours, sims.shape[1])
+        idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        out = np.zeros((len(X), self.Y_.shape[1]))
+        for row in range(len(X)):
+            w = np.clip(sims[row, idx[row]], 0, None) ** 3
+            if w.sum() > 0:
+                out[row] = (w[:, None] * self.Y_[idx[row]]).sum(axis=0) / w.sum()
+        return out
+
+    def predict_proba(self, X: PaperSet) -> np.ndarray:
+        """Scores in 0..1 per label (columns in ``labels`` order); not a distribution."""
+        total = self.weight_knn + self.weight_linear + self.weight_description + self.weight_tfidf
+        scores = self.weight_knn * self._knn(X)
+        if self.weight_linear > 0:
+            linear = np.zeros_like(scores)
+            for j, model in enumerate(self.linear_):
+                if model is not None:
+                    linear[:, j] = model.predict_proba(X.vectors)[:, 1]
+            scores += self.weight_linear * linear
+        if self.weight_tfidf > 0:
+            matrix = self.vectorizer_.transform(X.texts)
+            lexical = np.zeros_like(scores)
+            for j, model in enumerate(self.tfidf_models_):
+                if model is not None:
+                    lexical[:, j] = model.predict_proba(matrix)[:, 1]
+            scores += self.weight_tfidf * lexical
+        if self.weight_description > 0 and self.label_vectors is not None:
+            sims = X.vectors @ np.asarray(self.label_vectors, dtype=np.float32).T
+            # softmax-like sharpening so the nearest description stands out
+            z = np.exp((sims - sims.max(axis=1, keepdims=True)) * 20)
+            scores += self.weight_description * z / z.sum(axis=1, keepdims=True)
+        return scores / total
+
+
+# --- baselines ----------------------------------------------------------------------
+
+KEYWORD = re.compile(r"\bVLAs?\b|vision[\s-]+language[\s-]+action", re.I)
+
+
+class KeywordBaseline(BaseEstimator):
+    """What keyword trackers do: 1 when the title/abstract says "VLA" or
+    "vision-language-action", else 0 (ties keep listing order)."""
+
+    def fit(self, X: PaperSet, y=None):
+        return self
+
+    def decision_function(self, X: PaperSet) -> np.ndarray:
+        return np.array([1.0 if KEYWORD.search(text) else 0.0 for text in X.texts])
+
+
+class TfidfSvmBaseline(BaseEstimator):
+    """The ASReview / arxiv-sanity ranker: TF-IDF 1-2-grams + class-balanced linear SVM."""
+
+    def __init__(self, C: float = 1.0, random_state: int = 0):
+        self.C = C
+        self.random_state = random_state
+
+    def fit(self, X: PaperSet, y):
+        self.vectorizer_ = _tfidf()
+        matrix = self.vectorizer_.fit_transform(X.texts)
+        self.svm_ = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state).fit(matrix, y)
+        return self
+
+    def decision_function(self, X: PaperSet) -> np.ndarray:
+        return self.svm_.decision_function(self.vectorizer_.transform(X.texts))

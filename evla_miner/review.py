@@ -1,0 +1,335 @@
+"""Review stage: a reviewer's accept / reject decisions about papers.
+
+Decisions are an append-only log (the ``decisions`` table): every accept,
+reject and undo is a new row with the reviewer and the time, so the history
+of who decided what is never lost. The *effective* decision of a paper is
+found by replaying its log: accept and reject push a decision, undo pops the
+latest one; whatever is on top wins.
+
+The survey table follows the effective decision. An accepted paper joins the
+survey with its leaves (source ``review:<reviewer>``); when an undo or a reject
+leaves a paper without an effective accept, its review-added survey row is
+removed (a paper the seeds put in the survey gets its seed row back). The
+classifier reads decisions as labels: accepts are positives with their
+categories, rejects are negatives.
+"""
+
+from __future__ import annotations
+
+import csv
+import getpass
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+import sqlite_utils
+
+from .db import dumps, loads, now_iso
+from .errors import BadInput
+from .records import RecordError, split_arxiv_id
+
+DECISIONS = ("accept", "reject")
+CSV_COLUMNS = ("id", "decision", "categories", "note")
+REVIEW_SOURCE_PREFIX = "review:"
+
+
+@dataclass
+class Decision:
+    """One row of the decision log, parsed."""
+
+    id: int
+    paper_id: str
+    decision: str
+    categories: list[str]
+    note: str | None
+    reviewer: str | None
+    decided_at: str
+
+    @classmethod
+    def from_row(cls, row: dict) -> "Decision":
+        return cls(
+            row["id"],
+            row["paper_id"],
+            row["decision"],
+            loads(row["categories"], []),
+            row["note"],
+            row["reviewer"],
+            row["decided_at"],
+        )
+
+
+def default_reviewer() -> str:
+    """``$EVLA_REVIEWER``, else the login name: a decision always says who made it."""
+    if os.environ.get("EVLA_REVIEWER"):
+        return os.environ["EVLA_REVIEWER"]
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers
+        return "reviewer"
+
+
+def resolve_paper_id(db: sqlite_utils.Database, raw: str) -> str:
+    """The stored id for what a reviewer typed (``2406.04339``, ``2406.04339v2``,
+    ``arXiv:2406.04339``, an abs URL, or a ``noid:`` key). Unknown ids are a one-line error."""
+    text = (raw or "").strip()
+    if not text:
+        raise BadInput("empty paper id")
+    if db["papers"].count_where("id = ?", [text]):
+        return text
+    try:
+        paper_id, _ = split_arxiv_id(text)
+    except RecordError:
+        paper_id = None
+    if paper_id and db["papers"].count_where("id = ?", [paper_id]):
+        return paper_id
+    raise BadInput(f"unknown paper id: {text} (not in the database; harvest it first)")
+
+
+def validate_categories(db: sqlite_utils.Database, categories) -> list[str]:
+    """Taxonomy ids, de-duplicated in the order given; unknown ids are an error naming them."""
+    wanted: list[str] = []
+    for category in categories or []:
+        category = category.strip()
+        if category and category not in wanted:
+            wanted.append(category)
+    known = {row["id"] for row in db.query("select id from taxonomy")}
+    unknown = [c for c in wanted if c not in known]
+    if unknown:
+        raise BadInput(
+            f"unknown taxonomy node{'s' if len(unknown) > 1 else ''}: {', '.join(unknown)} "
+            f"(the ids are in seeds/taxonomy.toml)"
+        )
+    return wanted
+
+
+def suggested_categories(db: sqlite_utils.Database, paper_id: str) -> list[str]:
+    """The classifier's best category for a paper, when it has scored it."""
+    if not db["scores"].exists():
+        return []
+    row = db.execute("select categories from scores where paper_id = ?", [paper_id]).fetchone()
+    ranked = loads(row[0], []) if row else []
+    return [ranked[0]["id"]] if ranked else []
+
+
+def decision_history(db: sqlite_utils.Database, paper_id: str) -> list[Decision]:
+    """Every decision about a paper, oldest first."""
+    return [
+        Decision.from_row(row)
+        for row in db["decisions"].rows_where("paper_id = ?", [paper_id], order_by="id")
+    ]
+
+
+def _replay(history: list[Decision]) -> list[Decision]:
+    """The stack of decisions still in force after applying the undos."""
+    stack: list[Decision] = []
+    for decision in history:
+        if decision.decision == "undo":
+            if stack:
+                stack.pop()
+        else:
+            stack.append(decision)
+    return stack
+
+
+def effective_decision(db: sqlite_utils.Database, paper_id: str) -> Decision | None:
+    """The decision that currently holds for a paper (latest wins, undos removed)."""
+    stack = _replay(decision_history(db, paper_id))
+    return stack[-1] if stack else None
+
+
+def effective_decisions(db: sqlite_utils.Database) -> dict[str, Decision]:
+    """Effective decision per paper for every paper with a history (for export, triage, training)."""
+    by_paper: dict[str, list[Decision]] = {}
+    for row in db["decisions"].rows_where(order_by="id"):
+        by_paper.setdefault(row["paper_id"], []).append(Decision.from_row(row))
+    result = {}
+    for paper_id, history in by_paper.items():
+        stack = _replay(history)
+        if stack:
+            result[paper_id] = stack[-1]
+    return result
+
+
+def _seed_labels(paper_id: str) -> tuple[list[str], str] | None:
+    """The seed file's labels for a paper, if the seeds list it (to restore a seed row)."""
+    from .config import seeds_dir
+    from .seeds import SEED_PAPERS_FILE, TAXONOMY_FILE, load_seed_papers, load_taxonomy
+
+    seeds = seeds_dir()
+    try:
+        known = {node["id"] for node in load_taxonomy(seeds / TAXONOMY_FILE)}
+        for paper, labels, label_source in load_seed_papers(seeds / SEED_PAPERS_FILE, known):
+            if paper["id"] == paper_id:
+                return labels, label_source
+    except BadInput:
+        return None
+    return None
+
+
+def _sync_survey(db: sqlite_utils.Database, paper_id: str) -> str:
+    """Make the survey row agree with the effective decision; returns what changed
+    (``added``, ``updated``, ``removed``, ``restored`` or ``unchanged``)."""
+    current = db.execute(
+        "select labels, source from survey where paper_id = ?", [paper_id]
+    ).fetchone()
+    decision = effective_decision(db, paper_id)
+    if decision and decision.decision == "accept":
+        row = {
+            "paper_id": paper_id,
+            "labels": dumps(decision.categories),
+            "source": f"{REVIEW_SOURCE_PREFIX}{decision.reviewer}",
+            "added_at": decision.decided_at,
+        }
+        if current and (current[0], current[1]) == (row["labels"], row["source"]):
+            return "unchanged"
+        db["survey"].upsert(row, pk="paper_id")
+        return "updated" if current else "added"
+    if current and current[1].startswith(REVIEW_SOURCE_PREFIX):
+        db["survey"].delete(paper_id)
+        seed = _seed_labels(paper_id)
+        if seed:
+            labels, label_source = seed
+            db["survey"].insert(
+                {"paper_id": paper_id, "labels": dumps(labels), "source": f"seed:{label_source}", "added_at": now_iso()}
+            )
+            return "restored"
+        return "removed"
+    return "unchanged"
+
+
+def record_decision(
+    db: sqlite_utils.Database,
+    paper_id: str,
+    decision: str,
+    categories=None,
+    note: str | None = None,
+    reviewer: str | None = None,
+) -> dict:
+    """Append an accept or reject and bring the survey in line.
+
+    An accept without categories takes the classifier's best category; with
+    neither it is an error (a survey paper needs a place in the taxonomy).
+    Returns ``{"paper_id", "decision", "categories", "survey"}`` where
+    ``survey`` says what happened to the survey row.
+    """
+    decision = (decision or "").strip().lower()
+    if decision not in DECISIONS:
+        raise BadInput(f"decision must be accept or reject, not {decision!r}")
+    paper_id = resolve_paper_id(db, paper_id)
+    categories = validate_categories(db, categories)
+    if decision == "accept" and not categories:
+        categories = suggested_categories(db, paper_id)
+        if not categories:
+            raise BadInput(f"{paper_id}: give at least one category to accept (no classifier suggestion yet)")
+    reviewer = reviewer or default_reviewer()
+    with db.conn:
+        db["decisions"].insert(
+            {
+                "paper_id": paper_id,
+                "decision": decision,
+                "categories": dumps(categories),
+                "note": note or None,
+                "reviewer": reviewer,
+                "decided_at": now_iso(),
+            }
+        )
+        survey = _sync_survey(db, paper_id)
+    return {"paper_id": paper_id, "decision": decision, "categories": categories, "survey": survey}
+
+
+def undo_decision(db: sqlite_utils.Database, paper_id: str, reviewer: str | None = None) -> dict:
+    """Cancel the decision currently in force for a paper (the log keeps both rows).
+
+    Returns ``{"paper_id", "undone", "now", "survey"}``: the decision undone,
+    the one in force afterwards (or None) and what happened to the survey row.
+    """
+    paper_id = resolve_paper_id(db, paper_id)
+    current = effective_decision(db, paper_id)
+    if current is None:
+        raise BadInput(f"{paper_id}: no decision to undo")
+    with db.conn:
+        db["decisions"].insert(
+            {
+                "paper_id": paper_id,
+                "decision": "undo",
+                "categories": dumps([]),
+                "note": f"undo of decision {current.id} ({current.decision})",
+                "reviewer": reviewer or default_reviewer(),
+                "decided_at": now_iso(),
+            }
+        )
+        survey = _sync_survey(db, paper_id)
+    after = effective_decision(db, paper_id)
+    return {
+        "paper_id": paper_id,
+        "undone": current.decision,
+        "now": after.decision if after else None,
+        "survey": survey,
+    }
+
+
+def import_decisions_csv(
+    db: sqlite_utils.Database, path_or_file: str | os.PathLike | IO[str], reviewer: str | None = None
+) -> tuple[int, list[dict]]:
+    """Record the decisions of a CSV file with header ``id,decision,categories,note``
+    (categories separated by ``;``). Each good row lands even when others are bad.
+
+    Returns ``(n_ok, errors)``; each error is ``{"line": n, "reason": text}`` with
+    the file's line number (the header is line 1). A missing file or a header
+    without ``id`` and ``decision`` is an error for the whole file.
+    """
+    if isinstance(path_or_file, (str, os.PathLike)):
+        path = Path(path_or_file)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except FileNotFoundError as exc:
+            raise BadInput(f"decisions file not found: {path}") from exc
+        except UnicodeDecodeError as exc:
+            raise BadInput(f"{path}: not UTF-8 text") from exc
+        handle: IO[str] = io.StringIO(text, newline="")
+    else:
+        handle = path_or_file
+    reader = csv.reader(handle)
+    try:
+        header = [name.strip().lower() for name in next(reader)]
+    except StopIteration:
+        header = []
+    missing = [name for name in ("id", "decision") if name not in header]
+    if missing:
+        raise BadInput(f"decisions CSV needs the header {','.join(CSV_COLUMNS)} (missing: {', '.join(missing)})")
+    reviewer = reviewer or default_reviewer()
+    n_ok, errors = 0, []
+    line = reader.line_num + 1  # where the next record starts (records may span lines)
+    try:
+        for fields in reader:
+            n_ok += _import_row(db, header, fields, line, reviewer, errors)
+            line = reader.line_num + 1
+    except csv.Error as exc:  # e.g. a NUL byte: the rest of the file cannot be read
+        errors.append({"line": line, "reason": f"unreadable CSV, rest of file skipped: {exc}"})
+    return n_ok, errors
+
+
+def _import_row(db, header, fields, record_line, reviewer, errors) -> int:
+    """Record one CSV record; returns 1 when it landed, 0 when skipped or bad (``errors`` grows)."""
+    if not any(field.strip() for field in fields):
+        return 0
+    if len(fields) > len(header):
+        errors.append({"line": record_line, "reason": f"{len(fields)} fields, expected {len(header)}"})
+        return 0
+    row = dict(zip(header, fields))
+    categories = [c for c in (row.get("categories") or "").split(";") if c.strip()]
+    try:
+        record_decision(
+            db,
+            row.get("id") or "",
+            row.get("decision") or "",
+            categories,
+            note=(row.get("note") or "").strip() or None,
+            reviewer=reviewer,
+        )
+    except BadInput as exc:
+        errors.append({"line": record_line, "reason": str(exc)})
+        return 0
+    return 1
