@@ -314,6 +314,7 @@ class ClassifierModel:
         relevance = self.relevance.predict_proba(X)[:, 1]
         leaf_scores = self.taxonomy.predict_proba(X)
         sims = X.vectors @ self.reference["vectors"].T
+        terms = self.relevance.explain_terms(list(texts), top_terms)
         out = []
         for i, text in enumerate(texts):
             nearest = np.argsort(-sims[i])[:NEAREST]
@@ -332,7 +333,7 @@ class ClassifierModel:
                             }
                             for j in nearest
                         ],
-                        "terms": self.relevance.explain_terms(text, top_terms) if text else [],
+                        "terms": terms[i],
                     },
                 }
             )
@@ -382,7 +383,7 @@ def fit_model(
             "positives": int(y.sum()),
             "labelled": int(len(labelled)),
             "relevance_params": relevance.get_params(),
-            "taxonomy_params": {k: v for k, v in taxonomy.get_params().items() if k not in ("labels", "label_vectors")},
+            "taxonomy_params": {k: v for k, v in taxonomy.get_params().items() if k not in ("labels", "label_vectors", "label_texts")},
         },
     )
 

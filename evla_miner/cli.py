@@ -61,7 +61,8 @@ from .commands import serve as _serve  # noqa: E402
 from .commands import graph as _graph  # noqa: E402
 from .commands import propose as _propose  # noqa: E402
 from .commands import pdf as _pdf  # noqa: E402
+from .commands import classify as _classify  # noqa: E402
 
-for _module in (_setup, _harvest, _weekly, _review, _export, _triage, _serve, _graph, _propose, _pdf):
+for _module in (_setup, _harvest, _weekly, _review, _export, _triage, _serve, _graph, _propose, _pdf, _classify):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

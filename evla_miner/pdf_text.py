@@ -90,14 +90,20 @@ def _lines(blocks: list[Block]) -> list[Line]:
     return lines
 
 
+_HEADING_SHAPE = re.compile(
+    r"(?:\d{1,2}|[IVX]{1,5}|[A-H])\.?(?:\s+[A-Z]|$)|(?:Appendix|APPENDIX|Abstract|ABSTRACT)|[A-Z][A-Za-z' -]{2,60}[.:]?$"
+)
+
+
 def _heading_candidates(blocks: list[Block]) -> list[Line]:
     """The first line of every block (plus its second line, for "A" / "Hyperparameters"
     headings and to tell a heading that fills its block from a paragraph's first line)."""
     lines = []
     for block in blocks:
         first, _, rest = block.text.partition("\n")
-        # Cheap filter first: headings are short and start with a capital or a digit.
-        if len(first) > 80 or not (first[0].isupper() or first[0].isdigit()):
+        # Cheap filter first (one regex per block): a heading is short and is a
+        # number/letter + capitalised title, or capitalised words only.
+        if len(first) > 80 or not _HEADING_SHAPE.match(first):
             continue
         lines.append(Line(block.page, first, block.indent, True, block.start))
         if rest:
@@ -532,8 +538,11 @@ def extract_document(
 
     margin_pages: dict[str, set[int]] = {}
     for number, blocks in enumerate(raw_pages, start=1):
+        if not blocks:
+            continue
+        bottom = blocks[0][6] - MARGIN
         for column, x0, y0, text, x1, y1, height in blocks:
-            if _in_margin(y0, y1, height):
+            if y1 <= MARGIN or y0 >= bottom:
                 margin_pages.setdefault(_furniture_key(text), set()).add(number)
     repeated = {key for key, pages in margin_pages.items() if len(pages) >= min(3, max(2, len(raw_pages) // 2))}
 

@@ -69,7 +69,7 @@ def find_arxiv_ids(text: str) -> list[str]:
     found: list[tuple[int, str]] = []
     for pattern in ARXIV_PATTERNS:
         for match in pattern.finditer(text):
-            identifier = re.sub(r"\s", "", match.group("id"))
+            identifier = _WS.sub("", match.group("id"))
             if "/" not in identifier and not _valid_new_id(identifier):
                 continue
             found.append((match.start(), identifier))
@@ -90,6 +90,22 @@ def find_dois(text: str) -> list[str]:
         if doi not in dois:
             dois.append(doi)
     return dois
+
+
+# Patterns used in the hot path, compiled once.
+_WS = re.compile(r"\s")
+_ENDS_WITH_YEAR = re.compile(r"\b(?:19|20)\d\d[a-z]?[.)]?$")
+_ID_BROKEN_AT_END = re.compile(r"(?:arXiv:|abs/|10\.\d{4,9}/\S*)\d*\.?$")
+_TRAILING_YEAR = re.compile(r",\s*(?:19|20)\d\d[a-z]?$")
+_IN_PREFIX = re.compile(r"^In:\s*")
+_ET_AL_END = re.compile(r",?\s*(?:et al\.?|and others)\s*$")
+_AUTHOR_SEP = re.compile(r",\s*(?:and\s+|&\s*)?|\s+and\s+|\s+&\s+")
+_INITIALS_LOOSE = re.compile(r"^(?:[A-Z][a-z]?\.?\s?-?)+$")
+_INITIALS_DOTTED = re.compile(r"^(?:[A-Z][a-z]?\.\s?-?)+$")
+_HAS_INITIAL = re.compile(r"\b[A-Z]\.")
+_YEAR_LEAD = re.compile(r"^\(?(?:19|20)\d\d[a-z]?\)?[.,:]\s+")
+_NOT_YEARS = re.compile(r"https?://\S+|10\.\d{4,9}/\S+|arxiv[:\s]*\S+|abs/\S+", re.I)
+_YEAR_LIMIT = date.today().year + 1
 
 
 # --- splitting a list into entries ---------------------------------------------------
@@ -195,7 +211,7 @@ def _indent_starts(lines: list[Line]) -> list[int]:
 
 
 def _ends_entry(text: str) -> bool:
-    return text.rstrip().endswith((".", ")", "]")) or bool(re.search(r"\b(?:19|20)\d\d[a-z]?[.)]?$", text))
+    return text.rstrip().endswith((".", ")", "]")) or bool(_ENDS_WITH_YEAR.search(text))
 
 
 def _author_starts(lines: list[Line]) -> list[int]:
@@ -215,7 +231,7 @@ def join_lines(lines) -> str:
             text = line
         elif text.endswith("-") and line[:1].islower() and not text.endswith(" -"):
             text = text[:-1] + line
-        elif text.endswith(("/", "-")) or (re.search(r"(?:arXiv:|abs/|10\.\d{4,9}/\S*)\d*\.?$", text) and line[:1].isdigit()):
+        elif text.endswith(("/", "-")) or (line[:1].isdigit() and _ID_BROKEN_AT_END.search(text[-40:])):
             text += line
         else:
             text += " " + line
@@ -312,8 +328,8 @@ def _clean_title(title: str | None) -> str | None:
     if not title:
         return None
     title = title.strip(" .,;:")
-    title = re.sub(r",\s*(?:19|20)\d\d[a-z]?$", "", title)  # "Action Annotation Tool, 2017"
-    title = re.sub(r"^(?:In:\s*)", "", title)
+    title = _TRAILING_YEAR.sub("", title)  # "Action Annotation Tool, 2017"
+    title = _IN_PREFIX.sub("", title)
     if len(title) < 6 or len(title.split()) < 2 and len(title) < 12:
         return None
     if NOT_TITLE.match(title) or "et al" in title or find_arxiv_ids(title) or DOI_PATTERN.search(title):
@@ -326,26 +342,40 @@ def _clean_title(title: str | None) -> str | None:
 def _parse_authors(text: str | None) -> list[str]:
     if not text:
         return []
-    text = re.sub(r",?\s*(?:et al\.?|and others)\s*$", "", text.strip().rstrip("."))
-    parts = [p.strip() for p in re.split(r",\s*(?:and\s+|&\s*)?|\s+and\s+|\s+&\s+", text) if p.strip()]
+    text = _ET_AL_END.sub("", text.strip().rstrip("."))
+    parts = [p.strip() for p in _AUTHOR_SEP.split(text) if p.strip()]
     # "Surname, F. M." / "Surname, First M": pair a name with the initials that follow it.
-    if len(parts) >= 2 and all(re.match(r"^(?:[A-Z][a-z]?\.?\s?-?)+$", p) or len(p.split()) <= 3 for p in parts[1::2]):
-        if re.match(r"^(?:[A-Z][a-z]?\.\s?-?)+$", parts[1]) or (len(parts[0].split()) == 1 and len(parts) % 2 == 0):
+    if len(parts) >= 2 and all(_INITIALS_LOOSE.match(p) or len(p.split()) <= 3 for p in parts[1::2]):
+        if _INITIALS_DOTTED.match(parts[1]) or (len(parts[0].split()) == 1 and len(parts) % 2 == 0):
             # the sentence split took the full stop of the last initial: "Yamakami, A"
             return [f"{re.sub(r'(?<=[A-Z])$', '.', parts[i + 1])} {parts[i]}" for i in range(0, len(parts) - 1, 2)]
     parts = [p for p in parts if len(p) > 1 and not p.lower().startswith("et al")]
-    with_initials = sum(1 for p in parts if re.search(r"\b[A-Z]\.", p))
-    if with_initials >= max(1, len(parts) - 1):
+    # Physics style runs on with commas into the title and journal ("R. N. Cahn and
+    # J. D. Jackson, Spin orbit and tensor forces ..., Phys. Rev."): stop there.
+    for index, part in enumerate(parts):
+        if not _name_like(part):
+            parts = parts[:index]
+            break
+    initialled = [" " in p and bool(_HAS_INITIAL.search(p)) for p in parts]
+    if sum(initialled) >= max(1, len(parts) - 1):
         # "D. C. Johnston, Adv. Phys. 59": a bare word after initialled names is a journal.
-        parts = [p for p in parts if re.search(r"\b[A-Z]\.", p) or len(p.split()) > 1]
+        parts = [p for p, flag in zip(parts, initialled) if flag or " " in p]
     return parts
+
+
+NAME_PARTICLES = {"de", "van", "von", "der", "den", "di", "da", "du", "le", "la", "del", "dos", "y", "bin", "al"}
+
+
+def _name_like(part: str) -> bool:
+    words = part.split()
+    return len(words) <= 5 and all(w[:1].isupper() or w.lower() in NAME_PARTICLES for w in words)
 
 
 def _year(text: str) -> int | None:
     """The publication year: the last plausible year outside ids, DOIs and URLs."""
-    cleaned = re.sub(r"https?://\S+|10\.\d{4,9}/\S+|arxiv[:\s]*\S+|abs/\S+", " ", text, flags=re.I)
+    cleaned = _NOT_YEARS.sub(" ", text)
     years = [int(m.group(1)) for m in YEAR_PATTERN.finditer(cleaned)]
-    limit = date.today().year + 1
+    limit = _YEAR_LIMIT
     years = [y for y in years if y <= limit]
     return years[-1] if years else None
 
@@ -369,7 +399,7 @@ def parse_entry(raw: str) -> dict:
             authors_text, rest = _split_sentence(body)
             if not _looks_like_authors(authors_text):
                 authors_text, rest = None, body
-            year_lead = re.match(r"^\(?(?:19|20)\d\d[a-z]?\)?[.,:]\s+", rest)
+            year_lead = _YEAR_LEAD.match(rest)
             if year_lead:
                 rest = rest[year_lead.end() :]
             title, _ = _split_sentence(rest, names=False) if rest else (None, "")

@@ -248,7 +248,7 @@ def create_app(
     the server binds; on loopback the Host header must name a loopback host too.
     """
     check_bind(host, access_token)
-    app = Flask(__name__, template_folder="templates/web", static_folder="static/web")
+    app = Flask(__name__, template_folder="templates/web", static_folder="static/web", static_url_path="/static")
     app.config.update(
         SECRET_KEY=secret_key or secrets.token_bytes(32),
         EVLA_DB_PATH=str(resolve_db_path(db_path)),
@@ -378,6 +378,8 @@ def _register(app: Flask) -> None:
         result = undo_decision(get_db(), paper_id, reviewer=app.config["EVLA_REVIEWER"])
         flash(f"Undid the {result['undone']} of {result['paper_id']}.", "ok")
         session.pop("last_decided", None)
+        if request.form.get("back") == "queue":
+            return redirect(url_for("queue", **_filters_from(request.form)))
         return redirect(url_for("paper", paper_id=result["paper_id"], **_filters_from(request.form)))
 
     @app.post("/export/<kind>")
@@ -388,8 +390,6 @@ def _register(app: Flask) -> None:
         category = request.form.get("category") or None
         if kind == "bibtex":
             status = request.form.get("status") or "survey"
-            if status not in exporting.STATUSES:
-                raise BadInput(f"status must be one of {', '.join(exporting.STATUSES)}, not {status!r}")
             text = exporting.export_bibtex(db, status=status, category=category).text
             filename, mimetype = "evla-survey.bib", "application/x-bibtex"
         elif kind == "markdown":
@@ -402,7 +402,6 @@ def _register(app: Flask) -> None:
             mimetype=mimetype,
             headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
-
 
 
 def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None:
@@ -515,4 +514,7 @@ def make_server(app: Flask, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, 
     """
     from waitress import create_server
 
-    return create_server(app, host=host, port=port, threads=threads, ident="evla-miner")
+    try:
+        return create_server(app, host=host, port=port, threads=threads, ident="evla-miner")
+    except OSError as exc:
+        raise EvlaError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (try another --port)") from exc

@@ -15,7 +15,6 @@ from evla_miner.db import dumps, open_db
 from evla_miner.graph import build_graph
 from evla_miner.propose import NO_GRAPH_REASON, list_proposals
 
-TOKEN_LEAF = "efficient.token"  # placeholder id unless the seeds give a better one
 
 
 def leaf_ids(db):

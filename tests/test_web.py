@@ -187,8 +187,12 @@ def test_accept_reject_change_leaf_note_and_undo(client, db_path):
     # the paper view shows the decision and its history; undo brings back the previous accept
     html = client.get("/paper/2509.20003").text
     assert "Accepted" in html and "Efficient Action Decoding" in html
-    client.post("/undo/2509.20003", data={"csrf_token": token})
+    response = client.post("/undo/2509.20003", data={"csrf_token": token})
+    assert response.headers["Location"] == "/paper/2509.20003"
     assert survey_labels(db_path, "2509.20003") == ["model.compression.quantization"]
+    response = client.post("/undo/2509.20004", data={"csrf_token": token, "back": "queue", "leaf": "data.collection.simulation"})
+    assert response.headers["Location"] == "/?leaf=data.collection.simulation"
+    assert "2509.20004" in queue_ids(client.get("/").text)
 
 
 def test_decision_moves_on_to_the_next_paper_of_the_filtered_queue(client):
@@ -273,6 +277,7 @@ def test_access_token(db_path):
     assert first.status_code == 302 and "token" not in first.headers["Location"]
     assert client.get("/").status_code == 200  # the session remembers
     assert app.test_client().get("/paper/2509.20003").status_code == 401
+    assert app.test_client().get("/static/app.js").status_code == 200  # no data in the assets
 
 
 def test_serve_refuses_a_public_address_without_a_token(monkeypatch):
@@ -314,3 +319,25 @@ def test_decision_waits_for_a_writer_and_both_land(client, db_path):
     db = open_db(db_path)
     assert db["papers"].get("2510.09999")["title"] == "Written by the weekly run"
     db.close()
+
+
+def test_paper_view_shows_citation_signals_from_the_graph(db_path):
+    """Influence and citing papers come from `evla graph` (built here from references)."""
+    from evla_miner.graph import build_graph
+
+    db = open_db(db_path)
+    for position, (citing, cited) in enumerate(
+        [("2510.00001", "2509.20003"), (web_data.SURVEY_NEIGHBOUR, "2509.20003"), ("2510.00001", web_data.SURVEY_NEIGHBOUR)]
+    ):
+        db["references"].insert({"paper_id": citing, "position": position, "raw": cited, "arxiv_id": cited})
+    build_graph(db)
+    survey_citations = db["influence"].get("2509.20003")["survey_citations"]
+    db.close()
+    client = create_app(db_path).test_client()
+    html = client.get("/paper/2509.20003").text
+    signals = dict(re.findall(r"<tr><th>([^<]+)</th><td>([^<]+)</td></tr>", html))
+    assert signals["cited by papers in the db"] == "2"
+    assert signals["cited by survey papers"] == str(survey_citations) == "1"
+    citers = re.search(r'<ul class="citers">(.*?)</ul>', html, re.S).group(1)
+    assert "KV-Reuse: Caching Visual Tokens" in citers and 'class="badge">survey<' in citers
+    assert "No citation graph" not in html

@@ -74,12 +74,26 @@ def screenshot(page, name):
         page.screenshot(path=str(Path(target) / name), full_page=True)
 
 
+def navigate(page, key):
+    """Press a shortcut that submits a form, and wait for the page it leads to."""
+    with page.expect_navigation():
+        page.keyboard.press(key)
+
+
 def effective(db_path):
     """paper id -> (decision, categories, note) of the latest decision."""
     db = open_db(db_path)
     try:
         rows = db["decisions"].rows_where(order_by="id")
         return {r["paper_id"]: (r["decision"], loads(r["categories"]), r["note"]) for r in rows}
+    finally:
+        db.close()
+
+
+def history(db_path, paper_id):
+    db = open_db(db_path)
+    try:
+        return [r["decision"] for r in db["decisions"].rows_where("paper_id = ?", [paper_id], order_by="id")]
     finally:
         db.close()
 
@@ -101,9 +115,14 @@ def test_triage_in_the_browser(server, page):
 
     # accept the top paper from the queue with the keyboard: 'a' on the selected row
     first = ranked[0]
-    page.keyboard.press("a")
-    page.wait_for_load_state()
+    navigate(page, "a")
     assert "Accepted " + first in page.locator(".flash").inner_text()
+    assert page.locator(f"tr[data-id='{first}']").count() == 0
+    # 'u' undoes it (the row comes back), 'a' accepts it again
+    navigate(page, "u")
+    assert "Undid the accept of " + first in page.locator(".flash").inner_text()
+    assert page.locator("#queue tr.item").first.get_attribute("data-id") == first
+    navigate(page, "a")
     assert page.locator(f"tr[data-id='{first}']").count() == 0
 
     # open a paper, reject it with 'r'; the page moves on to the next one
@@ -111,8 +130,7 @@ def test_triage_in_the_browser(server, page):
     assert page.locator("#paper-title").inner_text() == "Scaling Simulation Data for Robot Manipulation Policies"
     page.fill("#note", "data paper, not about efficiency")
     page.keyboard.press("Escape")
-    page.keyboard.press("r")
-    page.wait_for_load_state()
+    navigate(page, "r")
     assert "Rejected 2509.20004" in page.locator(".flash").inner_text()
 
     # change the leaf: pick another leaf in the paper view, add a note, accept
@@ -122,8 +140,8 @@ def test_triage_in_the_browser(server, page):
     assert page.evaluate("document.activeElement.id") == "leaf"
     page.select_option("#leaf", "model.arch.efficient_action_decoding")
     page.fill("#note", "the action head is the point")
-    page.click("#accept")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.click("#accept")
     assert "Efficient Action Decoding" in page.locator(".flash").inner_text()
 
     # the hostile paper's own view: title and authors as text, nothing executed
@@ -147,6 +165,7 @@ def test_triage_in_the_browser(server, page):
 
     decided = effective(db_path)
     assert decided[first][0] == "accept" and decided[first][1] == [suggested[first]]
+    assert history(db_path, first) == ["accept", "undo", "accept"]
     assert decided["2509.20004"] == ("reject", [], "data paper, not about efficiency")
     assert decided["2509.20003"] == ("accept", ["model.arch.efficient_action_decoding"], "the action head is the point")
     accepted = sorted(pid for pid, d in decided.items() if d[0] == "accept")

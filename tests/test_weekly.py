@@ -107,7 +107,7 @@ def test_digest_files(seeded_db, tmp_path):
     assert "| Efficient Training | 0 |" in md
     assert "| Efficient Data Collection | 1 |" in md
     assert "| (no category) | 1 |" in md
-    assert f"![Proposals per pillar]({paths['svg'].name})" in md
+    assert f"![Top 4 proposals per pillar]({paths['svg'].name})" in md
     assert r"[<script>alert(1)</script> \| Fast \[VLA\]](https://arxiv.org/abs/2510.50001)" in md
     assert "    - a < b & c" in md
     assert "<script>" not in html and "&lt;script&gt;" in html and "a &lt; b &amp; c" in html
@@ -141,13 +141,18 @@ def test_weekly_demo_end_to_end(tmp_path):
     run = db["runs"].get(1)
     assert (run["kind"], run["status"]) == ("weekly", "ok")
     stages = loads(run["counts"])
-    assert list(stages) == ["init", "harvest", "classify", "graph", "propose", "digest"]  # no pdfs offline
+    assert set(stages) == {"init", "harvest", "classify", "graph", "propose", "digest"}  # no pdfs offline
     assert stages["classify"]["scored"] == db["papers"].count
     assert db["scores"].count == db["papers"].count
     reports = tmp_path / "reports"
     md = Path(stages["digest"]["markdown"]).read_text()
     assert Path(stages["digest"]["markdown"]).parent == reports
     assert "## Proposals per pillar" in md and "## Top proposals" in md
+    relevant = stages["propose"]["relevant"]
+    assert 0 < relevant < stages["propose"]["unreviewed"]
+    assert f"![Relevant unreviewed candidates per pillar ({relevant})]" in md
+    table = md.split("| Pillar | Proposals | |")[1].split("## Top proposals")[0]
+    assert sum(int(row.split(" | ")[1]) for row in table.splitlines() if row.startswith("| ") and "---" not in row) == relevant
     assert lines[0]["title"].replace("[", "\\[").replace("]", "\\]").replace("|", "\\|") in md
     assert "<svg" in Path(stages["digest"]["html"]).read_text()
     db.close()
@@ -162,3 +167,73 @@ def test_weekly_demo_end_to_end(tmp_path):
     stages = loads(db["runs"].get(db.execute("select max(id) from runs where kind = 'weekly'").fetchone()[0])["counts"])
     assert stages["harvest"]["inserted"] == 0 and stages["classify"]["scored"] == 0
     assert "nothing new this week" in (reports / "latest.md").read_text()
+
+
+class PdfServer:
+    """127.0.0.1 stand-in for arxiv.org/pdf: one generated PDF, 404 for everything else."""
+
+    def __init__(self, routes: dict[str, bytes]):
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        import threading
+
+        self.requests: list[str] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests.append(self.path)
+                body = routes.get(self.path)
+                self.send_response(200 if body else 404)
+                self.send_header("Content-Type", "application/pdf" if body else "text/html")
+                body = body or b"<html>not found</html>"
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/pdf/"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.mark.slow
+def test_weekly_online_reads_pdfs_of_relevant_papers_and_graphs_their_references(tmp_path):
+    """Online: after classification, the relevant new paper's PDF is fetched (from a local
+    server), its references to survey papers become graph edges and show in the reasons."""
+    import gzip
+
+    from pdf_factory import paper_pdf
+
+    from evla_miner.config import DEMO_SNAPSHOT
+    from evla_miner.pdfs import PdfClient
+
+    with gzip.open(DEMO_SNAPSHOT, "rt") as handle:
+        record = next(r for r in map(json.loads, handle) if r["id"] == "2510.09607")  # VITA-VLA, relevant
+    snapshot = tmp_path / "week.jsonl"
+    snapshot.write_text(json.dumps(record) + "\n")
+    pdf = paper_pdf(references=[
+        "[1] M. Kim et al. OpenVLA: An open-source vision-language-action model. arXiv:2406.09246, 2024.",
+        "[2] M. Shukor et al. SmolVLA: A vision-language-action model for affordable robotics. arXiv:2506.01844, 2025.",
+    ])
+    server = PdfServer({"/pdf/2510.09607v1": pdf})
+    try:
+        db = open_db(tmp_path / "evla.db")
+        result = run_weekly(
+            db, snapshot=snapshot, online=True, limit=5,
+            pdf_client=PdfClient(base_url=server.url, min_interval=0), citation_client=None,
+        )
+    finally:
+        server.close()
+    assert "/pdf/2510.09607v1" in server.requests
+    assert result.stages["pdfs"]["extracted"] >= 1 and result.stages["pdfs"]["references"] >= 2
+    assert result.stages["graph"]["edges"] >= 2
+    top = result.proposals[0]
+    assert top["id"] == "2510.09607"
+    assert "cites 2 survey papers" in top["reasons"]
+    assert db["runs"].get(result.run_id)["status"] == "ok"

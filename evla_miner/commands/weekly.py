@@ -47,7 +47,7 @@ def _summary(result) -> list[str]:
         lines.append(f"graph: {g.get('nodes', 0):,} nodes, {g.get('edges', 0):,} edges")
     if "propose" in stages:
         p = stages["propose"]
-        lines.append(f"propose: {p['unreviewed']:,} unreviewed candidates, top {p['listed']} listed")
+        lines.append(f"propose: {p['unreviewed']:,} unreviewed candidates ({p['relevant']:,} relevant), top {p['listed']} listed")
     if result.digest:
         lines.append(f"digest: {result.digest['markdown']} and {result.digest['html']}")
     return lines
@@ -55,7 +55,7 @@ def _summary(result) -> list[str]:
 
 @click.command()
 @click.option("--snapshot", type=click.Path(dir_okay=False, exists=True), help="Harvest from this snapshot file instead of the arXiv API.")
-@since_until_options()
+@since_until_options("first version's date")
 @click.option("--limit", type=click.IntRange(min=0), default=DEFAULT_LIMIT, show_default=True,
               help="How many proposals to print and put in the digest; 0 = all.")
 @click.option("--format", "format_", type=click.Choice(["table", "jsonl", "csv"]), default="table", show_default=True,
@@ -63,10 +63,10 @@ def _summary(result) -> list[str]:
 @click.option("--demo", is_flag=True, help="Run offline on the bundled sample of real arXiv records (the stream's last 4 weeks) into db/demo.db.")
 @pass_app
 def weekly(app, snapshot, since, until, limit, format_, demo):
-    """Run the whole weekly pipeline: harvest, classify, graph, propose, digest.
+    """Run the whole weekly pipeline: harvest, classify, PDFs, graph, propose, digest.
 
-    Harvests from --snapshot, or live from the arXiv API; with --demo, fully
-    offline on bundled data. Writes a digest (Markdown + HTML with a chart of
+    Harvests from --snapshot, or live from the arXiv API (then also reads the
+    PDFs of relevant papers); with --demo, fully offline on bundled data. Writes a digest (Markdown + HTML with a chart of
     proposals per pillar) under <db dir>/reports/ and prints the proposals.
     Only one run at a time: a second run while one is going exits with
     code 1 and says who holds the lock. Exit code 0 when all went well

@@ -48,6 +48,7 @@
         row = current(); if (row) window.location.href = row.dataset.href; return true;
       case "a": row = current(); if (row) submitWith(row.querySelector("form"), "button.accept"); return true;
       case "r": row = current(); if (row) submitWith(row.querySelector("form"), "button.reject"); return true;
+      case "u": submitWith(document.getElementById("undo-last"), "button"); return true;
       case "/": document.getElementById("search").focus(); return true;
       case "b": submitWith(document.getElementById("export-bibtex"), "button"); return true;
       case "m": submitWith(document.getElementById("export-markdown"), "button"); return true;
@@ -62,7 +63,7 @@
       case "r": submitWith(document.getElementById("decide"), "#reject"); return true;
       case "l": document.getElementById("leaf").focus(); return true;
       case "n": document.getElementById("note").focus(); return true;
-      case "u": submitWith(document.getElementById("undo"), "button"); return true;
+      case "u": submitWith(document.getElementById("undo") || document.getElementById("undo-last"), "button"); return true;
       case "j": follow("next"); return true;
       case "k": follow("prev"); return true;
       case "q": follow("q"); return true;

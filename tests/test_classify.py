@@ -1,0 +1,198 @@
+"""The classifier on small data with the model-free HashingEmbedder: training data
+assembly, decisions, scoring into ``scores``, retraining, ``evla predict``."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from evla_miner import classify as clf
+from evla_miner.cli import cli
+from evla_miner.config import seeds_dir
+from evla_miner.db import dumps, open_db
+from evla_miner.embed import HashingEmbedder
+from evla_miner.seeds import init_db
+
+TOPICS = {
+    "model.compression.token_optimization": "visual token pruning and token merging reduce tokens for fast VLA inference",
+    "model.compression.quantization": "low-bit quantization int4 weights ternary VLA policy memory",
+    "model.arch.transformer_alternatives": "mamba state space model replaces transformer in VLA policy linear time",
+    "training.posttraining.rl": "reinforcement learning fine-tuning of VLA policy reward online rollouts",
+    "data.collection.simulation": "simulation data generation for VLA training synthetic demonstrations",
+}
+OFF_TOPIC = [
+    "galaxy rotation curves dark matter halo survey",
+    "graph neural networks for molecule property prediction",
+    "protein folding language models benchmark",
+    "legal document summarisation with transformers",
+    "traffic forecasting spatio temporal graphs",
+    "speech recognition for low resource languages",
+]
+
+
+def record(paper_id, title, abstract, day="2025-03-04"):
+    from datetime import date
+
+    created = date.fromisoformat(day).strftime("%a, %d %b %Y 00:00:00 GMT")
+    return {"id": paper_id, "title": title, "abstract": abstract, "authors": "A. Author", "categories": "cs.RO",
+            "versions": [{"version": "v1", "created": created}]}
+
+
+@pytest.fixture
+def small_seeds(tmp_path, monkeypatch):
+    """A seeds dir with the real taxonomy, 10 labelled survey papers and a 40-record stream."""
+    root = tmp_path / "seeds"
+    (root / "training").mkdir(parents=True)
+    shutil.copy(seeds_dir() / "taxonomy.toml", root / "taxonomy.toml")
+    seeds, stream, positives = [], [], []
+    n = 0
+    for label, words in TOPICS.items():
+        for variant in range(2):
+            n += 1
+            seeds.append({**record(f"2401.{n:05d}", f"Efficient VLA {words.split()[0]} {variant}", f"{words} variant {variant}", "2024-01-10"),
+                          "labels": [label], "label_source": "test"})
+    seeds.append({"id": None, "title": "A seed without id or abstract", "abstract": None, "labels": ["foundation"], "versions": []})
+    for week in range(4):
+        for i, words in enumerate(TOPICS.values()):
+            if (week + i) % 3 == 0:
+                pid = f"2503.{week:02d}{i:03d}"
+                stream.append(record(pid, f"VLA {words.split()[1]} study", f"{words} new results week {week}", f"2025-03-{3 + 7 * week:02d}"))
+                positives.append({"id": pid, "in_survey_list": True, "in_related_list": False, "first_listed": "2025-09-01"})
+        for j, words in enumerate(OFF_TOPIC):
+            stream.append(record(f"2503.{week:02d}{100 + j:03d}", f"On {words.split()[0]}", f"{words} week {week}", f"2025-03-{3 + 7 * week:02d}"))
+    (root / "seed_papers.jsonl").write_text("".join(json.dumps(s) + "\n" for s in seeds))
+    with gzip.open(root / "training" / "stream.jsonl.gz", "wt") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in stream)
+    (root / "training" / "stream.positives.jsonl").write_text("".join(json.dumps(p) + "\n" for p in positives))
+    monkeypatch.setenv("EVLA_SEEDS", str(root))
+    monkeypatch.setenv("EVLA_MODELS", str(tmp_path / "models"))
+    config = tmp_path / "evla.toml"
+    config.write_text('[classify]\nembedding_model = "hashing-bow-256"\n')
+    monkeypatch.setenv("EVLA_CONFIG", str(config))
+    return root
+
+
+def test_training_examples_merge_seeds_and_stream(small_seeds):
+    examples = clf.training_examples(small_seeds)
+    by_id = {e.id: e for e in examples}
+    assert sum(e.in_stream for e in examples) == 4 * (len(OFF_TOPIC)) + sum(1 for w in range(4) for i in range(5) if (w + i) % 3 == 0)
+    assert by_id["2503.00000"].positive and by_id["2503.00100"].positive is False
+    noid = [e for e in examples if e.id.startswith("noid:")]
+    assert len(noid) == 1 and noid[0].text == "A seed without id or abstract" and noid[0].labels == ["foundation"]
+    assert by_id["2401.00001"].labels == ["model.compression.token_optimization"]
+
+
+def test_effective_decisions_latest_non_undone_wins(db):
+    rows = [
+        ("a", "accept", ["model"], "2025-01-01T00:00:00"),
+        ("a", "reject", None, "2025-01-02T00:00:00"),
+        ("a", "undo", None, "2025-01-03T00:00:00"),  # back to accept
+        ("b", "accept", None, "2025-01-01T00:00:00"),
+        ("b", "undo", None, "2025-01-02T00:00:00"),  # nothing left
+        ("c", "reject", None, "2025-01-01T00:00:00"),
+    ]
+    db["decisions"].insert_all(
+        [{"paper_id": p, "decision": d, "categories": dumps(c) if c else None, "decided_at": t} for p, d, c, t in rows]
+    )
+    decided = clf.effective_decisions(db)
+    assert {k: v["decision"] for k, v in decided.items()} == {"a": "accept", "c": "reject"}
+    assert json.loads(decided["a"]["categories"]) == ["model"]
+
+
+def _train_small(small_seeds, db=None):
+    model, examples, vectors = clf.train(db, HashingEmbedder(256), seeds=small_seeds)
+    return model
+
+
+def test_model_ranks_on_topic_papers_higher_with_consistent_categories(small_seeds):
+    model = _train_small(small_seeds)
+    texts = [
+        "Token merging and visual token pruning for fast VLA inference on robots",
+        "Dark matter halo survey of galaxy rotation curves",
+    ]
+    preds = model.predict(texts, HashingEmbedder(256).encode(texts))
+    assert preds[0]["relevance"] > preds[1]["relevance"]
+    assert 0.0 <= preds[1]["relevance"] <= 1.0
+    scores = {c["id"]: c["score"] for c in preds[0]["categories"]}
+    assert [c["score"] for c in preds[0]["categories"]] == sorted((c["score"] for c in preds[0]["categories"]), reverse=True)
+    assert preds[0]["categories"][0]["id"] in {"model", "model.compression", "model.compression.token_optimization"}
+    parent = {n["id"]: n["parent"] for n in model.nodes}
+    for node, score in scores.items():  # a leaf implies its parents
+        if parent.get(node):
+            assert scores[parent[node]] >= score
+    nearest = preds[0]["explanation"]["nearest"]
+    assert len(nearest) == 3
+    assert nearest[0]["id"] in {"2401.00001", "2401.00002"}  # the two token-optimization seeds
+    assert nearest[0]["similarity"] >= nearest[1]["similarity"]
+    assert any("token" in term or "pruning" in term or "vla" in term for term in preds[0]["explanation"]["terms"])
+
+
+def test_training_is_deterministic(small_seeds):
+    a, b = _train_small(small_seeds), _train_small(small_seeds)
+    assert a.model_id == b.model_id
+    texts = ["quantization of VLA weights to int4"]
+    vec = HashingEmbedder(256).encode(texts)
+    assert a.predict(texts, vec) == b.predict(texts, vec)
+
+
+def test_score_papers_writes_scores_and_retrains_on_decisions(small_seeds, tmp_path):
+    db = open_db(tmp_path / "db" / "evla.db")
+    init_db(db, small_seeds)
+    clf.build_shipped_models(None, evaluate=False, embedder=HashingEmbedder(256))
+    from evla_miner.harvest import import_snapshot
+
+    import_snapshot(db, small_seeds / "training" / "stream.jsonl.gz")
+    counts = clf.score_papers(db, embedder=HashingEmbedder(256))
+    assert counts["retrained"] is False
+    assert counts["scored"] == db["papers"].count
+    assert counts["embeddings_from_shipped_store"] > 0  # the shipped vectors pre-seeded the cache
+    row = db["scores"].get("2503.00000")
+    assert row["model"] == counts["model"]
+    categories = json.loads(row["categories"])
+    assert categories and {"id", "score"} <= set(categories[0])
+    explanation = json.loads(row["explanation"])
+    assert set(explanation) == {"nearest", "terms"}
+    assert clf.score_papers(db, embedder=HashingEmbedder(256))["scored"] == 0  # nothing new
+
+    db["decisions"].insert({"paper_id": "2503.00100", "decision": "accept", "categories": dumps(["data.augmentation"]),
+                            "decided_at": "2025-04-01T00:00:00"})
+    again = clf.score_papers(db, embedder=HashingEmbedder(256))
+    assert again["retrained"] is True and again["model"] != counts["model"]
+    assert again["scored"] == db["papers"].count  # all rescored with the new model
+    assert (tmp_path / "db" / "models" / clf.MODEL_FILE).exists()
+    assert clf.score_papers(db, embedder=HashingEmbedder(256))["retrained"] is False
+
+
+def test_predict_cli_contract(small_seeds, tmp_path):
+    clf.build_shipped_models(None, evaluate=False, embedder=HashingEmbedder(256))
+    records = [
+        record("2510.00001", "Visual token pruning for VLA", "token merging for fast VLA inference"),
+        {"title": "No id, no abstract, no categories"},
+        record("hep-th/9901001v2", "Strings", None),
+    ]
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records) + "not json\n")
+    result = CliRunner().invoke(cli, ["predict", str(path), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["id"] for line in lines] == ["2510.00001", None, "hep-th/9901001", None]
+    assert "error" in lines[3]
+    for line in lines[:3]:
+        assert 0 <= line["relevance"] <= 1
+        assert line["categories"][0]["score"] >= line["categories"][-1]["score"]
+        assert {"nearest", "terms"} <= set(line["explanation"])
+    assert lines[0]["relevance"] > lines[2]["relevance"]
+    assert not (tmp_path / "evla.db").exists()  # predict writes nothing to the db
+
+
+def test_predict_without_model_is_a_clear_error(small_seeds, tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps(record("2510.00001", "t", "a")) + "\n")
+    result = CliRunner().invoke(cli, ["predict", str(path)])
+    assert result.exit_code == 1
+    assert "evla train" in result.output
