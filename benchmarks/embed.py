@@ -84,7 +84,7 @@ def main() -> None:
 def replay_effect(variants, onnx_dir) -> None:
     """Taxonomy CV + replay with default vectors vs int8 vectors (same code, same seeds)."""
     from evla_miner.config import models_dir, seeds_dir
-    from evla_miner.classify import _nodes, description_texts, vectors_for
+    from evla_miner.classify import _nodes, description_texts, node_texts, vectors_for
     from evla_miner.embed import VectorStore, embed_texts
     from evla_miner.estimators import PaperSet, RelevanceClassifier
     from evla_miner.evaluate import ReplayData, replay, taxonomy_cv
@@ -100,11 +100,13 @@ def replay_effect(variants, onnx_dir) -> None:
         if embedder is default:
             vectors = vectors_for(texts, embedder, None, store)
             desc = vectors_for(description_texts(nodes), embedder, None, store)
+            prior = vectors_for(node_texts(nodes), embedder, None, store)
         else:
             start = time.perf_counter()
             vectors = embed_texts(None, texts, embedder).astype(np.float16).astype(np.float32)
             print(f"embedded {len(texts):,} training texts with int8 in {time.perf_counter() - start:.0f} s")
             desc = embed_texts(None, description_texts(nodes), embedder)
+            prior = embed_texts(None, node_texts(nodes), embedder)
         X = PaperSet(texts, vectors)
         tax = taxonomy_cv(X, [e.labels for e in examples], nodes, desc)
         data = ReplayData(
@@ -114,7 +116,8 @@ def replay_effect(variants, onnx_dir) -> None:
             in_stream=np.array([e.in_stream for e in examples]),
             ids=[e.id for e in examples],
         )
-        rep = replay(data, {"evla": RelevanceClassifier})["rankers"]["evla"]
+        ranker = lambda: RelevanceClassifier(prior_texts=tuple(node_texts(nodes)), prior_vectors=prior)  # noqa: E731
+        rep = replay(data, {"evla": ranker})["rankers"]["evla"]
         rows[name] = (tax, rep)
     print(f"{'vectors':16} {'pillar acc':>10} {'leaf R@3':>9} {'R@10 wk':>8} {'R@20 wk':>8} {'AP':>6} {'WSS@95':>7}")
     for name, (tax, rep) in rows.items():

@@ -275,7 +275,13 @@ def label_matrix(examples: Sequence[Example], nodes: list[dict]) -> np.ndarray:
 
 
 def description_texts(nodes: list[dict]) -> list[str]:
+    """Name + description of each leaf label (the taxonomy classifier's priors)."""
     return [f"{n['name']}. {n['description']}" for n in nodes if n["is_leaf"]]
+
+
+def node_texts(nodes: list[dict]) -> list[str]:
+    """Name + description of every node (the relevance classifier's prior positives)."""
+    return [f"{n['name']}. {n['description']}" for n in nodes]
 
 
 @dataclass
@@ -303,11 +309,18 @@ class ClassifierModel:
             while node:
                 scores[node] = max(scores.get(node, 0.0), float(score))
                 node = parent.get(node)
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
+        def depth(node):
+            return 0 if not parent.get(node) else 1 + depth(parent[node])
+
+        # ties (a parent equals its best child) put the most specific node first
+        ranked = sorted(scores.items(), key=lambda kv: (-round(kv[1], 3), -depth(kv[0]), kv[0]))
         return [{"id": k, "score": round(v, 3)} for k, v in ranked]
 
-    def predict(self, texts: Sequence[str], vectors: np.ndarray, top_terms: int = TERMS) -> list[dict]:
-        """Relevance, categories, unsure flag and explanation per text."""
+    def predict(
+        self, texts: Sequence[str], vectors: np.ndarray, top_terms: int = TERMS, ids: Sequence[str | None] | None = None
+    ) -> list[dict]:
+        """Relevance, categories, unsure flag and explanation per text (a survey
+        paper is not listed as its own nearest neighbour when ``ids`` are given)."""
         if len(texts) == 0:
             return []
         X = PaperSet(texts, vectors)
@@ -317,7 +330,8 @@ class ClassifierModel:
         terms = self.relevance.explain_terms(list(texts), top_terms)
         out = []
         for i, text in enumerate(texts):
-            nearest = np.argsort(-sims[i])[:NEAREST]
+            own = ids[i] if ids is not None else None
+            nearest = [j for j in np.argsort(-sims[i])[: NEAREST + 1] if self.reference["ids"][j] != own][:NEAREST]
             best_leaf = float(leaf_scores[i].max()) if leaf_scores.shape[1] else 0.0
             out.append(
                 {
@@ -348,13 +362,19 @@ def fit_model(
     embedder_id: str,
     relevance_params: dict | None = None,
     taxonomy_params: dict | None = None,
+    node_vectors: np.ndarray | None = None,
 ) -> ClassifierModel:
-    """Train relevance and taxonomy models on examples (deterministic: fixed seeds)."""
+    """Train relevance and taxonomy models on examples (deterministic: fixed seeds).
+
+    ``node_vectors`` (embeddings of ``node_texts``) make the node descriptions
+    prior positives of the relevance model; without them it uses papers only.
+    """
     relevance_params = relevance_params or {}
     taxonomy_params = taxonomy_params or {}
     X = PaperSet([e.text for e in examples], vectors)
     y = np.array([int(e.positive) for e in examples])
-    relevance = RelevanceClassifier(**relevance_params).fit(X, y)
+    prior = {"prior_texts": tuple(node_texts(nodes)), "prior_vectors": node_vectors} if node_vectors is not None else {}
+    relevance = RelevanceClassifier(**relevance_params, **prior).fit(X, y)
     labelled = np.array([i for i, e in enumerate(examples) if e.positive and e.labels], dtype=int)
     Y = label_matrix([examples[i] for i in labelled], nodes)
     taxonomy = TaxonomyClassifier(
@@ -363,7 +383,12 @@ def fit_model(
         label_texts=tuple(description_texts(nodes)),
         **taxonomy_params,
     ).fit(X.subset(labelled), Y)
-    data_hash = training_hash(examples, embedder_id, {"relevance": relevance_params, "taxonomy": taxonomy_params})
+    effective = {
+        "relevance": {k: v for k, v in relevance.get_params().items() if not k.startswith("prior_")},
+        "relevance_priors": list(relevance.prior_texts),
+        "taxonomy": {k: v for k, v in taxonomy.get_params().items() if k not in ("labels", "label_vectors")},
+    }
+    data_hash = training_hash(examples, embedder_id, effective)
     return ClassifierModel(
         model_id=f"evla-{data_hash[:12]}",
         embedder_id=embedder_id,
@@ -382,7 +407,8 @@ def fit_model(
             "examples": len(examples),
             "positives": int(y.sum()),
             "labelled": int(len(labelled)),
-            "relevance_params": relevance.get_params(),
+            "relevance_params": {k: v for k, v in relevance.get_params().items() if not k.startswith("prior_")},
+            "relevance_prior_texts": len(relevance.prior_texts),
             "taxonomy_params": {k: v for k, v in taxonomy.get_params().items() if k not in ("labels", "label_vectors", "label_texts")},
         },
     )
@@ -442,8 +468,9 @@ def train(
     texts = [e.text for e in examples]
     vectors = vectors_for(texts, embedder, db, store, reporter)
     description_vectors = vectors_for(description_texts(nodes), embedder, db, store, reporter)
+    node_vectors = vectors_for(node_texts(nodes), embedder, db, store, reporter)
     reporter.note(f"training on {len(examples):,} papers ({sum(e.positive for e in examples)} relevant)")
-    model = fit_model(examples, vectors, nodes, description_vectors, embedder.model_id)
+    model = fit_model(examples, vectors, nodes, description_vectors, embedder.model_id, node_vectors=node_vectors)
     model.meta["decisions"] = decisions_fingerprint(decisions or {})
     model.meta["decision_count"] = len(decisions or {})
     return model, examples, vectors
@@ -501,7 +528,9 @@ def score_papers(
     scored_at = now_iso()
     for start in range(0, len(rows), batch_size):
         chunk = rows[start : start + batch_size]
-        predictions = model.predict(texts[start : start + batch_size], vectors[start : start + batch_size])
+        predictions = model.predict(
+            texts[start : start + batch_size], vectors[start : start + batch_size], ids=[r["id"] for r in chunk]
+        )
         with db.conn:
             db["scores"].upsert_all(
                 [
@@ -544,7 +573,8 @@ def predict_records(
     texts = [paper_text(r.get("title"), r.get("abstract")) if isinstance(r, dict) else "" for r in records]
     vectors = vectors_for(texts, embedder, None, store, reporter) if texts else np.zeros((0, 0))
     out = []
-    for record, prediction in zip(records, model.predict(texts, vectors)):
+    ids = [(_record_id(r) if isinstance(r, dict) and r.get("id") else None) for r in records]
+    for record, prediction in zip(records, model.predict(texts, vectors, ids=ids)):
         raw_id = record.get("id") if isinstance(record, dict) else None
         out.append({"id": _record_id(record) if raw_id else None, **{k: prediction[k] for k in ("relevance", "categories", "explanation")}, "unsure": prediction["unsure"]})
     return out
@@ -574,12 +604,21 @@ def build_shipped_models(
     nodes = _nodes(db, seeds_dir())
     description_vectors = vectors_for(description_texts(nodes), embedder, db, store, reporter)
     extra: dict = {}
+    previous = out_dir / META_FILE
+    if not evaluate and previous.exists():
+        old_meta = json.loads(previous.read_text())
+        if old_meta.get("model_id") == model.model_id and "metrics" in old_meta:
+            extra["metrics"] = old_meta["metrics"]  # same model: its measured metrics still hold
     if evaluate:
         from .evaluate import run_eval
 
         extra["metrics"] = run_eval(db, embedder, store, reporter=reporter)
-    texts = [e.text for e in examples] + description_texts(nodes)
-    all_vectors = np.concatenate([vectors, description_vectors])
+    node_vectors = vectors_for(node_texts(nodes), embedder, db, store, reporter)
+    # a seed's own text can differ from its stream record's; databases store the seed's
+    seed_texts = [paper_text(r.get("title"), r.get("abstract")) for r in read_jsonl(seeds_dir() / SEED_PAPERS_FILE)]
+    seed_vectors = vectors_for(seed_texts, embedder, db, store, reporter)
+    texts = [e.text for e in examples] + description_texts(nodes) + node_texts(nodes) + seed_texts
+    all_vectors = np.concatenate([vectors, description_vectors, node_vectors, seed_vectors])
     unique: dict[str, np.ndarray] = {}
     for text, vector in zip(texts, all_vectors):
         unique.setdefault(content_hash(text), vector)

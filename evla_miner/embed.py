@@ -150,7 +150,7 @@ class OnnxEmbedder:
         source, cache = self._paths()
         cache.mkdir(parents=True, exist_ok=True)
         fp32 = cache / "minilm-l6-fp32.onnx"
-        int8 = cache / "minilm-l6-int8.onnx"
+        int8 = cache / "minilm-l6-int8-matmul-perchannel.onnx"
         if not fp32.exists():
             import torch
             from transformers import AutoModel
@@ -180,7 +180,11 @@ class OnnxEmbedder:
         if self.quantize and not int8.exists():
             from onnxruntime.quantization import QuantType, quantize_dynamic
 
-            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+            # per-channel weights, MatMuls only: cosine 0.995 to the float vectors here,
+            # against 0.94 when every op (embeddings, attention) is quantised
+            quantize_dynamic(
+                str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+            )
         return int8 if self.quantize else fp32
 
     def _load(self):

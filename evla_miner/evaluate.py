@@ -136,8 +136,9 @@ def replay(
 
 
 def default_rankers(relevance_params: dict | None = None) -> dict:
+    """The evla ranker (with ``relevance_params``, e.g. the node-description priors) and the baselines."""
     return {
-        "evla (embeddings+tfidf+kNN)": lambda: RelevanceClassifier(**(relevance_params or {})),
+        "evla (emb+tfidf+kNN+descr.)": lambda: RelevanceClassifier(**(relevance_params or {})),
         "keyword VLA/vision-language-action": KeywordBaseline,
         "tfidf 1-2gram + balanced LinearSVC": TfidfSvmBaseline,
     }
@@ -239,7 +240,7 @@ def run_eval(
     reporter: Reporter | None = None,
 ) -> dict:
     """Both evaluations on the seed files and the training stream (no decisions)."""
-    from .classify import _nodes, description_texts, training_examples, vectors_for
+    from .classify import _nodes, description_texts, node_texts, training_examples, vectors_for
     from .config import seeds_dir
     from pathlib import Path
 
@@ -258,6 +259,7 @@ def run_eval(
         in_stream=np.array([e.in_stream for e in examples]),
         ids=[e.id for e in examples],
     )
-    triage = replay(data, replay_rankers or default_rankers(), cut, ks, reporter)
+    prior = {"prior_texts": tuple(node_texts(nodes)), "prior_vectors": vectors_for(node_texts(nodes), embedder, db, store, reporter)}
+    triage = replay(data, replay_rankers or default_rankers(prior), cut, ks, reporter)
     return {"taxonomy": taxonomy, "replay": triage, "embedder": embedder.model_id}
 

@@ -196,3 +196,35 @@ def test_predict_without_model_is_a_clear_error(small_seeds, tmp_path):
     result = CliRunner().invoke(cli, ["predict", str(path)])
     assert result.exit_code == 1
     assert "evla train" in result.output
+
+
+def test_a_survey_paper_is_not_its_own_nearest_neighbour(small_seeds):
+    model = _train_small(small_seeds)
+    seed_text = next(e for e in clf.training_examples(small_seeds) if e.labels and e.id.startswith("2401."))
+    vec = HashingEmbedder(256).encode([seed_text.text])
+    with_id = model.predict([seed_text.text], vec, ids=[seed_text.id])[0]["explanation"]["nearest"]
+    without = model.predict([seed_text.text], vec)[0]["explanation"]["nearest"]
+    assert without[0]["id"] == seed_text.id and without[0]["similarity"] == pytest.approx(1.0, abs=1e-3)
+    assert seed_text.id not in [n["id"] for n in with_id] and len(with_id) == 3
+
+
+@pytest.mark.slow
+def test_shipped_artefacts_cover_the_demo_and_match_their_metadata():
+    """models/ as committed: the model loads, its id matches training.json, every file is
+    < 8 MB, and the shipped vectors cover every demo record (no embedding on first run)."""
+    from evla_miner.config import DEMO_SNAPSHOT, models_dir
+    from evla_miner.embed import DEFAULT_MODEL_ID, VectorStore, content_hash, paper_text
+
+    directory = models_dir()
+    model = clf.load_model(directory)
+    meta = json.loads((directory / clf.META_FILE).read_text())
+    assert model.model_id == meta["model_id"] and model.embedder_id == DEFAULT_MODEL_ID
+    assert all(path.stat().st_size < 8_000_000 for path in directory.iterdir())
+    store = VectorStore.load(directory)
+    records = clf.read_jsonl(DEMO_SNAPSHOT)
+    missing = [r["id"] for r in records if store.get(content_hash(paper_text(r.get("title"), r.get("abstract")))) is None]
+    assert missing == []
+    texts = [paper_text(r.get("title"), r.get("abstract")) for r in records[:50]]
+    vectors = np.stack([store.get(content_hash(t)) for t in texts])
+    predictions = model.predict(texts, vectors)
+    assert all(0 <= p["relevance"] <= 1 and p["categories"] for p in predictions)
