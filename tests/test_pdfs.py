@@ -6,12 +6,12 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from click.testing import CliRunner
 from pdf_factory import HTML_ERROR_PAGE, encrypted_pdf, paper_pdf
+from pdf_server import PdfServer
 
 from evla_miner.cli import cli
 from evla_miner.db import db_dir, open_db
@@ -26,43 +26,11 @@ REFS = [
 PDF = paper_pdf(references=REFS)
 
 
-class Server:
-    """Routes: path -> (status, content type, body). Records (time, path) of every request."""
-
-    def __init__(self):
-        self.routes: dict[str, tuple[int, str, bytes]] = {}
-        self.requests: list[tuple[float, str]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests.append((time.monotonic(), self.path))
-                status, content_type, body = server.routes.get(self.path, (404, "text/html", b"<html>not found</html>"))
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/pdf/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def pdf(self, paper_id: str, version: int, body: bytes = PDF, status: int = 200, content_type: str = "application/pdf"):
-        self.routes[f"/pdf/{paper_id}v{version}"] = (status, content_type, body)
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
 def server():
-    srv = Server()
+    srv = PdfServer(default_body=PDF)
     yield srv
     srv.close()
 

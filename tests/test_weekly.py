@@ -169,39 +169,6 @@ def test_weekly_demo_end_to_end(tmp_path):
     assert "nothing new this week" in (reports / "latest.md").read_text()
 
 
-class PdfServer:
-    """127.0.0.1 stand-in for arxiv.org/pdf: one generated PDF, 404 for everything else."""
-
-    def __init__(self, routes: dict[str, bytes]):
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-        import threading
-
-        self.requests: list[str] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                outer.requests.append(self.path)
-                body = routes.get(self.path)
-                self.send_response(200 if body else 404)
-                self.send_header("Content-Type", "application/pdf" if body else "text/html")
-                body = body or b"<html>not found</html>"
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/pdf/"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
 @pytest.mark.slow
 def test_weekly_online_reads_pdfs_of_relevant_papers_and_graphs_their_references(tmp_path):
     """Online: after classification, the relevant new paper's PDF is fetched (from a local
@@ -209,6 +176,7 @@ def test_weekly_online_reads_pdfs_of_relevant_papers_and_graphs_their_references
     import gzip
 
     from pdf_factory import paper_pdf
+    from pdf_server import PdfServer
 
     from evla_miner.config import DEMO_SNAPSHOT
     from evla_miner.pdfs import PdfClient
@@ -221,7 +189,8 @@ def test_weekly_online_reads_pdfs_of_relevant_papers_and_graphs_their_references
         "[1] M. Kim et al. OpenVLA: An open-source vision-language-action model. arXiv:2406.09246, 2024.",
         "[2] M. Shukor et al. SmolVLA: A vision-language-action model for affordable robotics. arXiv:2506.01844, 2025.",
     ])
-    server = PdfServer({"/pdf/2510.09607v1": pdf})
+    server = PdfServer()
+    server.pdf("2510.09607", 1, pdf)
     try:
         db = open_db(tmp_path / "evla.db")
         result = run_weekly(
@@ -230,7 +199,7 @@ def test_weekly_online_reads_pdfs_of_relevant_papers_and_graphs_their_references
         )
     finally:
         server.close()
-    assert "/pdf/2510.09607v1" in server.requests
+    assert "/pdf/2510.09607v1" in [path for _, path in server.requests]
     assert result.stages["pdfs"]["extracted"] >= 1 and result.stages["pdfs"]["references"] >= 2
     assert result.stages["graph"]["edges"] >= 2
     top = result.proposals[0]
