@@ -10,9 +10,10 @@ the same paper:
   positives; an unweighted logistic regression over their out-of-fold scores
   turns them into calibrated probabilities (the class balance is learnt by the
   stacker, so a 0.3 means roughly 3 in 10 such papers are relevant).
-* ``TaxonomyClassifier`` scores every label (leaves and auxiliary nodes) from a
-  similarity-weighted k-NN vote over labelled papers, one-vs-rest logistic
-  regressions, and the similarity to the node descriptions.
+* ``TaxonomyClassifier`` scores every label (leaves and auxiliary nodes) from
+  one-vs-rest logistic regressions (embeddings, TF-IDF) and the centred
+  similarity to the node descriptions (a similarity-weighted k-NN vote over
+  labelled papers is available, off by default).
 * ``KeywordBaseline`` and ``TfidfSvmBaseline`` are what `evla eval` compares with.
 
 Which signals help was measured with ``evla eval`` (see ``models/README.md``).
@@ -220,13 +221,14 @@ class TaxonomyClassifier(BaseEstimator):
         labels: tuple = (),
         label_vectors: np.ndarray | None = None,
         k_neighbours: int = 7,
-        weight_knn: float = 1.0,
+        weight_knn: float = 0.0,
         weight_linear: float = 1.0,
-        weight_description: float = 1.0,
+        weight_description: float = 6.0,
         weight_tfidf: float = 1.0,
         label_texts: tuple = (),
         C: float = 2.0,
         C_tfidf: float = 10.0,
+        description_sharpness: float = 40.0,
         random_state: int = 0,
     ):
         self.labels = labels
@@ -239,12 +241,31 @@ class TaxonomyClassifier(BaseEstimator):
         self.label_texts = label_texts
         self.C = C
         self.C_tfidf = C_tfidf
+        self.description_sharpness = description_sharpness
         self.random_state = random_state
+
+    def _description_sims(self, X: PaperSet) -> np.ndarray:
+        return X.vectors @ np.asarray(self.label_vectors, dtype=np.float32).T
 
     def fit(self, X: PaperSet, Y):
         Y = np.asarray(Y, dtype=float)
         self.vectors_ = X.vectors
         self.Y_ = Y
+        if self.label_vectors is not None:
+            # every survey paper is close to the broad descriptions ("action
+            # representation", "foundation"), so raw similarity named the same few
+            # labels for everyone; similarity is measured relative to each label's mean
+            # over the training papers (labels unused), which removes that bias
+            sims = self._description_sims(X)
+            self.description_mean_ = sims.mean(axis=0)
+            # how far to trust the descriptions: how often the nearest (centred)
+            # description is one of a training paper's labels, above chance. The
+            # descriptions saw no labels, so this in-sample agreement is fair; it is
+            # ~0.42 with all-MiniLM-L6-v2 and ~0 for an embedder whose similarities
+            # are noise (e.g. the tests' hashing embedder)
+            hit = float(np.mean(Y[np.arange(len(Y)), (sims - self.description_mean_).argmax(axis=1)] > 0)) if len(Y) else 0.0
+            chance = float(np.mean(Y > 0)) if Y.size else 0.0
+            self.description_trust_ = float(np.clip((hit - chance) / (1 - chance), 0.0, 1.0)) if chance < 1 else 0.0
         self.linear_, self.tfidf_models_ = [], []
         if self.weight_tfidf > 0:
             # vocabulary from the papers and the label descriptions, so words only a
@@ -284,8 +305,12 @@ class TaxonomyClassifier(BaseEstimator):
 
     def predict_proba(self, X: PaperSet) -> np.ndarray:
         """Scores in 0..1 per label (columns in ``labels`` order); not a distribution."""
-        total = self.weight_knn + self.weight_linear + self.weight_description + self.weight_tfidf
-        scores = self.weight_knn * self._knn(X)
+        # models pickled before centring/trust existed keep their old behaviour
+        weight_description = self.weight_description * getattr(self, "description_trust_", 1.0)
+        total = self.weight_knn + self.weight_linear + weight_description + self.weight_tfidf
+        scores = np.zeros((len(X), len(self.linear_)))
+        if self.weight_knn > 0:
+            scores += self.weight_knn * self._knn(X)
         if self.weight_linear > 0:
             linear = np.zeros_like(scores)
             for j, model in enumerate(self.linear_):
@@ -299,11 +324,11 @@ class TaxonomyClassifier(BaseEstimator):
                 if model is not None:
                     lexical[:, j] = model.predict_proba(matrix)[:, 1]
             scores += self.weight_tfidf * lexical
-        if self.weight_description > 0 and self.label_vectors is not None:
-            sims = X.vectors @ np.asarray(self.label_vectors, dtype=np.float32).T
-            # softmax-like sharpening so the nearest description stands out
-            z = np.exp((sims - sims.max(axis=1, keepdims=True)) * 20)
-            scores += self.weight_description * z / z.sum(axis=1, keepdims=True)
+        if weight_description > 0 and self.label_vectors is not None:
+            sims = self._description_sims(X) - getattr(self, "description_mean_", 0.0)
+            # softmax-like sharpening so the nearest (centred) description stands out
+            z = np.exp((sims - sims.max(axis=1, keepdims=True)) * getattr(self, "description_sharpness", 20.0))
+            scores += weight_description * z / z.sum(axis=1, keepdims=True)
         return scores / total
 
 

@@ -26,8 +26,6 @@ REFS = [
 PDF = paper_pdf(references=REFS)
 
 
-
-
 @pytest.fixture
 def server():
     srv = PdfServer(default_body=PDF)
