@@ -109,13 +109,7 @@ def replay_effect(variants, onnx_dir) -> None:
             prior = embed_texts(None, node_texts(nodes), embedder)
         X = PaperSet(texts, vectors)
         tax = taxonomy_cv(X, [e.labels for e in examples], nodes, desc)
-        data = ReplayData(
-            X=X,
-            y=np.array([int(e.positive) for e in examples]),
-            published=[e.published for e in examples],
-            in_stream=np.array([e.in_stream for e in examples]),
-            ids=[e.id for e in examples],
-        )
+        data = ReplayData.from_examples(X, examples)
         ranker = lambda: RelevanceClassifier(prior_texts=tuple(node_texts(nodes)), prior_vectors=prior)  # noqa: E731
         rep = replay(data, {"evla": ranker})["rankers"]["evla"]
         rows[name] = (tax, rep)

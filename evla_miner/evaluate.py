@@ -64,6 +64,17 @@ class ReplayData:
     in_stream: np.ndarray  # bool
     ids: list
 
+    @classmethod
+    def from_examples(cls, X: PaperSet, examples) -> "ReplayData":
+        """The replay's view of training examples whose texts are already in ``X``."""
+        return cls(
+            X=X,
+            y=np.array([int(e.positive) for e in examples]),
+            published=[e.published for e in examples],
+            in_stream=np.array([e.in_stream for e in examples]),
+            ids=[e.id for e in examples],
+        )
+
 
 def replay(
     data: ReplayData,
@@ -252,13 +263,7 @@ def run_eval(
     description_vectors = vectors_for(description_texts(nodes), embedder, db, store, reporter)
     X = PaperSet([e.text for e in examples], vectors)
     taxonomy = taxonomy_cv(X, [e.labels for e in examples], nodes, description_vectors, taxonomy_params)
-    data = ReplayData(
-        X=X,
-        y=np.array([int(e.positive) for e in examples]),
-        published=[e.published for e in examples],
-        in_stream=np.array([e.in_stream for e in examples]),
-        ids=[e.id for e in examples],
-    )
+    data = ReplayData.from_examples(X, examples)
     prior = {"prior_texts": tuple(node_texts(nodes)), "prior_vectors": vectors_for(node_texts(nodes), embedder, db, store, reporter)}
     triage = replay(data, replay_rankers or default_rankers(prior), cut, ks, reporter)
     return {"taxonomy": taxonomy, "replay": triage, "embedder": embedder.model_id}
