@@ -149,7 +149,7 @@ def replay(
 def default_rankers(relevance_params: dict | None = None) -> dict:
     """The evla ranker (with ``relevance_params``, e.g. the node-description priors) and the baselines."""
     return {
-        "evla (emb+tfidf+kNN+descr.)": lambda: RelevanceClassifier(**(relevance_params or {})),
+        "evla (emb+tfidf+kNN+descr.+SVM)": lambda: RelevanceClassifier(**(relevance_params or {})),
         "keyword VLA/vision-language-action": KeywordBaseline,
         "tfidf 1-2gram + balanced LinearSVC": TfidfSvmBaseline,
     }

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from evla_miner.estimators import KeywordBaseline, PaperSet, TfidfSvmBaseline
+from evla_miner.estimators import KeywordBaseline, PaperSet, TaxonomyClassifier, TfidfSvmBaseline
 from evla_miner.evaluate import ReplayData, replay, taxonomy_cv, week_start, wss_at
 
 
@@ -127,3 +127,41 @@ def test_taxonomy_cv_metrics_on_separable_data():
     assert result["pillar_top1_accuracy"] == pytest.approx(1.0)
     assert result["leaf_recall@3"] == pytest.approx(1.0)
     assert result["macro_f1"] > 0.9
+
+
+def test_taxonomy_prior_in_words_names_the_label_whose_description_a_paper_uses():
+    """Even when the embeddings carry nothing (random vectors) and no training paper
+    used the words, a paper that uses a label description's words ("numeric
+    precision", "binary") gets that label first: the description prior is also
+    measured in TF-IDF space, with a trust learnt from how often the nearest
+    description is a training paper's own label."""
+    labels = ("quant", "mamba", "rl")
+    descriptions = (
+        "Quantization. Lower numeric precision: int4 weights, ternary or binary quantization.",
+        "Transformer alternatives. State-space models such as Mamba with linear-time inference.",
+        "Reinforcement learning. Post-training with rewards from online rollouts.",
+    )
+    phrases = ["int4 ternary quantization of weights", "mamba state-space linear-time backbone", "online rollouts reward post-training"]
+    rng = np.random.default_rng(0)
+    texts, Y = [], []
+    for i in range(24):
+        k = i % 3
+        texts.append(f"paper {i}: we study {phrases[k]} for robots")
+        Y.append(np.eye(3)[k])
+
+    def noise(n):
+        v = rng.standard_normal((n, 16)).astype(np.float32)
+        return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    model = TaxonomyClassifier(labels=labels, label_vectors=noise(3), label_texts=descriptions).fit(
+        PaperSet(texts, noise(24)), np.array(Y)
+    )
+    assert model.keyword_trust_ > 0.5
+    query = PaperSet(["lower numeric precision with binary weights"], noise(1))
+    scores = model.predict_proba(query)[0]
+    assert labels[int(scores.argmax())] == "quant"
+    without_words = TaxonomyClassifier(labels=labels, label_vectors=noise(3), label_texts=()).fit(
+        PaperSet(texts, noise(24)), np.array(Y)
+    )
+    assert without_words.keyword_trust_ == 0.0
+    assert scores.max() - np.median(scores) > 0.2
