@@ -374,7 +374,10 @@ def fit_model(
     X = PaperSet([e.text for e in examples], vectors)
     y = np.array([int(e.positive) for e in examples])
     prior = {"prior_texts": tuple(node_texts(nodes)), "prior_vectors": node_vectors} if node_vectors is not None else {}
-    relevance = RelevanceClassifier(**relevance_params, **prior).fit(X, y)
+    # probabilities are calibrated on papers drawn like new ones: stream records and
+    # reviewer decisions, not survey papers known only from the seeds
+    from_stream = np.array([e.in_stream or e.source == "decision" for e in examples])
+    relevance = RelevanceClassifier(**relevance_params, **prior).fit(X, y, calibration_rows=from_stream)
     labelled = np.array([i for i, e in enumerate(examples) if e.positive and e.labels], dtype=int)
     Y = label_matrix([examples[i] for i in labelled], nodes)
     taxonomy = TaxonomyClassifier(

@@ -186,13 +186,23 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
 
     # estimator API -------------------------------------------------------------
     @_single_threaded_blas
-    def fit(self, X: PaperSet, y):
+    def fit(self, X: PaperSet, y, calibration_rows=None):
+        """``calibration_rows``: a mask over ``X`` of the rows drawn the way new papers
+        arrive (harvested records, reviewer decisions), on which the probabilities are
+        calibrated. Survey papers outside the stream and the taxonomy descriptions are
+        all relevant, so calibrating on them too inflated every probability (replay,
+        post-cut stream: papers at p >= 0.8 were 46% relevant; calibrated on the stream
+        rows only 61%, Brier 0.0152 -> 0.0094). Default: every row of ``X``."""
         y = np.asarray(y).astype(int)
+        calibrate = np.ones(len(y), dtype=bool) if calibration_rows is None else np.asarray(calibration_rows, dtype=bool)
         if len(self.prior_texts):
             # the taxonomy's own descriptions count as relevant examples: they name the
             # survey's topics in words a new paper may share (measured: static AP +0.06)
             X = PaperSet.concat(X, PaperSet(list(self.prior_texts), self.prior_vectors))
             y = np.concatenate([y, np.ones(len(self.prior_texts), dtype=int)])
+            calibrate = np.concatenate([calibrate, np.zeros(len(self.prior_texts), dtype=bool)])
+        if len(set(y[calibrate].tolist())) < 2:  # too few to calibrate on: use every row
+            calibrate = np.ones(len(y), dtype=bool)
         if len(set(y.tolist())) < 2:
             raise ValueError("relevance training needs positive and negative examples")
         self.classes_ = np.array([0, 1])
@@ -224,7 +234,8 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
             stacked = self.stacker_.decision_function(oof)
             self.blend_scale_ = (stacked.mean(), stacked.std() or 1.0, svm_oof.mean(), svm_oof.std() or 1.0)
             self.svm_ = (vectorizer, self._svm().fit(matrix, y))
-            self.calibrator_ = LogisticRegression(C=1.0).fit(self._blend(stacked, svm_oof)[:, None], y)
+            blend = self._blend(stacked, svm_oof)
+            self.calibrator_ = LogisticRegression(C=1.0).fit(blend[calibrate][:, None], y[calibrate])
         return self
 
     def _svm(self) -> LinearSVC:

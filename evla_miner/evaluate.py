@@ -9,8 +9,9 @@
     simulated reviewer reads the top K and their true labels join the training
     data before the next week. Recall@K per week = positives the reviewer saw /
     positives that week. AP and WSS@95 are computed on a static ranking of all
-    post-cut records by the model trained at the cut. Baselines run in the same
-    replay: a keyword filter and TF-IDF + class-balanced linear SVM.
+    post-cut records by the model trained at the cut; so is the calibration of
+    its probabilities (Brier score, share relevant per probability band). Baselines
+    run in the same replay: a keyword filter and TF-IDF + class-balanced linear SVM.
 
 Leakage rules (so the replay cannot see the future):
     * a week's labels are used only after that week has been ranked, and only
@@ -33,7 +34,7 @@ from datetime import date, timedelta
 from typing import Callable, Sequence
 
 import numpy as np
-from sklearn.metrics import average_precision_score, f1_score
+from sklearn.metrics import average_precision_score, brier_score_loss, f1_score
 from sklearn.model_selection import KFold
 
 from .estimators import KeywordBaseline, PaperSet, RelevanceClassifier, TaxonomyClassifier, TfidfSvmBaseline
@@ -54,6 +55,24 @@ def wss_at(y_true: np.ndarray, scores: np.ndarray, recall: float = 0.95) -> floa
     needed = int(np.ceil(recall * y_true.sum()))
     read = int(np.searchsorted(hits, needed) + 1)
     return float((len(y_true) - read) / len(y_true) - (1 - recall))
+
+
+def calibration(y_true: np.ndarray, probability: np.ndarray, edges=(0.0, 0.2, 0.5, 0.8, 1.0)) -> dict:
+    """Are the probabilities honest? Brier score, and per probability band the
+    number of papers, their mean probability and the share that is relevant."""
+    bands = []
+    for low, high in zip(edges[:-1], edges[1:]):
+        inside = (probability >= low) & ((probability < high) if high < 1.0 else (probability <= high))
+        bands.append(
+            {
+                "from": low,
+                "to": high,
+                "papers": int(inside.sum()),
+                "mean_probability": float(probability[inside].mean()) if inside.any() else None,
+                "relevant": float(y_true[inside].mean()) if inside.any() else None,
+            }
+        )
+    return {"brier": float(brier_score_loss(y_true, probability)), "bands": bands}
 
 
 @dataclass
@@ -113,12 +132,16 @@ def replay(
     reporter.start("replaying weeks", total=total_steps)
     for name, factory in rankers.items():
         initial = np.flatnonzero(known)
-        model = factory().fit(data.X.subset(initial), data.y[initial])
+        model = factory()
+        fit_params = {"calibration_rows": data.in_stream[initial]} if isinstance(model, RelevanceClassifier) else {}
+        model.fit(data.X.subset(initial), data.y[initial], **fit_params)
         static = model.decision_function(data.X.subset(future_idx))
         metrics = {
             "ap": float(average_precision_score(data.y[future_idx], static)),
             "wss95": wss_at(data.y[future_idx], np.asarray(static, dtype=float)),
         }
+        if hasattr(model, "predict_proba"):
+            metrics["calibration"] = calibration(data.y[future_idx], model.predict_proba(data.X.subset(future_idx))[:, 1])
         reporter.advance()
         for k in ks:
             train = list(initial)

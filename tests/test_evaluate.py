@@ -8,8 +8,8 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from evla_miner.estimators import KeywordBaseline, PaperSet, TaxonomyClassifier, TfidfSvmBaseline
-from evla_miner.evaluate import ReplayData, replay, taxonomy_cv, week_start, wss_at
+from evla_miner.estimators import KeywordBaseline, PaperSet, RelevanceClassifier, TaxonomyClassifier, TfidfSvmBaseline
+from evla_miner.evaluate import ReplayData, calibration, replay, taxonomy_cv, week_start, wss_at
 
 
 def test_week_start_is_monday():
@@ -165,3 +165,47 @@ def test_taxonomy_prior_in_words_names_the_label_whose_description_a_paper_uses(
     )
     assert without_words.keyword_trust_ == 0.0
     assert scores.max() - np.median(scores) > 0.2
+
+
+def test_calibration_reports_brier_and_the_share_relevant_per_band():
+    y = np.array([0, 0, 1, 1, 0, 1])
+    p = np.array([0.1, 0.1, 0.9, 0.9, 0.6, 0.6])
+    result = calibration(y, p)
+    assert result["brier"] == pytest.approx(np.mean((p - y) ** 2))
+    bands = {(b["from"], b["to"]): b for b in result["bands"]}
+    assert bands[(0.0, 0.2)]["papers"] == 2 and bands[(0.0, 0.2)]["relevant"] == 0.0
+    assert bands[(0.5, 0.8)]["relevant"] == pytest.approx(0.5)
+    assert bands[(0.8, 1.0)]["papers"] == 2 and bands[(0.8, 1.0)]["mean_probability"] == pytest.approx(0.9)
+    assert bands[(0.2, 0.5)]["papers"] == 0 and bands[(0.2, 0.5)]["relevant"] is None
+
+
+def test_relevance_is_calibrated_on_the_stream_rows_not_on_always_relevant_seeds():
+    """Survey papers outside the stream are all relevant; counting them in the
+    calibration made every probability too high for papers that arrive from the
+    stream, where most papers on the topic are not listed (here 1 in 6)."""
+    rng = np.random.default_rng(0)
+
+    def papers(n, on_topic):
+        centre = np.eye(1, 16, 0 if on_topic else 1, dtype=np.float32)[0]
+        v = centre + 0.5 * rng.standard_normal((n, 16)).astype(np.float32)
+        words = "efficient vla token pruning" if on_topic else "galaxy survey spectra"
+        return [f"{words} {rng.integers(1000)}" for _ in range(n)], v / np.linalg.norm(v, axis=1, keepdims=True)
+
+    def stream(relevant, unlisted, off_topic):
+        parts = [papers(relevant, True), papers(unlisted, True), papers(off_topic, False)]
+        X = PaperSet([t for texts, _ in parts for t in texts], np.vstack([v for _, v in parts]))
+        return X, np.array([1] * relevant + [0] * (unlisted + off_topic))
+
+    X_stream, y_stream = stream(10, 50, 340)
+    seed_texts, seed_vectors = papers(60, True)
+    X = PaperSet.concat(X_stream, PaperSet(seed_texts, seed_vectors))
+    y = np.concatenate([y_stream, np.ones(60, dtype=int)])
+    in_stream = np.arange(len(y)) < len(y_stream)
+    fresh, truth = stream(20, 100, 880)
+
+    everything = RelevanceClassifier(random_state=0).fit(X, y).predict_proba(fresh)[:, 1]
+    stream_only = RelevanceClassifier(random_state=0).fit(X, y, calibration_rows=in_stream).predict_proba(fresh)[:, 1]
+    on_topic = np.arange(len(truth)) < 120
+    assert everything[on_topic].mean() > 0.4  # says "likely" for papers that are relevant 1 time in 6
+    assert abs(stream_only[on_topic].mean() - 1 / 6) < abs(everything[on_topic].mean() - 1 / 6)
+    assert calibration(truth, stream_only)["brier"] < calibration(truth, everything)["brier"]

@@ -170,6 +170,14 @@ def print_eval(result: dict) -> None:
         )
     console.print(r)
     click.echo("targets: recall@10/week >= 0.95, AP >= 0.60, ahead of both baselines")
+    for name, m in rep["rankers"].items():
+        if "calibration" in m:
+            bands = "; ".join(
+                f"{b['from']:.1f}-{b['to']:.1f}: {b['papers']:,} papers, {b['relevant']:.1%} relevant (mean p {b['mean_probability']:.2f})"
+                for b in reversed(m["calibration"]["bands"])
+                if b["papers"]
+            )
+            click.echo(f"{name} probabilities on the post-cut stream: Brier {m['calibration']['brier']:.4f}; {bands}")
 
 
 @click.command(name="eval")
