@@ -45,6 +45,9 @@ META_FILE = "training.json"
 TRAINING_DIR = "training"
 RELEVANT = 0.5  # relevance at which a paper counts as relevant (unsure flag, proposals)
 UNSURE_BELOW = 0.25  # a relevant paper whose best leaf scores below this fits no leaf
+# Bump when a change to the estimators changes what a model trained on the same data
+# predicts (2: taxonomy prior in words; relevance calibrated on stream rows only).
+MODEL_VERSION = 2
 NEAREST = 3
 TERMS = 8
 
@@ -202,8 +205,10 @@ def apply_decisions(db: sqlite_utils.Database, examples: list[Example], decision
 
 
 def training_hash(examples: Sequence[Example], embedder_id: str, params: dict) -> str:
+    """The model's identity: training data, embedder, parameters and ``MODEL_VERSION``
+    (scores are stored per model id, so a new id makes every database rescore)."""
     digest = hashlib.sha256()
-    digest.update(dumps({"embedder": embedder_id, "params": params}).encode())
+    digest.update(dumps({"embedder": embedder_id, "params": params, "version": MODEL_VERSION}).encode())
     for e in sorted(examples, key=lambda e: e.id):
         digest.update(dumps([e.id, hashlib.sha256(e.text.encode()).hexdigest(), e.positive, sorted(e.labels)]).encode())
     return digest.hexdigest()

@@ -228,3 +228,12 @@ def test_shipped_artefacts_cover_the_demo_and_match_their_metadata():
     vectors = np.stack([store.get(content_hash(t)) for t in texts])
     predictions = model.predict(texts, vectors)
     assert all(0 <= p["relevance"] <= 1 and p["categories"] for p in predictions)
+
+
+def test_model_version_is_part_of_the_model_id(monkeypatch):
+    """A change to what the estimators predict bumps MODEL_VERSION, which gives a new
+    model id, so databases holding scores of the old model rescore."""
+    examples = [clf.Example(id="2401.00001", text="token pruning for VLA", positive=True)]
+    before = clf.training_hash(examples, "embedder", {})
+    monkeypatch.setattr(clf, "MODEL_VERSION", clf.MODEL_VERSION + 1)
+    assert clf.training_hash(examples, "embedder", {}) != before
