@@ -26,12 +26,13 @@ import json
 import re
 import socket
 import struct
-import threading
 import time
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
+
+from local_http import LocalHttpServer
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "arxiv_api"
 GOLDEN = FIXTURES / "golden_2026"
@@ -123,21 +124,19 @@ class ReplayServer:
             def do_GET(self):
                 server._handle(self)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.handler_class = Handler
+        self.http: LocalHttpServer | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/api/query"
+        return f"{self.http.base_url}/api/query"
 
     def __enter__(self):
-        self.thread.start()
+        self.http = LocalHttpServer(self.handler_class)
         return self
 
     def __exit__(self, *exc):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.http.close()
 
     # --- answering ------------------------------------------------------------
 
@@ -172,19 +171,14 @@ class ReplayServer:
             status, body = self._answer(args)
             if fault == "slow":
                 time.sleep(self.slow_seconds)
-            if fault == "truncate":
+            if fault in ("truncate", "truncate-noclen"):
+                # half the body, announced in full (a short read) or not at all (read until close)
                 handler.send_response(status)
                 handler.send_header("Content-Type", "application/atom+xml")
-                handler.send_header("Content-Length", str(len(body)))
-                handler.end_headers()
-                handler.wfile.write(body[: len(body) // 2])
-                handler.wfile.flush()
-                handler.close_connection = True
-                return
-            if fault == "truncate-noclen":
-                handler.send_response(status)
-                handler.send_header("Content-Type", "application/atom+xml")
-                handler.send_header("Connection", "close")
+                if fault == "truncate":
+                    handler.send_header("Content-Length", str(len(body)))
+                else:
+                    handler.send_header("Connection", "close")
                 handler.end_headers()
                 handler.wfile.write(body[: len(body) // 2])
                 handler.wfile.flush()

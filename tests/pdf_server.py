@@ -3,10 +3,10 @@ routes map a path to (status, content type, body); every request is recorded."""
 
 from __future__ import annotations
 
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
+from local_http import LocalHttpServer
 from pdf_factory import paper_pdf
 
 DEFAULT_PDF = paper_pdf()
@@ -34,15 +34,12 @@ class PdfServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/pdf/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
+        self.http = LocalHttpServer(Handler)
+        self.url = f"{self.http.base_url}/pdf/"
 
     def pdf(self, paper_id: str, version: int, body: bytes | None = None, status: int = 200, content_type: str = "application/pdf"):
         self.routes[f"/pdf/{paper_id}v{version}"] = (status, content_type, self.default_body if body is None else body)
 
     def close(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.http.close()
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from click.testing import CliRunner
+from local_http import LocalHttpServer
 from pdf_factory import HTML_ERROR_PAGE, encrypted_pdf, paper_pdf
 from pdf_server import PdfServer
 
@@ -91,15 +91,10 @@ def test_client_caps_bodies_without_content_length(tmp_path):
         def log_message(self, *args):
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Chunked)
-    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    try:
-        client = PdfClient(base_url=f"http://127.0.0.1:{httpd.server_address[1]}/", min_interval=0, max_bytes=100_000)
+    with LocalHttpServer(Chunked) as http:
+        client = PdfClient(base_url=f"{http.base_url}/", min_interval=0, max_bytes=100_000)
         with pytest.raises(DownloadError, match="too large: over the cap of 100,000 bytes"):
             client.fetch(client.url_for("2401.00001", 1))
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_client_waits_between_requests(server):
