@@ -110,9 +110,5 @@ def update_run_counts(db: sqlite_utils.Database, run_id: int, counts: dict) -> N
 # --- taxonomy and survey --------------------------------------------------------
 
 
-def taxonomy_nodes(db: sqlite_utils.Database) -> list[dict]:
-    return list(db["taxonomy"].rows_where(order_by="position"))
-
-
 def survey_paper_ids(db: sqlite_utils.Database) -> set[str]:
     return {row["paper_id"] for row in db["survey"].rows}

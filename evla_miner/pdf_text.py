@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import pymupdf
 
-from .errors import BadInput
+from .errors import BadInput, one_line
 
 # MuPDF prints recoverable syntax errors of real-world PDFs on stderr; they are
 # not ours to show (a broken file still raises, and we turn that into PdfError).
@@ -174,7 +174,7 @@ def open_pdf(source, max_pages: int = DEFAULT_MAX_PAGES) -> pymupdf.Document:
     try:
         doc = pymupdf.open(stream=data, filetype="pdf")
     except Exception as exc:  # MuPDF raises FileDataError, RuntimeError, ValueError...
-        raise PdfError(f"corrupt PDF: {_one_line(exc)}") from exc
+        raise PdfError(f"corrupt PDF: {one_line(exc)}") from exc
     if doc.needs_pass:
         doc.close()
         raise PdfError("encrypted PDF: a password is needed to open it")
@@ -186,11 +186,6 @@ def open_pdf(source, max_pages: int = DEFAULT_MAX_PAGES) -> pymupdf.Document:
         doc.close()
         raise PdfError(f"too many pages: {count} > limit {max_pages}")
     return doc
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:200]
 
 
 # --- reading order -----------------------------------------------------------------
@@ -525,14 +520,14 @@ def extract_document(
             try:
                 raw_pages.append(_page_lines(page, number))
             except Exception as exc:
-                raise PdfError(f"corrupt PDF: page {number}: {_one_line(exc)}") from exc
+                raise PdfError(f"corrupt PDF: page {number}: {one_line(exc)}") from exc
             if time_limit and time.monotonic() - started > time_limit:
                 raise PdfError(f"time limit of {time_limit:g} s exceeded at page {number} of {doc.page_count}")
         page_count = doc.page_count
     except PdfError:
         raise
     except Exception as exc:  # truncated files fail while loading pages
-        raise PdfError(f"corrupt PDF: {_one_line(exc)}") from exc
+        raise PdfError(f"corrupt PDF: {one_line(exc)}") from exc
     finally:
         doc.close()
 

@@ -31,10 +31,10 @@ import sqlite_utils
 
 from . import __version__
 from .db import db_dir, dumps, finish_run, now_iso, start_run, update_run_counts
-from .errors import BadInput, EvlaError
+from .errors import BadInput, EvlaError, one_line
 from .pdf_text import DEFAULT_MAX_PAGES, DEFAULT_TIME_LIMIT, PdfError, extract_document, sniff_not_pdf
 from .progress import Reporter
-from .references import PaperIndex, parse_references
+from .references import PaperIndex, match_references, parse_references
 
 DEFAULT_BASE_URL = "https://arxiv.org/pdf/"
 DEFAULT_INTERVAL = 3.0  # seconds between requests (arXiv's rule)
@@ -101,7 +101,7 @@ class PdfClient:
                         raise DownloadError(f"too large: over the cap of {self.max_bytes:,} bytes")
                     chunks.append(chunk)
         except requests.RequestException as exc:
-            raise DownloadError(f"request failed: {type(exc).__name__}: {_first_line(exc)}") from exc
+            raise DownloadError(f"request failed: {type(exc).__name__}: {one_line(exc)}") from exc
         finally:
             self._last_request = time.monotonic()
         data = b"".join(chunks)
@@ -118,10 +118,6 @@ class PdfClient:
         partial.write_bytes(data)
         os.replace(partial, dest)
         return hashlib.sha256(data).hexdigest(), len(data)
-
-
-def _first_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:200]
 
 
 def pdf_filename(paper_id: str, version: int | None) -> str:
@@ -144,7 +140,7 @@ def extract_file(path: str, max_pages: int = DEFAULT_MAX_PAGES, time_limit: floa
     except PdfError as exc:
         return {"error": str(exc)}
     except Exception as exc:  # a parser bug must not stop the batch
-        return {"error": f"extraction failed: {type(exc).__name__}: {_first_line(exc)}"}
+        return {"error": f"extraction failed: {type(exc).__name__}: {one_line(exc)}"}
     return {
         "error": None,
         "pages": document.pages,
@@ -185,7 +181,7 @@ class _Extractor:
             self.pool = None
             return {"error": "extraction crashed its worker process"}
         except Exception as exc:
-            return {"error": f"extraction failed: {type(exc).__name__}: {_first_line(exc)}"}
+            return {"error": f"extraction failed: {type(exc).__name__}: {one_line(exc)}"}
 
     def close(self) -> None:
         if self.pool is not None:
@@ -290,7 +286,7 @@ def process_pdfs(
         counts[f"{stage}_failed"] += 1
         if len(errors) < MAX_STORED_ERRORS:
             errors.append({"id": paper["id"], "stage": stage, "reason": reason})
-        previous = db["pdfs"].get(paper["id"]) if _has_row(db, paper["id"]) else {}
+        previous = db.execute("select attempts from pdfs where paper_id = ?", [paper["id"]]).fetchone()
         db["pdfs"].upsert(
             {
                 "paper_id": paper["id"],
@@ -298,7 +294,7 @@ def process_pdfs(
                 "status": "failed",
                 "stage": stage,
                 "error": reason,
-                "attempts": (previous.get("attempts") or 0) + 1,
+                "attempts": ((previous[0] if previous else 0) or 0) + 1,
                 "updated": now_iso(),
             },
             pk="paper_id",
@@ -378,19 +374,11 @@ def process_pdfs(
     return counts
 
 
-def _has_row(db: sqlite_utils.Database, paper_id: str) -> bool:
-    return db.execute("select 1 from pdfs where paper_id = ?", [paper_id]).fetchone() is not None
-
-
 def _store_extraction(db: sqlite_utils.Database, paper_id: str, result: dict, index: PaperIndex) -> tuple[int, int]:
     """Write one paper's text and sections, and replace its references (reruns stay idempotent)."""
-    references = [ref for ref in result["references"]]
-    matched = 0
-    for ref in references:
-        ref["matched_id"], ref["match_method"] = index.match(ref)
-        if ref["matched_id"] == paper_id:  # a paper citing an earlier version of itself is no edge
-            ref["matched_id"], ref["match_method"] = None, None
-        matched += ref["matched_id"] is not None
+    # a paper citing an earlier version of itself is no edge
+    references = match_references(db, result["references"], index, exclude_id=paper_id)
+    matched = sum(ref["matched_id"] is not None for ref in references)
     db["pdfs"].update(
         paper_id,
         {
@@ -428,7 +416,3 @@ def _store_extraction(db: sqlite_utils.Database, paper_id: str, result: dict, in
         )
     return len(references), matched
 
-
-def pdf_status(db: sqlite_utils.Database) -> dict:
-    """Rows of ``pdfs`` by status, for ``evla status``."""
-    return {row["status"]: row["n"] for row in db.query("select status, count(*) as n from pdfs group by status")}

@@ -471,12 +471,17 @@ class PaperIndex:
         return None, None
 
 
-def match_references(db: sqlite_utils.Database, references: list[dict], index: PaperIndex | None = None) -> list[dict]:
+def match_references(
+    db: sqlite_utils.Database, references: list[dict], index: PaperIndex | None = None, exclude_id: str | None = None
+) -> list[dict]:
     """Fill ``matched_id`` and ``match_method`` (arxiv_id | doi | title | None) on each reference.
 
-    Pass a prebuilt ``PaperIndex`` when matching many papers' lists in one run.
+    Pass a prebuilt ``PaperIndex`` when matching many papers' lists in one run;
+    a match to ``exclude_id`` (the citing paper itself) counts as no match.
     """
     index = index or PaperIndex.build(db)
     for ref in references:
         ref["matched_id"], ref["match_method"] = index.match(ref)
+        if exclude_id is not None and ref["matched_id"] == exclude_id:
+            ref["matched_id"], ref["match_method"] = None, None
     return references
