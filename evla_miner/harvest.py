@@ -180,7 +180,7 @@ def paper_from_result(result, categories_harvested: set[str] | None = None, sour
     primary = result.primary_category or (result.categories[0] if result.categories else None)
     categories = [primary] if primary else []
     categories += [c for c in result.categories if c and c not in categories]
-    names = [clean_text(a.name) for a in result.authors if clean_text(a.name)]
+    names = [name for name in (clean_text(a.name) for a in result.authors) if name]
     return {
         "id": paper_id,
         "version": version,
@@ -270,26 +270,31 @@ def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
     return None
 
 
-def _plan(db, run_id: int, queries: dict, since, until, now: datetime, settings: dict) -> tuple[datetime | None, datetime]:
+def _plan(db, run_id: int, queries: dict, since, until, now: datetime, settings: dict) -> None:
     """Insert one pending slice per query: [since or watermark - overlap or now - initial_days, until or now]."""
     window_to = until or now
     for name, query in queries.items():
         if since is not None:
             start = since
         else:
-            mark = db["harvest_watermarks"].get(query)["until"] if _has_watermark(db, query) else None
+            mark = _watermark(db, query)
             start = (_from_iso(mark) - timedelta(days=settings["overlap_days"])) if mark else now - timedelta(days=settings["initial_days"])
         if start > window_to:
             raise BadInput(f"--since {_iso(start)} is after --until {_iso(window_to)}")
-        db["harvest_slices"].insert(
-            {"run_id": run_id, "query_name": name, "query": query, "window_from": _iso(start), "window_to": _iso(window_to),
-             "total": None, "next_start": 0, "records": 0, "pages": 0, "status": "pending", "note": None}
-        )
-    return since, window_to
+        _insert_slice(db, run_id, name, query, start, window_to)
 
 
-def _has_watermark(db, query: str) -> bool:
-    return bool(db.execute("select 1 from harvest_watermarks where query = ?", [query]).fetchone())
+def _insert_slice(db, run_id: int, name: str, query: str, window_from: datetime, window_to: datetime) -> None:
+    db["harvest_slices"].insert(
+        {"run_id": run_id, "query_name": name, "query": query, "window_from": _iso(window_from), "window_to": _iso(window_to),
+         "total": None, "next_start": 0, "records": 0, "pages": 0, "status": "pending", "note": None}
+    )
+
+
+def _watermark(db, query: str) -> str | None:
+    """The end of the window this query has completely harvested, if any."""
+    row = db.execute("select until from harvest_watermarks where query = ?", [query]).fetchone()
+    return row[0] if row else None
 
 
 def _expects_results(db, query: str, window_from: str, window_to: str, run_id: int) -> bool:
@@ -307,6 +312,7 @@ def harvest_arxiv(
     until: date | datetime | None = None,
     queries: dict | list | None = None,
     reporter: Reporter | None = None,
+    settings: dict | None = None,
 ) -> HarvestResult:
     """Harvest new papers from the arXiv API into ``papers``; returns the run id, counts and flags.
 
@@ -315,7 +321,8 @@ def harvest_arxiv(
     window (a date covers its whole day); by default from each query's
     watermark minus ``overlap_days`` (or ``initial_days`` back) to now.
     ``queries``: ``{name: query}`` or a list of query strings; default from the
-    config. A run that was killed or failed is resumed from its last committed
+    config. ``settings``: the ``[harvest]`` settings if the caller already read
+    them (default: read from the config). A run that was killed or failed is resumed from its last committed
     page when the next run has the same queries and window.
 
     Counts: ``queries``, ``windows``, ``pages``, ``records``, ``inserted``,
@@ -327,7 +334,7 @@ def harvest_arxiv(
     from .config import harvest_queries, harvest_settings
 
     reporter = reporter or Reporter()
-    settings = harvest_settings()
+    settings = settings or harvest_settings()
     if client is None:
         client = ArxivClient.from_settings(settings, on_retry=reporter.note)
     if queries is None:
@@ -385,7 +392,7 @@ def harvest_arxiv(
                 old_until = params["until"]
                 caught_up = {
                     name: q for name, q in queries.items()
-                    if _has_watermark(db, q) and db["harvest_watermarks"].get(q)["until"] >= old_until
+                    if (_watermark(db, q) or "") >= old_until
                 }
                 if caught_up and old_until < _iso(now):
                     _plan(db, run_id, caught_up, None, now, now, settings)
@@ -419,6 +426,7 @@ def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: 
     full_query = window_query(query, wfrom, wto)
     harvested_through = query_categories(query)
     start = slice_row["next_start"] or 0
+    pages = slice_row["pages"] or 0
     total = slice_row["total"]
     label = f"{name} {wfrom[:10]}..{wto[:10]}"
     capped = False
@@ -434,11 +442,7 @@ def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: 
                 middle = (left + (right - left) / 2).replace(second=0, microsecond=0)
                 with db.conn:
                     for a, b in ((left, middle), (middle + MINUTE, right)):
-                        db["harvest_slices"].insert(
-                            {"run_id": slice_row["run_id"], "query_name": name, "query": query, "window_from": _iso(a),
-                             "window_to": _iso(b), "total": None, "next_start": 0, "records": 0, "pages": 0,
-                             "status": "pending", "note": None}
-                        )
+                        _insert_slice(db, slice_row["run_id"], name, query, a, b)
                     table.update(sid, {"status": "split", "total": page.total,
                                        "note": f"{page.total:,} results > {cap:,} per query"})
                 counts["split"] += 1
@@ -463,6 +467,7 @@ def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: 
             reporter.start(f"arXiv {label}", total=min(page.total, cap))
         total = page.total
         if page.results:
+            pages += 1
             papers = [paper_from_result(r, harvested_through) for r in page.results]
             for key, value in upsert_papers(db, papers).items():
                 counts[key] += value
@@ -475,8 +480,7 @@ def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: 
             counts["empty"] += 1
         table.update(sid, {"next_start": start, "total": total,
                            "status": ("capped" if capped else "done") if done else "pending",
-                           "records": start, "pages": (slice_row["pages"] or 0) + (1 if page.results else 0)})
-        slice_row = table.get(sid)
+                           "records": start, "pages": pages})
         checkpoint()
         if done:
             return
@@ -492,7 +496,7 @@ def _advance_watermarks(db, run_id: int, queries: dict) -> None:
             continue
         window_from = min(r["window_from"] for r in rows)
         window_to = max(r["window_to"] for r in rows)
-        current = db["harvest_watermarks"].get(query)["until"] if _has_watermark(db, query) else None
+        current = _watermark(db, query)
         if current is None or (window_from <= current < window_to):
             db["harvest_watermarks"].upsert(
                 {"query": query, "query_name": name, "until": window_to, "run_id": run_id, "updated": now_iso()},

@@ -13,11 +13,9 @@ from .common import as_date, pass_app, since_until_options
 SHOWN_BAD_LINES = 20
 
 
-def print_harvest_result(result) -> None:
-    """Summary of a snapshot import or (dispatching on its counts) of a live arXiv harvest."""
+def print_snapshot_result(result) -> None:
+    """Summary of a snapshot import, with the first bad lines."""
     counts = result.counts
-    if "lines" not in counts:
-        return print_arxiv_result(result)
     click.echo(
         f"run {result.run_id}: {counts['lines']:,} records read, {counts['inserted']:,} new, "
         f"{counts['updated']:,} updated, {counts['unchanged']:,} unchanged, "
@@ -88,16 +86,18 @@ def harvest(app, snapshot, since, until, queries, delay):
         if queries and any(not q.strip() for q in queries):
             raise click.BadParameter("empty query", param_hint="--query")
         reporter = RichReporter()
-        client = ArxivClient.from_settings(harvest_settings({"delay_seconds": delay}), on_retry=reporter.note)
+        settings = harvest_settings({"delay_seconds": delay})
+        client = ArxivClient.from_settings(settings, on_retry=reporter.note)
         result = harvest_arxiv(
-            app.db(), client, as_date(since), as_date(until), queries=harvest_queries(queries), reporter=reporter
+            app.db(), client, as_date(since), as_date(until), queries=harvest_queries(queries), reporter=reporter,
+            settings=settings,
         )
         print_arxiv_result(result)
         return
     if queries or delay is not None:
         raise click.UsageError("--query and --delay apply to the live harvest, not to --snapshot")
     result = import_snapshot(app.db(), snapshot, as_date(since), as_date(until), reporter=RichReporter())
-    print_harvest_result(result)
+    print_snapshot_result(result)
 
 
 COMMANDS = [harvest]
