@@ -22,7 +22,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -31,6 +31,7 @@ import joblib
 import numpy as np
 import sqlite_utils
 
+from . import review
 from .config import load_config, models_dir, seeds_dir
 from .db import db_dir, dumps, loads, now_iso
 from .embed import VectorStore, embed_texts, embedder_from_config, paper_text, preseed_cache
@@ -144,18 +145,14 @@ def training_examples(seeds: Path | None = None) -> list[Example]:
 
 
 def effective_decisions(db: sqlite_utils.Database) -> dict[str, dict]:
-    """paper id -> latest non-undone decision (an ``undo`` cancels the decision before it)."""
+    """paper id -> the decision in force, as a ``decisions`` row (categories as JSON).
+
+    Which decision is in force is ``review.effective_decisions``' rule, the one
+    propose, triage and export use, so training never disagrees with them.
+    """
     if not db["decisions"].exists():
         return {}
-    stacks: dict[str, list[dict]] = {}
-    for row in db.query("select * from decisions order by decided_at, id"):
-        stack = stacks.setdefault(row["paper_id"], [])
-        if row["decision"] == "undo":
-            if stack:
-                stack.pop()
-        elif row["decision"] in ("accept", "reject"):
-            stack.append(row)
-    return {pid: stack[-1] for pid, stack in stacks.items() if stack}
+    return {pid: {**asdict(d), "categories": dumps(d.categories)} for pid, d in review.effective_decisions(db).items()}
 
 
 def decisions_fingerprint(decisions: dict[str, dict]) -> str:

@@ -246,11 +246,13 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
         return (1 - self.weight_svm) * (stacked - m1) / s1 + self.weight_svm * (svm - m2) / s2
 
     def decision_function(self, X: PaperSet) -> np.ndarray:
-        stacked = self.stacker_.decision_function(self._features(self.parts_, X))
+        # the TF-IDF part and the SVM share one fitted vectorizer: transform once
+        matrix = self.parts_["tfidf"][0].transform(X.texts) if "tfidf" in self.parts_ else None
+        stacked = self.stacker_.decision_function(self._features(self.parts_, X, matrix))
         if getattr(self, "svm_", None) is None:  # also models pickled before the blend
             return stacked
         vectorizer, svm = self.svm_
-        return self._blend(stacked, svm.decision_function(vectorizer.transform(X.texts)))
+        return self._blend(stacked, svm.decision_function(matrix if vectorizer is self.parts_["tfidf"][0] else vectorizer.transform(X.texts)))
 
     def predict_proba(self, X: PaperSet) -> np.ndarray:
         if getattr(self, "svm_", None) is None:
