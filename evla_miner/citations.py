@@ -38,7 +38,7 @@ import sqlite_utils
 
 from .db import now_iso
 from .errors import EvlaError
-from .records import RecordError, split_arxiv_id
+from .records import arxiv_id_or_none
 
 USER_AGENT = "evla-miner (https://github.com/evla-survey; citation graph for a literature survey)"
 
@@ -228,15 +228,6 @@ def _arxiv_from_doi(doi: str | None) -> str | None:
     return None
 
 
-def _arxiv(value: str | None) -> str | None:
-    if not value:
-        return None
-    try:
-        return split_arxiv_id(value)[0]
-    except RecordError:
-        return None
-
-
 # --- Semantic Scholar -------------------------------------------------------------
 
 
@@ -311,7 +302,7 @@ class SemanticScholarClient(ServiceClient):
         return {
             "title": paper.get("title"),
             "year": paper.get("year"),
-            "arxiv_id": _arxiv(ids.get("ArXiv")) or _arxiv_from_doi(doi),
+            "arxiv_id": arxiv_id_or_none(ids.get("ArXiv")) or _arxiv_from_doi(doi),
             "doi": doi,
             "s2_id": paper.get("paperId"),
             "openalex_id": None,
@@ -345,7 +336,6 @@ class OpenAlexClient(ServiceClient):
     default_base_url = "https://api.openalex.org"
     default_min_interval = 0.1  # the API allows 100/s; stay far below
     filter_batch = 50  # ids OR-ed in one filter
-    select = "id,doi,title,publication_year,ids,referenced_works"
 
     @classmethod
     def from_env(cls, **kwargs) -> "OpenAlexClient":

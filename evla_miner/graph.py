@@ -30,9 +30,9 @@ from datetime import date, timedelta
 import networkx as nx
 import sqlite_utils
 
-from .db import dumps, finish_run, loads, now_iso, start_run, survey_paper_ids
+from .db import dumps, finish_run, now_iso, start_run, survey_paper_ids
 from .progress import Reporter
-from .records import RecordError, split_arxiv_id
+from .records import arxiv_id_or_none
 
 RECENT_DAYS = 90
 ORIGIN_REFERENCES = "references"
@@ -47,13 +47,6 @@ def title_key(title: str | None) -> str | None:
     text = "".join(c if c.isalnum() else " " for c in text.lower())  # dashes of any kind split words
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) >= 12 else None  # very short titles match too much
-
-
-def _arxiv(value: str | None) -> str | None:
-    try:
-        return split_arxiv_id(value)[0] if value else None
-    except RecordError:
-        return None
 
 
 class NodeResolver:
@@ -79,7 +72,7 @@ class NodeResolver:
 
     def keys(self, work: dict) -> list[str]:
         keys = []
-        arxiv = _arxiv(work.get("arxiv_id"))
+        arxiv = arxiv_id_or_none(work.get("arxiv_id"))
         if arxiv:
             keys.append(f"arxiv:{arxiv}")
         if work.get("doi"):
@@ -118,7 +111,7 @@ class NodeResolver:
             for field in ("title", "year", "doi", "s2_id", "openalex_id"):
                 if work.get(field) and not stub.get(field):
                     stub[field] = work[field]
-            arxiv = _arxiv(work.get("arxiv_id"))
+            arxiv = arxiv_id_or_none(work.get("arxiv_id"))
             if arxiv and not stub.get("arxiv_id"):
                 stub["arxiv_id"] = arxiv
             if work.get("authors") and not stub.get("authors"):
@@ -142,8 +135,8 @@ def _papers_to_fetch(db: sqlite_utils.Database, survey: set[str], recent: set[st
     if db["scores"].exists():
         relevance = {row[0]: row[1] or 0 for row in db.execute("select paper_id, relevance from scores")}
     corpus = {row[0] for row in db.execute("select id from papers")}
-    ordered = sorted(p for p in survey if p in corpus and _arxiv(p))
-    ordered += sorted((p for p in recent if _arxiv(p)), key=lambda p: (-relevance.get(p, 0), p))
+    ordered = sorted(p for p in survey if p in corpus and arxiv_id_or_none(p))
+    ordered += sorted((p for p in recent if arxiv_id_or_none(p)), key=lambda p: (-relevance.get(p, 0), p))
     return ordered[:limit] if limit else ordered
 
 
@@ -207,7 +200,7 @@ def build_graph(
         _store(db, resolver, edges, citation_client is not None)
         graph = load_graph(db)
         signals = influence_signals(graph, survey, recent)
-        _store_influence(db, graph, signals)
+        _store_influence(db, signals)
         counts.update(
             nodes=graph.number_of_nodes(),
             corpus_nodes=sum(1 for _, d in graph.nodes(data=True) if d["in_corpus"]),
@@ -303,7 +296,7 @@ def influence_signals(graph: nx.DiGraph, survey: set[str], recent: set[str]) -> 
     return signals
 
 
-def _store_influence(db: sqlite_utils.Database, graph: nx.DiGraph, signals: dict) -> None:
+def _store_influence(db: sqlite_utils.Database, signals: dict) -> None:
     stamp = now_iso()
     with db.conn:
         db.execute("delete from influence")
@@ -316,6 +309,3 @@ def _store_influence(db: sqlite_utils.Database, graph: nx.DiGraph, signals: dict
 def citers_of(db: sqlite_utils.Database, node_id: str) -> list[str]:
     return [row[0] for row in db.execute("select distinct source from edges where target = ?", [node_id])]
 
-
-def survey_labels(db: sqlite_utils.Database) -> dict[str, list[str]]:
-    return {row["paper_id"]: loads(row["labels"], []) for row in db["survey"].rows}

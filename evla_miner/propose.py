@@ -39,7 +39,7 @@ import sqlite_utils
 
 from .db import loads, survey_paper_ids
 from .graph import RECENT_DAYS, has_graph
-from .records import RecordError, split_arxiv_id
+from .records import arxiv_id_or_none
 
 MIN_CITERS = 2
 NO_GRAPH_REASON = "no citation graph yet (run `evla graph`): ranked by relevance only"
@@ -49,16 +49,9 @@ def _saturate(value: float, scale: float = 3.0) -> float:
     return 1.0 - math.exp(-max(value, 0.0) / scale)
 
 
-def _is_arxiv(node_id: str) -> bool:
-    try:
-        return split_arxiv_id(node_id)[0] == node_id
-    except RecordError:
-        return False
-
-
 def _link(node_id: str, doi: str | None = None, title: str | None = None) -> str | None:
     """arXiv abstract page; else the DOI; else a Semantic Scholar title search (a cited work known by title only)."""
-    if _is_arxiv(node_id):
+    if arxiv_id_or_none(node_id) == node_id:
         return f"https://arxiv.org/abs/{node_id}"
     if doi or node_id.startswith("doi:"):
         return f"https://doi.org/{doi or node_id[4:]}"

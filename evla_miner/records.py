@@ -45,6 +45,14 @@ def split_arxiv_id(raw: str) -> tuple[str, int | None]:
     raise RecordError(f"not an arXiv id: {raw!r}")
 
 
+def arxiv_id_or_none(value: str | None) -> str | None:
+    """The versionless arXiv id in ``value``, or None when it is empty or not an arXiv id."""
+    try:
+        return split_arxiv_id(value)[0] if value else None
+    except RecordError:
+        return None
+
+
 def parse_date(value) -> date | None:
     """Dates as arXiv writes them: RFC 2822 in ``versions``, ISO in ``update_date`` and the API."""
     if value in (None, ""):
