@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlite_utils
 
 from .db import now_iso
+from .propose import suggested_leaf
 
 UNCLASSIFIED = "(no category)"
 
@@ -35,7 +36,7 @@ def proposals_per_pillar(db: sqlite_utils.Database, proposals: list[dict]) -> li
     names = {n["id"]: n["name"] for n in nodes}
     counts: Counter = Counter()
     for proposal in proposals:
-        leaf = proposal.get("leaf") or ((proposal.get("categories") or [{}])[0].get("id"))
+        leaf = suggested_leaf(proposal)
         root = pillar_of(leaf, parents)
         counts[names[root] if root else UNCLASSIFIED] += 1
     rows = [(n["name"], counts.pop(n["name"], 0)) for n in nodes if n["parent"] is None and n["level"] != "auxiliary"]

@@ -252,6 +252,14 @@ def _reasons(ctx: _Context, item: dict, signals: dict, score_row: dict | None) -
     return reasons
 
 
+def suggested_leaf(proposal: dict) -> str | None:
+    """The proposal's suggested leaf (``list_proposals`` picks it), else its best category."""
+    if proposal.get("leaf"):
+        return proposal["leaf"]
+    categories = proposal.get("categories") or []
+    return categories[0]["id"] if categories else None
+
+
 def list_proposals(
     db: sqlite_utils.Database,
     since: date | None = None,

@@ -47,6 +47,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from .db import loads, open_db, resolve_db_path
 from .errors import BadInput, EvlaError
+from .propose import list_proposals, suggested_leaf
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -160,14 +161,6 @@ def parse_min_score(raw: str | None) -> float | None:
         raise BadInput(f"minimum score must be a number, not {raw!r}") from exc
 
 
-def top_category(proposal: dict) -> str | None:
-    """The proposal's suggested leaf (``list_proposals`` picks it), else its best category."""
-    if proposal.get("leaf"):
-        return proposal["leaf"]
-    categories = proposal.get("categories") or []
-    return categories[0]["id"] if categories else None
-
-
 def fmt(value, digits: int = 2) -> str:
     """A score for display: ``0.81``, or an en dash when there is none (no graph, not scored)."""
     return "–" if value is None else f"{value:.{digits}f}"
@@ -189,8 +182,6 @@ def filtered_queue(db: sqlite_utils.Database, args, taxonomy: Taxonomy) -> list[
     Each item is the proposal dict plus ``paper`` (its ``papers`` row) for display.
     The pillar and leaf filters look at the suggested (best) leaf.
     """
-    from .propose import list_proposals
-
     since, until = week_bounds(args.get("week"))
     proposals = list_proposals(db, since=since, until=until, limit=0)
     papers = paper_rows(db, [p["id"] for p in proposals])
@@ -199,7 +190,7 @@ def filtered_queue(db: sqlite_utils.Database, args, taxonomy: Taxonomy) -> list[
     words = (args.get("q") or "").lower().split()
     queue = []
     for proposal in proposals:
-        best = top_category(proposal)
+        best = suggested_leaf(proposal)
         if leaf and best != leaf:
             continue
         if pillar and (best is None or taxonomy.pillar(best) != pillar):
@@ -342,7 +333,7 @@ def _register(app: Flask) -> None:
             total=len(items),
             filters=filters,
             taxonomy=taxonomy,
-            top_category=top_category,
+            top_category=suggested_leaf,
         )
 
     @app.get("/paper/<path:paper_id>")
