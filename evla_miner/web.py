@@ -179,15 +179,16 @@ def paper_rows(db: sqlite_utils.Database, ids: list[str]) -> dict[str, dict]:
 def filtered_queue(db: sqlite_utils.Database, args, taxonomy: Taxonomy) -> list[dict]:
     """The proposal queue, as ``list_proposals`` ranks it, narrowed by the page's filters.
 
-    Each item is the proposal dict plus ``paper`` (its ``papers`` row) for display.
-    The pillar and leaf filters look at the suggested (best) leaf.
+    Items are proposal dicts; the pillar and leaf filters look at the suggested
+    (best) leaf. Paper rows (abstracts) are read only when a search needs them;
+    ``with_papers`` adds them to the items a page shows.
     """
     since, until = week_bounds(args.get("week"))
     proposals = list_proposals(db, since=since, until=until, limit=0)
-    papers = paper_rows(db, [p["id"] for p in proposals])
     min_score = parse_min_score(args.get("min_score"))
     pillar, leaf = args.get("pillar") or None, args.get("leaf") or None
     words = (args.get("q") or "").lower().split()
+    papers = paper_rows(db, [p["id"] for p in proposals]) if words else {}
     queue = []
     for proposal in proposals:
         best = suggested_leaf(proposal)
@@ -197,15 +198,21 @@ def filtered_queue(db: sqlite_utils.Database, args, taxonomy: Taxonomy) -> list[
             continue
         if min_score is not None and (proposal.get("score") or 0) < min_score:
             continue
-        paper = papers.get(proposal["id"]) or {}
         if words:
+            paper = papers.get(proposal["id"]) or {}
             haystack = " ".join(
                 str(x or "") for x in (proposal["id"], proposal.get("title"), paper.get("authors"), paper.get("abstract"))
             ).lower()
             if not all(word in haystack for word in words):
                 continue
-        queue.append({**proposal, "paper": paper})
+        queue.append(proposal)
     return queue
+
+
+def with_papers(db: sqlite_utils.Database, items: list[dict]) -> list[dict]:
+    """The items, each with ``paper`` (its ``papers`` row, or {}) for display."""
+    papers = paper_rows(db, [item["id"] for item in items])
+    return [{**item, "paper": papers.get(item["id"]) or {}} for item in items]
 
 
 def arxiv_links(paper: dict) -> list[tuple[str, str]]:
@@ -329,7 +336,7 @@ def _register(app: Flask) -> None:
         items = filtered_queue(db, request.args, taxonomy)
         return render_template(
             "queue.html",
-            items=items[:QUEUE_PAGE_SIZE],
+            items=with_papers(db, items[:QUEUE_PAGE_SIZE]),
             total=len(items),
             filters=filters,
             taxonomy=taxonomy,
