@@ -210,7 +210,8 @@ def record_decision(
     """Append an accept or reject and bring the survey in line.
 
     An accept without categories takes the classifier's best category; with
-    neither it is an error (a survey paper needs a place in the taxonomy).
+    neither it is an error (a survey paper needs a place in the taxonomy). A
+    reject is stored without categories.
     Returns ``{"paper_id", "decision", "categories", "survey"}`` where
     ``survey`` says what happened to the survey row.
     """
@@ -219,7 +220,9 @@ def record_decision(
         raise BadInput(f"decision must be accept or reject, not {decision!r}")
     paper_id = resolve_paper_id(db, paper_id)
     categories = validate_categories(db, categories)
-    if decision == "accept" and not categories:
+    if decision == "reject":
+        categories = []  # a rejected paper has no place in the taxonomy, whoever sent one
+    elif not categories:
         categories = suggested_categories(db, paper_id)
         if not categories:
             raise BadInput(f"{paper_id}: give at least one category to accept (no classifier suggestion yet)")

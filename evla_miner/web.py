@@ -356,8 +356,7 @@ def _register(app: Flask) -> None:
         from .review import record_decision
 
         decision = request.form.get("decision", "")
-        # the leaf menu belongs to accepting; a reject carries no leaf (as `evla review --reject`)
-        categories = [c for c in request.form.getlist("category") if c] if decision == "accept" else []
+        categories = [c for c in request.form.getlist("category") if c]  # a reject drops them
         note = (request.form.get("note") or "").strip() or None
         result = record_decision(
             get_db(), paper_id, decision, categories or None, note=note, reviewer=app.config["EVLA_REVIEWER"]

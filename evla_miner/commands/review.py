@@ -78,7 +78,7 @@ def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_
     if decision == "reject" and categories:
         raise BadInput("--category goes with --accept")
     result = record_decision(db, paper_id, decision, list(categories), note=note, reviewer=reviewer)
-    where = f" as {', '.join(result['categories'])}" if result["categories"] and decision == "accept" else ""
+    where = f" as {', '.join(result['categories'])}" if result["categories"] else ""
     click.echo(f"{result['paper_id']}: {decision}ed{where}; {SURVEY_EFFECT[result['survey']]}")
 
 
