@@ -190,10 +190,11 @@ def write_digest(
     md_path = directory / f"{stem}.md"
     md_path.write_text(digest_markdown(title, summary, rows, svg_path.name, proposals, leaf_names, chart_title), encoding="utf-8")
     html_path = directory / f"{stem}.html"
-    html_path.write_text(digest_html(title, summary, svg, proposals, leaf_names), encoding="utf-8")
+    page = digest_html(title, summary, svg, proposals, leaf_names)
+    html_path.write_text(page, encoding="utf-8")
     (directory / "latest-pillars.svg").write_text(svg + "\n", encoding="utf-8")
     (directory / "latest.md").write_text(
         digest_markdown(title, summary, rows, "latest-pillars.svg", proposals, leaf_names, chart_title), encoding="utf-8"
     )
-    (directory / "latest.html").write_text(html_path.read_text(encoding="utf-8"), encoding="utf-8")
+    (directory / "latest.html").write_text(page, encoding="utf-8")
     return {"markdown": md_path, "html": html_path, "svg": svg_path}

@@ -76,7 +76,7 @@ def _balanced(text: str) -> bool:
         if match.lastgroup == "cmd":
             continue
         for char in match.group(0):
-            if char in "{}" and match.lastgroup != "cmd":
+            if char in "{}":
                 depth += 1 if char == "{" else -1
                 if depth < 0:
                     return False

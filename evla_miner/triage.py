@@ -25,7 +25,6 @@ import click
 import sqlite_utils
 
 from .db import now_iso
-from .propose import list_proposals
 from .review import default_reviewer, effective_decisions, record_decision
 
 KEYS = {
@@ -131,7 +130,7 @@ def _choose_leaf(db, io: TriageIO, current: str | None) -> str | None:
         return current
     if answer.isdigit() and 1 <= int(answer) <= len(choices):
         return choices[int(answer) - 1]["id"]
-    if any(node["id"] == answer for node in db["taxonomy"].rows_where("id = ?", [answer])):
+    if db["taxonomy"].count_where("id = ?", [answer]):
         return answer
     io.echo(f"  no leaf {answer!r}; keeping {current}")
     return current
@@ -155,7 +154,7 @@ def run_triage(
         io.echo("Nothing to triage: every proposal has a decision.")
         return result
     for index, proposal in enumerate(todo, start=1):
-        paper = db["papers"].get(proposal["id"]) if db["papers"].count_where("id = ?", [proposal["id"]]) else None
+        paper = next(db["papers"].rows_where("id = ?", [proposal["id"]]), None)
         if paper is None:
             io.echo(f"{proposal['id']}: not in the database, skipped")
             continue
@@ -200,7 +199,3 @@ def run_triage(
     result.remaining = len(todo) - len(result.accepted) - len(result.rejected)  # skipped ones stay queued
     return result
 
-
-def proposal_queue(db: sqlite_utils.Database, since=None, until=None, limit: int | None = None) -> list[dict]:
-    """The proposals to triage, from the propose stage."""
-    return list_proposals(db, since, until, limit)

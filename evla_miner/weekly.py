@@ -180,13 +180,12 @@ def _run(db, snapshot, since, until, demo, reporter, limit, online, arxiv_client
         stage = "propose"
         everything = list_proposals(db, since, until, None)
         result.proposals = everything[:limit] if limit else everything
-        done("propose", {"unreviewed": len(everything), "relevant": sum((p.get("relevance") or 0) >= RELEVANT for p in everything),
-                         "listed": len(result.proposals)})
+        relevant = [p for p in everything if (p.get("relevance") or 0) >= RELEVANT]
+        done("propose", {"unreviewed": len(everything), "relevant": len(relevant), "listed": len(result.proposals)})
 
         stage = "digest"
         # The chart shows where this week's relevant candidates fall in the taxonomy,
         # not just the few listed: that is what tells a survey editor which part moves.
-        relevant = [p for p in everything if (p.get("relevance") or 0) >= RELEVANT]
         paths = write_digest(
             db, run_id, result.stages, result.proposals, reports_dir or db_dir(db) / "reports", demo=demo,
             charted=relevant, chart_title=f"Relevant unreviewed candidates per pillar ({len(relevant)})",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..triage import TriageIO, proposal_queue, run_triage
+from ..propose import list_proposals
+from ..triage import TriageIO, run_triage
 from .common import as_date, pass_app, since_until_options
 
 
@@ -23,7 +24,7 @@ def triage(app, since, until, limit, reviewer):
     resumes with the first paper you have not seen, skipped ones come last.
     """
     db = app.db()
-    proposals = proposal_queue(db, as_date(since), as_date(until), limit)
+    proposals = list_proposals(db, as_date(since), as_date(until), limit)
     result = run_triage(db, proposals, reviewer=reviewer, io=TriageIO())
     click.echo(
         f"{len(result.accepted)} accepted, {len(result.rejected)} rejected, {len(result.skipped)} skipped; "
