@@ -18,7 +18,6 @@ is one line, so a batch run records it and goes on.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -122,10 +121,6 @@ class Document:
     reference_lines: list[Line] = field(default_factory=list)
     reference_source: str = "none"  # heading | numbered-list | none
 
-    @property
-    def lines(self) -> list[Line]:
-        return _lines(self.blocks)
-
     def section_text(self, name: str) -> str:
         """The text of every section called ``name`` (e.g. "introduction"), joined."""
         return "\n".join(self.text[s["start"] : s["end"]] for s in self.sections if s["name"] == name)
@@ -191,7 +186,7 @@ def open_pdf(source, max_pages: int = DEFAULT_MAX_PAGES) -> pymupdf.Document:
 # --- reading order -----------------------------------------------------------------
 
 
-def _page_lines(page, page_number: int) -> list[tuple[int, float, float, str, float, float, float]]:
+def _page_lines(page) -> list[tuple[int, float, float, str, float, float, float]]:
     """Blocks of one page in reading order: (column, x0, y0, text, x1, y1, height).
 
     A page is read as two columns when both halves carry a good share of the
@@ -262,10 +257,8 @@ def _furniture_key(text: str) -> str:
     return re.sub(r"\d+", "#", " ".join(text.split()))
 
 
-def _is_furniture(text: str, y0: float, y1: float, height: float, repeated: set[str]) -> bool:
-    """Page numbers and running heads ("Published as a conference paper at ICLR 2021")."""
-    if not _in_margin(y0, y1, height):
-        return False
+def _is_furniture(text: str, repeated: set[str]) -> bool:
+    """Of a block in the margin: a page number or a running head ("Published as a conference paper at ICLR 2021")."""
     stripped = text.strip()
     return stripped.isdigit() or len(stripped) < 4 or _furniture_key(stripped) in repeated
 
@@ -518,7 +511,7 @@ def extract_document(
         raw_pages = []
         for number, page in enumerate(doc, start=1):
             try:
-                raw_pages.append(_page_lines(page, number))
+                raw_pages.append(_page_lines(page))
             except Exception as exc:
                 raise PdfError(f"corrupt PDF: page {number}: {one_line(exc)}") from exc
             if time_limit and time.monotonic() - started > time_limit:
@@ -535,9 +528,8 @@ def extract_document(
     for number, blocks in enumerate(raw_pages, start=1):
         if not blocks:
             continue
-        bottom = blocks[0][6] - MARGIN
         for column, x0, y0, text, x1, y1, height in blocks:
-            if y1 <= MARGIN or y0 >= bottom:
+            if _in_margin(y0, y1, height):
                 margin_pages.setdefault(_furniture_key(text), set()).add(number)
     repeated = {key for key, pages in margin_pages.items() if len(pages) >= min(3, max(2, len(raw_pages) // 2))}
 
@@ -555,7 +547,7 @@ def extract_document(
             if x1 - x0 > 30:  # ignore tiny blocks (page numbers) when finding the column edge
                 column_left[column] = min(column_left.get(column, x0), x0)
         for column, x0, y0, text, x1, y1, height in blocks:
-            if (y1 <= MARGIN or y0 >= height - MARGIN) and _is_furniture(text, y0, y1, height, repeated):
+            if _in_margin(y0, y1, height) and _is_furniture(text, repeated):
                 continue
             clean = text.strip()
             if " \n" in clean or "\n " in clean or "\n\n" in clean or "\t" in clean:
@@ -620,8 +612,3 @@ def _insert_section(sections: list[dict], name: str, heading: str, line: Line, e
 def extract_text(source, max_pages: int = DEFAULT_MAX_PAGES, time_limit: float | None = DEFAULT_TIME_LIMIT) -> str:
     """The full text of a PDF in reading order."""
     return extract_document(source, max_pages=max_pages, time_limit=time_limit).text
-
-
-def page_count(path: str | os.PathLike) -> int:
-    with pymupdf.open(path) as doc:
-        return doc.page_count
