@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import arxiv
@@ -69,13 +69,10 @@ class Page:
     """One page of results. ``suspect_empty``: the page came back empty although
     it should not have, even after the retries (the caller flags the window)."""
 
-    url: str
-    start: int
     total: int
     results: list[arxiv.Result]
     attempts: int = 1
     suspect_empty: bool = False
-    retries: list[str] = field(default_factory=list)
 
 
 def endpoint_from_env() -> str:
@@ -165,7 +162,6 @@ class ArxivClient:
         an empty window is not a network failure.
         """
         url = self.url(query, start, max_results, id_list, sort_by, sort_order)
-        retries: list[str] = []
         attempt = 0
         while True:
             attempt += 1
@@ -173,9 +169,9 @@ class ArxivClient:
                 total, results = self._fetch_once(url)
                 empty_suspect = not results and (start > 0 or total > 0 or expect_results)
                 if not empty_suspect:
-                    return Page(url, start, total, results, attempt, False, retries)
+                    return Page(total, results, attempt, False)
                 if attempt > self.retries:
-                    return Page(url, start, total, results, attempt, True, retries)
+                    return Page(total, results, attempt, True)
                 raise _Retryable(f"empty page (arXiv reports {total:,} results)")
             except _Retryable as failure:
                 if attempt > self.retries:
@@ -186,7 +182,6 @@ class ArxivClient:
                 if failure.retry_after is not None:
                     wait = max(wait, min(failure.retry_after, self.max_backoff_seconds))
                 message = f"arXiv: {failure.reason}; retrying in {wait:g} s (attempt {attempt + 1}/{self.retries + 1})"
-                retries.append(message)
                 self.retries_made += 1
                 self.on_retry(message)
                 self._sleep(wait)
