@@ -33,7 +33,7 @@ import sqlite_utils
 
 from . import review
 from .config import load_config, models_dir, seeds_dir
-from .db import db_dir, dumps, loads, now_iso
+from .db import db_dir, dumps, loads, now_iso, papers_by_id
 from .embed import VectorStore, embed_texts, embedder_from_config, paper_text, preseed_cache
 from .errors import BadInput
 from .estimators import PaperSet, RelevanceClassifier, TaxonomyClassifier
@@ -165,14 +165,7 @@ def decisions_fingerprint(decisions: dict[str, dict]) -> str:
 def apply_decisions(db: sqlite_utils.Database, examples: list[Example], decisions: dict[str, dict]) -> list[Example]:
     """Examples with reviewer decisions applied (they win over the files)."""
     by_id = {e.id: e for e in examples}
-    missing = [pid for pid in decisions if pid not in by_id]
-    papers = {}
-    for start in range(0, len(missing), 500):
-        chunk = missing[start : start + 500]
-        for row in db.query(
-            f"select id, title, abstract, published from papers where id in ({','.join('?' * len(chunk))})", chunk
-        ):
-            papers[row["id"]] = row
+    papers = papers_by_id(db, [pid for pid in decisions if pid not in by_id], "id, title, abstract, published")
     out = [Example(**{**e.__dict__, "labels": list(e.labels)}) for e in examples]
     by_id = {e.id: e for e in out}
     for pid, decision in sorted(decisions.items()):

@@ -110,5 +110,17 @@ def update_run_counts(db: sqlite_utils.Database, run_id: int, counts: dict) -> N
 # --- taxonomy and survey --------------------------------------------------------
 
 
+def papers_by_id(db: sqlite_utils.Database, ids, columns: str = "*") -> dict[str, dict]:
+    """``papers`` rows for many ids, keyed by id (queried in chunks: SQLite caps the
+    number of ``?`` in one statement); unknown ids are absent."""
+    ids = list(ids)
+    rows: dict[str, dict] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for row in db.query(f"select {columns} from papers where id in ({','.join('?' * len(chunk))})", chunk):
+            rows[row["id"]] = row
+    return rows
+
+
 def survey_paper_ids(db: sqlite_utils.Database) -> set[str]:
     return {row["paper_id"] for row in db["survey"].rows}

@@ -26,7 +26,7 @@ from bibtexparser.bparser import BibTexParser
 from bibtexparser.bwriter import BibTexWriter
 from bibtexparser.latexenc import latex_to_unicode
 
-from .db import loads, now_iso
+from .db import loads, now_iso, papers_by_id
 from .errors import BadInput, EvlaError
 from .review import effective_decisions
 
@@ -239,13 +239,7 @@ def select_papers(db: sqlite_utils.Database, status: str = "survey", category: s
     if category:
         nodes = subtree(db, category)
         wanted = {pid: labels for pid, labels in wanted.items() if nodes & set(labels)}
-    papers = []
-    ids = sorted(wanted)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in db.query(f"select * from papers where id in ({marks})", chunk):
-            papers.append({**row, "labels": wanted[row["id"]]})
+    papers = [{**row, "labels": wanted[pid]} for pid, row in papers_by_id(db, sorted(wanted)).items()]
     papers.sort(key=lambda p: (p.get("published") or "", p["id"]))
     return papers
 

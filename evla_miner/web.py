@@ -45,7 +45,7 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from .db import loads, open_db, resolve_db_path
+from .db import loads, open_db, papers_by_id, resolve_db_path
 from .errors import BadInput, EvlaError
 from .propose import list_proposals, suggested_leaf
 
@@ -166,16 +166,6 @@ def fmt(value, digits: int = 2) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
 
-def paper_rows(db: sqlite_utils.Database, ids: list[str]) -> dict[str, dict]:
-    rows: dict[str, dict] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in db.query(f"select * from papers where id in ({marks})", chunk):
-            rows[row["id"]] = row
-    return rows
-
-
 def filtered_queue(db: sqlite_utils.Database, args, taxonomy: Taxonomy) -> list[dict]:
     """The proposal queue, as ``list_proposals`` ranks it, narrowed by the page's filters.
 
@@ -188,7 +178,7 @@ def filtered_queue(db: sqlite_utils.Database, args, taxonomy: Taxonomy) -> list[
     min_score = parse_min_score(args.get("min_score"))
     pillar, leaf = args.get("pillar") or None, args.get("leaf") or None
     words = (args.get("q") or "").lower().split()
-    papers = paper_rows(db, [p["id"] for p in proposals]) if words else {}
+    papers = papers_by_id(db, [p["id"] for p in proposals]) if words else {}
     queue = []
     for proposal in proposals:
         best = suggested_leaf(proposal)
@@ -211,7 +201,7 @@ def filtered_queue(db: sqlite_utils.Database, args, taxonomy: Taxonomy) -> list[
 
 def with_papers(db: sqlite_utils.Database, items: list[dict]) -> list[dict]:
     """The items, each with ``paper`` (its ``papers`` row, or {}) for display."""
-    papers = paper_rows(db, [item["id"] for item in items])
+    papers = papers_by_id(db, [item["id"] for item in items])
     return [{**item, "paper": papers.get(item["id"]) or {}} for item in items]
 
 
@@ -437,7 +427,7 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
     suggested = (proposal or {}).get("categories") or (scores or {}).get("categories") or []
     nearest = (scores or {}).get("explanation", {}).get("nearest") or []
     nearest_ids = [n["id"] for n in nearest if n.get("id")]
-    known_ids = set(paper_rows(db, nearest_ids)) if nearest_ids else set()
+    known_ids = set(papers_by_id(db, nearest_ids)) if nearest_ids else set()
 
     survey = None
     for row in db["survey"].rows_where("paper_id = ?", [paper_id]):
@@ -486,7 +476,7 @@ def _influence(db: sqlite_utils.Database, paper_id: str, shown: int = 10) -> dic
     survey = survey_paper_ids(db)
     citers = citers_of(db, paper_id)
     citers.sort(key=lambda c: (c not in survey, c))
-    titles = {pid: row.get("title") for pid, row in paper_rows(db, citers[:shown]).items()}
+    titles = {pid: row.get("title") for pid, row in papers_by_id(db, citers[:shown]).items()}
     return {
         **rows[0],
         "citers": [{"id": c, "title": titles.get(c), "in_survey": c in survey} for c in citers[:shown]],
