@@ -98,6 +98,15 @@ class ServiceClient:
     service = "service"
     default_base_url = ""
     default_min_interval = 1.0
+    api_key_env: tuple[str, ...] = ()  # environment variables holding the API key, first set wins
+
+    @classmethod
+    def key_from_env(cls) -> str | None:
+        return next((os.environ[name] for name in cls.api_key_env if os.environ.get(name)), None)
+
+    @classmethod
+    def from_env(cls, **kwargs):
+        return cls(api_key=cls.key_from_env(), **kwargs)
     retry_statuses = (429, 500, 502, 503, 504)
 
     def __init__(
@@ -239,11 +248,7 @@ class SemanticScholarClient(ServiceClient):
     default_min_interval = 1.0
     batch_size = 500  # the API's maximum ids per /paper/batch
     reference_fields = ("title", "year", "externalIds")
-
-    @classmethod
-    def from_env(cls, **kwargs) -> "SemanticScholarClient":
-        key = os.environ.get("S2_API_KEY") or os.environ.get("SEMANTIC_SCHOLAR_API_KEY")
-        return cls(api_key=key, **kwargs)
+    api_key_env = ("S2_API_KEY", "SEMANTIC_SCHOLAR_API_KEY")
 
     def _auth(self, headers: dict, params: dict) -> None:
         if self.api_key:
@@ -336,10 +341,7 @@ class OpenAlexClient(ServiceClient):
     default_base_url = "https://api.openalex.org"
     default_min_interval = 0.1  # the API allows 100/s; stay far below
     filter_batch = 50  # ids OR-ed in one filter
-
-    @classmethod
-    def from_env(cls, **kwargs) -> "OpenAlexClient":
-        return cls(api_key=os.environ.get("OPENALEX_API_KEY"), **kwargs)
+    api_key_env = ("OPENALEX_API_KEY",)
 
     def _auth(self, headers: dict, params: dict) -> None:
         if self.api_key:
@@ -403,6 +405,11 @@ class OpenAlexClient(ServiceClient):
 
 
 SERVICES = {"s2": SemanticScholarClient, "semantic_scholar": SemanticScholarClient, "openalex": OpenAlexClient}
+
+
+def has_api_key(service: str) -> bool:
+    """Whether the environment holds an API key for ``service`` (graph and weekly go online then)."""
+    return service in SERVICES and SERVICES[service].key_from_env() is not None
 
 
 def client_from_config(service: str, db: sqlite_utils.Database | None = None, config: dict | None = None):

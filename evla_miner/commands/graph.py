@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
-from ..citations import client_from_config
+from ..citations import client_from_config, has_api_key
 from ..config import load_config
 from ..graph import build_graph
 from ..progress import RichReporter
 from .common import pass_app
-
-KEY_ENV = {"s2": ("S2_API_KEY", "SEMANTIC_SCHOLAR_API_KEY"), "openalex": ("OPENALEX_API_KEY",)}
-
 
 @click.command()
 @click.option(
@@ -53,7 +48,7 @@ def graph(app, online, service, fetch_limit):
     config = load_config()
     service = service or config.get("citations", {}).get("service", "s2")
     if online is None:
-        online = any(os.environ.get(name) for name in KEY_ENV[service])
+        online = has_api_key(service)
     db = app.db()
     client = client_from_config(service, db=db, config=config) if online else None
     counts = build_graph(db, citation_client=client, reporter=RichReporter(), fetch_limit=fetch_limit or None)

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from ..config import DEMO_DB_PATH, load_config
 from ..progress import RichReporter
 from ..weekly import DEFAULT_LIMIT, run_weekly
 from .common import as_date, pass_app, since_until_options
-from .graph import KEY_ENV
 from .propose import print_proposals
 
 
 def _citation_client(db):
     """The citation service `evla graph` would use online: only when its API key is set."""
-    from ..citations import client_from_config
+    from ..citations import client_from_config, has_api_key
 
     config = load_config()
     service = config.get("citations", {}).get("service", "s2")
-    if not any(os.environ.get(name) for name in KEY_ENV.get(service, ())):
+    if not has_api_key(service):
         return None
     return client_from_config(service, db=db, config=config)
 
