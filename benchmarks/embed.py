@@ -30,8 +30,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evla_miner.classify import training_examples  # noqa: E402
-from evla_miner.embed import OnnxEmbedder, SentenceTransformerEmbedder  # noqa: E402
+from evla_miner.scoring.classify import training_examples  # noqa: E402
+from evla_miner.scoring.embed import OnnxEmbedder, SentenceTransformerEmbedder  # noqa: E402
 
 
 def sample_texts(n: int) -> list[str]:
@@ -83,11 +83,11 @@ def main() -> None:
 
 def replay_effect(variants, onnx_dir) -> None:
     """Taxonomy CV + replay with default vectors vs int8 vectors (same code, same seeds)."""
-    from evla_miner.config import models_dir, seeds_dir
-    from evla_miner.classify import _nodes, description_texts, node_texts, vectors_for
-    from evla_miner.embed import VectorStore, embed_texts
-    from evla_miner.estimators import PaperSet, RelevanceClassifier
-    from evla_miner.evaluate import ReplayData, replay, taxonomy_cv
+    from evla_miner.core.settings import models_dir, seeds_dir
+    from evla_miner.scoring.classify import _nodes, description_texts, node_texts, vectors_for
+    from evla_miner.scoring.embed import VectorStore, embed_texts
+    from evla_miner.scoring.estimators import PaperSet, RelevanceClassifier
+    from evla_miner.scoring.evaluate import ReplayData, replay, taxonomy_cv
 
     examples = training_examples()
     nodes = _nodes(None, seeds_dir())

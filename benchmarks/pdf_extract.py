@@ -27,8 +27,8 @@ import pymupdf
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from evla_miner.pdf_text import extract_document  # noqa: E402
-from evla_miner.references import parse_references  # noqa: E402
+from evla_miner.ingest.pdf_text import extract_document  # noqa: E402
+from evla_miner.ingest.references import parse_references  # noqa: E402
 
 DEFAULT_DIR = REPO.parent / "shared" / "fixtures" / "pdfs"
 

@@ -9,7 +9,7 @@ import click
 
 from . import __version__
 from .commands.common import AppContext
-from .errors import EvlaError
+from .core.errors import EvlaError
 
 
 class EvlaGroup(click.Group):

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from local_http import LocalHttpServer
 
-from evla_miner.citations import (
+from evla_miner.scoring.citations import (
     CitationApiError,
     OpenAlexClient,
     RateLimiter,

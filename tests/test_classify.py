@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from evla_miner import classify as clf
+from evla_miner.scoring import classify as clf
 from evla_miner.cli import cli
-from evla_miner.config import seeds_dir
-from evla_miner.db import dumps, open_db
-from evla_miner.embed import HashingEmbedder
-from evla_miner.seeds import init_db
+from evla_miner.core.settings import seeds_dir
+from evla_miner.core.db import dumps, open_db
+from evla_miner.scoring.embed import HashingEmbedder
+from evla_miner.ingest.seeds import init_db
 
 TOPICS = {
     "model.compression.token_optimization": "visual token pruning and token merging reduce tokens for fast VLA inference",
@@ -144,7 +144,7 @@ def test_score_papers_writes_scores_and_retrains_on_decisions(small_seeds, tmp_p
     db = open_db(tmp_path / "db" / "evla.db")
     init_db(db, small_seeds)
     clf.build_shipped_models(None, evaluate=False, embedder=HashingEmbedder(256))
-    from evla_miner.harvest import import_snapshot
+    from evla_miner.ingest.harvest import import_snapshot
 
     import_snapshot(db, small_seeds / "training" / "stream.jsonl.gz")
     counts = clf.score_papers(db, embedder=HashingEmbedder(256))
@@ -212,8 +212,8 @@ def test_a_survey_paper_is_not_its_own_nearest_neighbour(small_seeds):
 def test_shipped_artefacts_cover_the_demo_and_match_their_metadata():
     """models/ as committed: the model loads, its id matches training.json, every file is
     < 8 MB, and the shipped vectors cover every demo record (no embedding on first run)."""
-    from evla_miner.config import DEMO_SNAPSHOT, models_dir
-    from evla_miner.embed import DEFAULT_MODEL_ID, VectorStore, content_hash, paper_text
+    from evla_miner.core.settings import DEMO_SNAPSHOT, models_dir
+    from evla_miner.scoring.embed import DEFAULT_MODEL_ID, VectorStore, content_hash, paper_text
 
     directory = models_dir()
     model = clf.load_model(directory)

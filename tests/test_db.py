@@ -1,7 +1,7 @@
 """The database module: a blank db migrates to the expected schema, in WAL mode, idempotently."""
 
-from evla_miner.db import open_db, resolve_db_path
-from evla_miner.migrations import migrations
+from evla_miner.core.db import open_db, resolve_db_path
+from evla_miner.core.migrations import migrations
 
 
 def test_blank_db_migrates_to_the_core_schema(db):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evla_miner.embed import (
+from evla_miner.scoring.embed import (
     HashingEmbedder,
     VectorStore,
     content_hash,
@@ -103,7 +103,7 @@ def test_embedder_from_config():
 
 @pytest.mark.slow
 def test_packaged_minilm_embeds_offline():
-    from evla_miner.embed import SentenceTransformerEmbedder
+    from evla_miner.scoring.embed import SentenceTransformerEmbedder
 
     emb = SentenceTransformerEmbedder()
     vectors = emb.encode(

@@ -8,8 +8,8 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from evla_miner.estimators import KeywordBaseline, PaperSet, RelevanceClassifier, TaxonomyClassifier, TfidfSvmBaseline
-from evla_miner.evaluate import ReplayData, calibration, replay, taxonomy_cv, week_start, wss_at
+from evla_miner.scoring.estimators import KeywordBaseline, PaperSet, RelevanceClassifier, TaxonomyClassifier, TfidfSvmBaseline
+from evla_miner.scoring.evaluate import ReplayData, calibration, replay, taxonomy_cv, week_start, wss_at
 
 
 def test_week_start_is_monday():

@@ -10,13 +10,13 @@ from bibtexparser.bparser import BibTexParser
 from click.testing import CliRunner
 
 from evla_miner.cli import cli
-from evla_miner.config import seeds_dir
-from evla_miner.db import open_db
-from evla_miner.errors import BadInput
-from evla_miner.export import export_bibtex, export_markdown, tex_escape
-from evla_miner.records import paper_from_snapshot, upsert_papers
-from evla_miner.review import record_decision
-from evla_miner.seeds import init_db
+from evla_miner.core.settings import seeds_dir
+from evla_miner.core.db import open_db
+from evla_miner.core.errors import BadInput
+from evla_miner.review.export import export_bibtex, export_markdown, tex_escape
+from evla_miner.core.records import paper_from_snapshot, upsert_papers
+from evla_miner.core.decisions import record_decision
+from evla_miner.ingest.seeds import init_db
 
 LEAF = "model.compression.quantization"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import networkx as nx
 import pytest
 
-from evla_miner.db import dumps
-from evla_miner.graph import build_graph, influence_signals, load_graph, title_key
+from evla_miner.core.db import dumps
+from evla_miner.scoring.graph import build_graph, influence_signals, load_graph, title_key
 
 
 def add_paper(db, paper_id, title, published="2025-10-01", doi=None):
@@ -147,7 +147,7 @@ def test_title_key_normalises():
 @pytest.mark.shared
 def test_graph_from_shared_pdf_references(shared_dir, db):
     """References extracted from three real PDFs (PPO, GAE, HER) by the pdf stage, then the graph."""
-    references = pytest.importorskip("evla_miner.references")
+    references = pytest.importorskip("evla_miner.ingest.references")
     pdfs = {"1707.06347": "1707.06347v2", "1506.02438": "1506.02438v6", "1802.09464": "1802.09464v2"}
     for paper_id in pdfs:
         add_paper(db, paper_id, f"paper {paper_id}", "2018-01-01")

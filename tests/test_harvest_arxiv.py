@@ -18,13 +18,13 @@ import pytest
 from click.testing import CliRunner
 
 from arxiv_replay import Corpus, ReplayServer, recorded_2016, recorded_2026
-from evla_miner.arxiv_client import DEFAULT_ENDPOINT, ArxivClient, ArxivQueryError, ArxivUnavailable
+from evla_miner.ingest.arxiv_client import DEFAULT_ENDPOINT, ArxivClient, ArxivQueryError, ArxivUnavailable
 from evla_miner.cli import cli
-from evla_miner.config import DEFAULT_HARVEST_QUERIES, harvest_queries, harvest_settings
-from evla_miner.db import loads, open_db
-from evla_miner.harvest import harvest_arxiv
-from evla_miner.progress import Reporter
-from evla_miner.records import paper_from_snapshot, upsert_papers
+from evla_miner.core.settings import DEFAULT_HARVEST_QUERIES, harvest_queries, harvest_settings
+from evla_miner.core.db import loads, open_db
+from evla_miner.ingest.harvest import harvest_arxiv
+from evla_miner.core.progress import Reporter
+from evla_miner.core.records import paper_from_snapshot, upsert_papers
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
@@ -91,7 +91,7 @@ def test_consecutive_recorded_pages_2026_format(server):
 
 
 def test_recorded_2016_format_feeds(server):
-    from evla_miner.harvest import paper_from_result
+    from evla_miner.ingest.harvest import paper_from_result
 
     client = make_client(server)
     page = client.fetch_page("au:del_maestro", 0, 10, **RELEVANCE)
@@ -106,7 +106,7 @@ def test_recorded_2016_format_feeds(server):
 
 
 def test_recorded_id_lists_old_style_ids_and_title_zero(server):
-    from evla_miner.harvest import paper_from_result
+    from evla_miner.ingest.harvest import paper_from_result
 
     client = make_client(server)
     fetch = lambda ids: client.fetch_page(id_list=ids, max_results=100, **RELEVANCE).results  # noqa: E731

@@ -6,9 +6,9 @@ from datetime import date
 
 import pytest
 
-from evla_miner.config import DEMO_SNAPSHOT
-from evla_miner.errors import BadInput
-from evla_miner.harvest import import_snapshot
+from evla_miner.core.settings import DEMO_SNAPSHOT
+from evla_miner.core.errors import BadInput
+from evla_miner.ingest.harvest import import_snapshot
 
 
 def write_lines(path, lines):

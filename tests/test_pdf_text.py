@@ -16,7 +16,7 @@ from pdf_factory import (
     two_column_pdf,
 )
 
-from evla_miner.pdf_text import PdfError, classify_heading, extract_document, extract_text
+from evla_miner.ingest.pdf_text import PdfError, classify_heading, extract_document, extract_text
 
 REFS = [
     "[1] A. Author and B. Author. Token pruning for robots. arXiv:2406.04339, 2024.",

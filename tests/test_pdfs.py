@@ -14,9 +14,9 @@ from pdf_factory import HTML_ERROR_PAGE, encrypted_pdf, paper_pdf
 from pdf_server import PdfServer
 
 from evla_miner.cli import cli
-from evla_miner.db import db_dir, open_db
-from evla_miner.pdfs import DownloadError, PdfClient, pdf_filename, process_pdfs, select_papers
-from evla_miner.records import upsert_papers
+from evla_miner.core.db import db_dir, open_db
+from evla_miner.ingest.pdfs import DownloadError, PdfClient, pdf_filename, process_pdfs, select_papers
+from evla_miner.core.records import upsert_papers
 
 REFS = [
     "[1] A. Author and B. Author. Token pruning for robots. arXiv:2406.09246v2, 2024.",

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from evla_miner.cli import cli
-from evla_miner.db import dumps, open_db
-from evla_miner.graph import build_graph
-from evla_miner.propose import NO_GRAPH_REASON, list_proposals
+from evla_miner.core.db import dumps, open_db
+from evla_miner.scoring.graph import build_graph
+from evla_miner.review.propose import NO_GRAPH_REASON, list_proposals
 
 
 

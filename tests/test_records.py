@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from evla_miner.records import RecordError, paper_from_snapshot, split_arxiv_id, upsert_papers
+from evla_miner.core.records import RecordError, paper_from_snapshot, split_arxiv_id, upsert_papers
 
 
 def snapshot_record(**overrides):

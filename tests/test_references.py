@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from pdf_factory import paper_pdf
 
-from evla_miner.pdf_text import Line, extract_document
-from evla_miner.records import upsert_papers
-from evla_miner.references import (
+from evla_miner.ingest.pdf_text import Line, extract_document
+from evla_miner.core.records import upsert_papers
+from evla_miner.ingest.references import (
     PaperIndex,
     find_arxiv_ids,
     find_dois,

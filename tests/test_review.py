@@ -9,18 +9,18 @@ import pytest
 from click.testing import CliRunner
 
 from evla_miner.cli import cli
-from evla_miner.db import open_db
-from evla_miner.errors import BadInput
-from evla_miner.records import paper_from_snapshot, upsert_papers
-from evla_miner.review import (
+from evla_miner.core.db import open_db
+from evla_miner.core.errors import BadInput
+from evla_miner.core.records import paper_from_snapshot, upsert_papers
+from evla_miner.core.decisions import (
     decision_history,
     effective_decision,
     import_decisions_csv,
     record_decision,
     undo_decision,
 )
-from evla_miner.seeds import init_db
-from evla_miner.config import seeds_dir
+from evla_miner.ingest.seeds import init_db
+from evla_miner.core.settings import seeds_dir
 
 LEAF = "model.compression.quantization"
 OTHER_LEAF = "model.arch.mixture_of_experts"

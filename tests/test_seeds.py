@@ -2,9 +2,9 @@
 
 import pytest
 
-from evla_miner.config import seeds_dir
-from evla_miner.errors import BadInput
-from evla_miner.seeds import init_db, load_taxonomy
+from evla_miner.core.settings import seeds_dir
+from evla_miner.core.errors import BadInput
+from evla_miner.ingest.seeds import init_db, load_taxonomy
 
 
 def test_bundled_taxonomy_has_the_surveys_shape():

@@ -8,12 +8,12 @@ import json
 from click.testing import CliRunner
 
 from evla_miner.cli import cli
-from evla_miner.config import seeds_dir
-from evla_miner.db import open_db
-from evla_miner.records import paper_from_snapshot, upsert_papers
-from evla_miner.review import decision_history, effective_decision
-from evla_miner.seeds import init_db
-from evla_miner.triage import TriageIO, leaf_choices, queue, run_triage
+from evla_miner.core.settings import seeds_dir
+from evla_miner.core.db import open_db
+from evla_miner.core.records import paper_from_snapshot, upsert_papers
+from evla_miner.core.decisions import decision_history, effective_decision
+from evla_miner.ingest.seeds import init_db
+from evla_miner.review.triage import TriageIO, leaf_choices, queue, run_triage
 
 SUGGESTED = "model.compression.token_optimization"
 

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 import web_data
 from evla_miner.cli import cli
-from evla_miner.db import loads, open_db
-from evla_miner.errors import BadInput
-from evla_miner.web import create_app, is_loopback, week_bounds
+from evla_miner.core.db import loads, open_db
+from evla_miner.core.errors import BadInput
+from evla_miner.web.app import create_app, is_loopback, week_bounds
 
-propose = pytest.importorskip("evla_miner.propose", reason="evla_miner.propose (issue 5) is not in the tree yet")
+propose = pytest.importorskip("evla_miner.review.propose", reason="evla_miner.review.propose (issue 5) is not in the tree yet")
 
 
 @pytest.fixture
@@ -323,7 +323,7 @@ def test_decision_waits_for_a_writer_and_both_land(client, db_path):
 
 def test_paper_view_shows_citation_signals_from_the_graph(db_path):
     """Influence and citing papers come from `evla graph` (built here from references)."""
-    from evla_miner.graph import build_graph
+    from evla_miner.scoring.graph import build_graph
 
     db = open_db(db_path)
     for position, (citing, cited) in enumerate(

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 import web_data
-from evla_miner.db import loads, open_db
+from evla_miner.core.db import loads, open_db
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -32,12 +32,12 @@ pytestmark = [
     pytest.mark.timeout(180),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="needs Python Playwright (pip install -e '.[test]')")
-propose = pytest.importorskip("evla_miner.propose", reason="evla_miner.propose (issue 5) is not in the tree yet")
+propose = pytest.importorskip("evla_miner.review.propose", reason="evla_miner.review.propose (issue 5) is not in the tree yet")
 
 
 @pytest.fixture
 def server(tmp_path):
-    from evla_miner.web import create_app, make_server
+    from evla_miner.web.app import create_app, make_server
 
     db_path = web_data.build(tmp_path / "browser.db")
     app = create_app(db_path, reviewer="browser-tester")

@@ -13,16 +13,16 @@ import pytest
 from click.testing import CliRunner
 
 from evla_miner.cli import cli
-from evla_miner.db import loads, open_db
-from evla_miner.digest import bar_chart_svg, write_digest
-from evla_miner.errors import EvlaError
-from evla_miner.weekly import WeeklyLocked, lock_path, run_weekly, weekly_lock
+from evla_miner.core.db import loads, open_db
+from evla_miner.review.digest import bar_chart_svg, write_digest
+from evla_miner.core.errors import EvlaError
+from evla_miner.pipeline.weekly import WeeklyLocked, lock_path, run_weekly, weekly_lock
 
 HOLD_LOCK = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from evla_miner.weekly import weekly_lock
+    from evla_miner.pipeline.weekly import weekly_lock
     with weekly_lock(Path(sys.argv[1])):
         print("locked", flush=True)
         sys.stdin.read()
@@ -178,8 +178,8 @@ def test_weekly_online_reads_pdfs_of_relevant_papers_and_graphs_their_references
     from pdf_factory import paper_pdf
     from pdf_server import PdfServer
 
-    from evla_miner.config import DEMO_SNAPSHOT
-    from evla_miner.pdfs import PdfClient
+    from evla_miner.core.settings import DEMO_SNAPSHOT
+    from evla_miner.ingest.pdfs import PdfClient
 
     with gzip.open(DEMO_SNAPSHOT, "rt") as handle:
         record = next(r for r in map(json.loads, handle) if r["id"] == "2510.09607")  # VITA-VLA, relevant

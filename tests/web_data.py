@@ -4,17 +4,17 @@ Candidates are real-looking arXiv records written for these tests; one has a
 ``<script>`` title and HTML in its authors and abstract, as anything from
 arXiv could. Their ``scores`` rows stand in for the classifier's output (the
 web page only reads them); the ranking itself comes from the real
-``evla_miner.propose.list_proposals``.
+``evla_miner.review.propose.list_proposals``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from evla_miner.config import seeds_dir
-from evla_miner.db import dumps, now_iso, open_db
-from evla_miner.records import paper_from_snapshot, upsert_papers
-from evla_miner.seeds import init_db
+from evla_miner.core.settings import seeds_dir
+from evla_miner.core.db import dumps, now_iso, open_db
+from evla_miner.core.records import paper_from_snapshot, upsert_papers
+from evla_miner.ingest.seeds import init_db
 
 SURVEY_NEIGHBOUR = "2406.09246"  # OpenVLA, a seed paper under quantization
 XSS_ID = "2510.00002"

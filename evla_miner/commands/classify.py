@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..progress import RichReporter
+from ..core.progress import RichReporter
 from .common import ISO_DAY, as_date, echo_jsonl, pass_app, stdout_console
 
 
@@ -25,7 +25,7 @@ def classify(app, rescore):
     Example:
       evla classify
     """
-    from ..classify import score_papers
+    from ..scoring.classify import score_papers
 
     counts = score_papers(app.db(), reporter=RichReporter(), rescore=rescore)
     click.echo(
@@ -53,11 +53,11 @@ def predict(app, file, fmt, models_path):
     Example:
       evla predict new.jsonl --format jsonl
     """
-    from ..classify import load_model, predict_records
-    from ..config import load_config, models_dir
-    from ..embed import VectorStore, embedder_from_config
-    from ..errors import BadInput
-    from ..records import clean_text
+    from ..scoring.classify import load_model, predict_records
+    from ..core.settings import load_config, models_dir
+    from ..scoring.embed import VectorStore, embedder_from_config
+    from ..core.errors import BadInput
+    from ..core.records import clean_text
     import gzip
 
     embedder = embedder_from_config(load_config())
@@ -124,7 +124,7 @@ def train(app, out_dir, no_eval):
     Example:
       evla train
     """
-    from ..classify import build_shipped_models
+    from ..scoring.classify import build_shipped_models
 
     meta = build_shipped_models(app.db(), Path(out_dir) if out_dir else None, evaluate=not no_eval, reporter=RichReporter())
     click.echo(
@@ -192,9 +192,9 @@ def eval_(app, cut, as_json):
     Example:
       evla eval
     """
-    from ..config import load_config, models_dir
-    from ..embed import VectorStore, embedder_from_config
-    from ..evaluate import DEFAULT_CUT, run_eval
+    from ..core.settings import load_config, models_dir
+    from ..scoring.embed import VectorStore, embedder_from_config
+    from ..scoring.evaluate import DEFAULT_CUT, run_eval
 
     result = run_eval(
         app.db(),

@@ -9,7 +9,7 @@ from datetime import date, datetime
 import click
 from rich.console import Console
 
-from ..db import open_db, resolve_db_path
+from ..core.db import open_db, resolve_db_path
 
 ISO_DAY = click.DateTime(formats=["%Y-%m-%d"])
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..export import STATUSES, export_bibtex, export_markdown
+from ..review.export import STATUSES, export_bibtex, export_markdown
 from .common import pass_app
 
 

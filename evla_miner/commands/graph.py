@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..citations import client_from_config, has_api_key
-from ..config import load_config
-from ..graph import build_graph
-from ..progress import RichReporter
+from ..scoring.citations import client_from_config, has_api_key
+from ..core.settings import load_config
+from ..scoring.graph import build_graph
+from ..core.progress import RichReporter
 from .common import pass_app
 
 @click.command()

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..arxiv_client import ArxivClient
-from ..config import harvest_queries, harvest_settings
-from ..harvest import harvest_arxiv, import_snapshot
-from ..progress import RichReporter
+from ..ingest.arxiv_client import ArxivClient
+from ..core.settings import harvest_queries, harvest_settings
+from ..ingest.harvest import harvest_arxiv, import_snapshot
+from ..core.progress import RichReporter
 from .common import as_date, pass_app, since_until_options
 
 SHOWN_BAD_LINES = 20

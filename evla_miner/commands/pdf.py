@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..config import load_config
-from ..pdf_text import DEFAULT_MAX_PAGES, DEFAULT_TIME_LIMIT
-from ..pdfs import DEFAULT_BASE_URL, DEFAULT_INTERVAL, DEFAULT_MAX_BYTES, PdfClient, process_pdfs
-from ..progress import RichReporter
-from ..references import references_from_pdf
+from ..core.settings import load_config
+from ..ingest.pdf_text import DEFAULT_MAX_PAGES, DEFAULT_TIME_LIMIT
+from ..ingest.pdfs import DEFAULT_BASE_URL, DEFAULT_INTERVAL, DEFAULT_MAX_BYTES, PdfClient, process_pdfs
+from ..core.progress import RichReporter
+from ..ingest.references import references_from_pdf
 from .common import echo_jsonl, pass_app
 
 

@@ -13,8 +13,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..graph import has_graph
-from ..propose import NO_GRAPH_REASON, list_proposals
+from ..scoring.graph import has_graph
+from ..review.propose import NO_GRAPH_REASON, list_proposals
 from .common import as_date, echo_jsonl, pass_app, since_until_options
 
 TABLE_WIDTH = 100

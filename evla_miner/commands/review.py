@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..errors import BadInput
-from ..review import import_decisions_csv, record_decision, undo_decision
+from ..core.errors import BadInput
+from ..core.decisions import import_decisions_csv, record_decision, undo_decision
 from .common import pass_app
 
 SURVEY_EFFECT = {

@@ -29,7 +29,7 @@ def serve(app, host, port, token, reviewer):
       evla serve                                  # http://127.0.0.1:8765/
       EVLA_SERVE_TOKEN=$(openssl rand -hex 16) evla serve --host 0.0.0.0
     """
-    from ..web import create_app, make_server
+    from ..web.app import create_app, make_server
 
     web_app = create_app(app.resolved_db_path, access_token=token, host=host, reviewer=reviewer)
     server = make_server(web_app, host, port)

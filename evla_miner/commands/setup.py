@@ -7,9 +7,9 @@ import json
 import click
 from rich.table import Table
 
-from ..config import seeds_dir
-from ..seeds import init_db
-from ..status import database_status
+from ..core.settings import seeds_dir
+from ..ingest.seeds import init_db
+from ..pipeline.status import database_status
 from .common import pass_app, stdout_console
 
 

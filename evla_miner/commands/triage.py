@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from ..propose import list_proposals
-from ..triage import TriageIO, run_triage
+from ..review.propose import list_proposals
+from ..review.triage import TriageIO, run_triage
 from .common import as_date, pass_app, since_until_options
 
 

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import click
 
-from ..config import DEMO_DB_PATH, load_config
-from ..progress import RichReporter
-from ..weekly import DEFAULT_LIMIT, run_weekly
+from ..core.settings import DEMO_DB_PATH, load_config
+from ..core.progress import RichReporter
+from ..pipeline.weekly import DEFAULT_LIMIT, run_weekly
 from .common import as_date, pass_app, since_until_options
 from .propose import print_proposals
 
 
 def _citation_client(db):
     """The citation service `evla graph` would use online: only when its API key is set."""
-    from ..citations import client_from_config, has_api_key
+    from ..scoring.citations import client_from_config, has_api_key
 
     config = load_config()
     service = config.get("citations", {}).get("service", "s2")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from .db import loads
+from ..core.db import loads
 
 COUNTED_TABLES = (
     "papers",

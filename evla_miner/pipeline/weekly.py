@@ -32,12 +32,12 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .config import DEMO_SNAPSHOT, seeds_dir
-from .db import db_dir, finish_run, now_iso, start_run, update_run_counts
-from .errors import EvlaError
-from .harvest import HarvestResult, harvest_arxiv, import_snapshot
-from .progress import Reporter
-from .seeds import init_db
+from ..core.settings import DEMO_SNAPSHOT, seeds_dir
+from ..core.db import db_dir, finish_run, now_iso, start_run, update_run_counts
+from ..core.errors import EvlaError
+from ..ingest.harvest import HarvestResult, harvest_arxiv, import_snapshot
+from ..core.progress import Reporter
+from ..ingest.seeds import init_db
 
 DEFAULT_LIMIT = 20
 
@@ -138,11 +138,11 @@ def _run(db, snapshot, since, until, demo, reporter, limit, online, arxiv_client
          embedder, reports_dir) -> WeeklyResult:
     # Imported here, not at the top: they pull scikit-learn, networkx and torch,
     # which every other `evla` command would otherwise pay for at start-up.
-    from .classify import RELEVANT, score_papers
-    from .digest import write_digest
-    from .graph import build_graph
-    from .pdfs import process_pdfs
-    from .propose import list_proposals
+    from ..scoring.classify import RELEVANT, score_papers
+    from ..review.digest import write_digest
+    from ..scoring.graph import build_graph
+    from ..ingest.pdfs import process_pdfs
+    from ..review.propose import list_proposals
 
     params = {
         "snapshot": snapshot and str(snapshot), "demo": demo, "online": online,

@@ -36,9 +36,9 @@ from urllib.parse import quote, urlencode
 import requests
 import sqlite_utils
 
-from .db import now_iso
-from .errors import EvlaError
-from .records import arxiv_id_or_none
+from ..core.db import now_iso
+from ..core.errors import EvlaError
+from ..core.records import arxiv_id_or_none
 
 USER_AGENT = "evla-miner (https://github.com/evla-survey; citation graph for a literature survey)"
 

@@ -37,9 +37,9 @@ from urllib.parse import urlencode
 
 import sqlite_utils
 
-from .db import loads, survey_paper_ids
-from .graph import RECENT_DAYS, has_graph
-from .records import arxiv_id_or_none
+from ..core.db import loads, survey_paper_ids
+from ..scoring.graph import RECENT_DAYS, has_graph
+from ..core.records import arxiv_id_or_none
 
 MIN_CITERS = 2
 NO_GRAPH_REASON = "no citation graph yet (run `evla graph`): ranked by relevance only"
@@ -71,7 +71,7 @@ def _short(title: str | None, width: int = 40) -> str:
 
 def _reviewed(db: sqlite_utils.Database) -> set[str]:
     """Papers whose latest decision (after undos) is in force."""
-    from .review import effective_decisions
+    from ..core.decisions import effective_decisions
 
     return set(effective_decisions(db))
 

@@ -45,9 +45,9 @@ from flask import (
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from .db import loads, open_db, papers_by_id, resolve_db_path
-from .errors import BadInput, EvlaError
-from .propose import list_proposals, suggested_leaf
+from ..core.db import loads, open_db, papers_by_id, resolve_db_path
+from ..core.errors import BadInput, EvlaError
+from ..review.propose import list_proposals, suggested_leaf
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -236,7 +236,7 @@ def create_app(
     the server binds; on loopback the Host header must name a loopback host too.
     """
     check_bind(host, access_token)
-    app = Flask(__name__, template_folder="templates/web", static_folder="static/web", static_url_path="/static")
+    app = Flask(__name__, template_folder="templates", static_folder="static", static_url_path="/static")
     app.config.update(
         SECRET_KEY=secret_key or secrets.token_bytes(32),
         EVLA_DB_PATH=str(resolve_db_path(db_path)),
@@ -343,7 +343,7 @@ def _register(app: Flask) -> None:
 
     @app.post("/decide/<path:paper_id>")
     def decide(paper_id):
-        from .review import record_decision
+        from ..core.decisions import record_decision
 
         decision = request.form.get("decision", "")
         categories = [c for c in request.form.getlist("category") if c]  # a reject drops them
@@ -360,7 +360,7 @@ def _register(app: Flask) -> None:
 
     @app.post("/undo/<path:paper_id>")
     def undo(paper_id):
-        from .review import undo_decision
+        from ..core.decisions import undo_decision
 
         result = undo_decision(get_db(), paper_id, reviewer=app.config["EVLA_REVIEWER"])
         flash(f"Undid the {result['undone']} of {result['paper_id']}.", "ok")
@@ -371,7 +371,7 @@ def _register(app: Flask) -> None:
 
     @app.post("/export/<kind>")
     def export(kind):
-        from . import export as exporting
+        from ..review import export as exporting
 
         db = get_db()
         category = request.form.get("category") or None
@@ -393,7 +393,7 @@ def _register(app: Flask) -> None:
 
 def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None:
     """Everything the paper view shows, read from the db and the library; None if unknown."""
-    from .review import decision_history, effective_decision
+    from ..core.decisions import decision_history, effective_decision
 
     taxonomy = Taxonomy.load(db)
     queue_items = filtered_queue(db, args, taxonomy)
@@ -465,8 +465,8 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
 
 def _influence(db: sqlite_utils.Database, paper_id: str, shown: int = 10) -> dict | None:
     """The graph's influence signals for a paper and who cites it, once ``evla graph`` ran."""
-    from .db import survey_paper_ids
-    from .graph import citers_of, has_graph
+    from ..core.db import survey_paper_ids
+    from ..scoring.graph import citers_of, has_graph
 
     if not db["influence"].exists() or not has_graph(db):
         return None

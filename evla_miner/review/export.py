@@ -26,9 +26,9 @@ from bibtexparser.bparser import BibTexParser
 from bibtexparser.bwriter import BibTexWriter
 from bibtexparser.latexenc import latex_to_unicode
 
-from .db import loads, now_iso, papers_by_id
-from .errors import BadInput, EvlaError
-from .review import effective_decisions
+from ..core.db import loads, now_iso, papers_by_id
+from ..core.errors import BadInput, EvlaError
+from ..core.decisions import effective_decisions
 
 STATUSES = ("accepted", "survey", "all")
 MONTH_MACROS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .db import now_iso
+from ..core.db import now_iso
 from .propose import suggested_leaf
 
 UNCLASSIFIED = "(no category)"

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .db import dumps, now_iso
-from .errors import BadInput
-from .records import RecordError, paper_from_snapshot, upsert_papers
+from ..core.db import dumps, now_iso
+from ..core.errors import BadInput
+from ..core.records import RecordError, paper_from_snapshot, upsert_papers
 
 TAXONOMY_FILE = "taxonomy.toml"
 SEED_PAPERS_FILE = "seed_papers.jsonl"

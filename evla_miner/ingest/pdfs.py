@@ -29,11 +29,11 @@ from pathlib import Path
 import requests
 import sqlite_utils
 
-from . import __version__
-from .db import db_dir, dumps, finish_run, now_iso, start_run, update_run_counts
-from .errors import BadInput, EvlaError, one_line
+from .. import __version__
+from ..core.db import db_dir, dumps, finish_run, now_iso, start_run, update_run_counts
+from ..core.errors import BadInput, EvlaError, one_line
 from .pdf_text import DEFAULT_MAX_PAGES, DEFAULT_TIME_LIMIT, PdfError, extract_document, sniff_not_pdf
-from .progress import Reporter
+from ..core.progress import Reporter
 from .references import PaperIndex, match_references, parse_references
 
 DEFAULT_BASE_URL = "https://arxiv.org/pdf/"

@@ -31,15 +31,15 @@ import joblib
 import numpy as np
 import sqlite_utils
 
-from . import review
-from .config import load_config, models_dir, seeds_dir
-from .db import db_dir, dumps, loads, now_iso, papers_by_id
+from ..core import decisions as review
+from ..core.settings import load_config, models_dir, seeds_dir
+from ..core.db import db_dir, dumps, loads, now_iso, papers_by_id
 from .embed import VectorStore, embed_texts, embedder_from_config, paper_text, preseed_cache
-from .errors import BadInput
+from ..core.errors import BadInput
 from .estimators import PaperSet, RelevanceClassifier, TaxonomyClassifier
-from .progress import Reporter
-from .records import RecordError, parse_date, split_arxiv_id
-from .seeds import TAXONOMY_FILE, SEED_PAPERS_FILE, load_taxonomy, synthetic_id
+from ..core.progress import Reporter
+from ..core.records import RecordError, parse_date, split_arxiv_id
+from ..ingest.seeds import TAXONOMY_FILE, SEED_PAPERS_FILE, load_taxonomy, synthetic_id
 
 MODEL_FILE = "classifier.joblib"
 META_FILE = "training.json"

@@ -154,8 +154,8 @@ def effective_decisions(db: sqlite_utils.Database) -> dict[str, Decision]:
 
 def _seed_labels(paper_id: str) -> tuple[list[str], str] | None:
     """The seed file's labels for a paper, if the seeds list it (to restore a seed row)."""
-    from .config import seeds_dir
-    from .seeds import SEED_PAPERS_FILE, TAXONOMY_FILE, load_seed_papers, load_taxonomy
+    from .settings import seeds_dir
+    from ..ingest.seeds import SEED_PAPERS_FILE, TAXONOMY_FILE, load_seed_papers, load_taxonomy
 
     seeds = seeds_dir()
     try:

@@ -38,7 +38,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, f1_score
 from sklearn.model_selection import KFold
 
 from .estimators import KeywordBaseline, PaperSet, RelevanceClassifier, TaxonomyClassifier, TfidfSvmBaseline
-from .progress import Reporter
+from ..core.progress import Reporter
 
 DEFAULT_CUT = date(2025, 3, 31)  # a Monday; chosen before measuring: ~3 months of history
 KS = (10, 20)
@@ -275,7 +275,7 @@ def run_eval(
 ) -> dict:
     """Both evaluations on the seed files and the training stream (no decisions)."""
     from .classify import _nodes, description_texts, node_texts, training_examples, vectors_for
-    from .config import seeds_dir
+    from ..core.settings import seeds_dir
     from pathlib import Path
 
     reporter = reporter or Reporter()

@@ -25,9 +25,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import sqlite_utils
 
-from .db import now_iso
-from .errors import BadInput
-from .progress import Reporter
+from ..core.db import now_iso
+from ..core.errors import BadInput
+from ..core.progress import Reporter
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_BATCH_SIZE = 32

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from .errors import BadInput
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"
 DEMO_SNAPSHOT = PACKAGE_DATA / "demo-stream.jsonl.gz"
 DEMO_DB_PATH = Path("db") / "demo.db"
 

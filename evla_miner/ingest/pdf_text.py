@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 import pymupdf
 
-from .errors import BadInput, one_line
+from ..core.errors import BadInput, one_line
 
 # MuPDF prints recoverable syntax errors of real-world PDFs on stderr; they are
 # not ours to show (a broken file still raises, and we turn that into PdfError).

@@ -24,8 +24,8 @@ from typing import Callable
 import click
 import sqlite_utils
 
-from .db import now_iso
-from .review import default_reviewer, effective_decisions, record_decision
+from ..core.db import now_iso
+from ..core.decisions import default_reviewer, effective_decisions, record_decision
 
 KEYS = {
     "a": "accept",

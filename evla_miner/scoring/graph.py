@@ -30,9 +30,9 @@ from datetime import date, timedelta
 import networkx as nx
 import sqlite_utils
 
-from .db import dumps, finish_run, now_iso, start_run, survey_paper_ids
-from .progress import Reporter
-from .records import arxiv_id_or_none
+from ..core.db import dumps, finish_run, now_iso, start_run, survey_paper_ids
+from ..core.progress import Reporter
+from ..core.records import arxiv_id_or_none
 
 RECENT_DAYS = 90
 ORIGIN_REFERENCES = "references"

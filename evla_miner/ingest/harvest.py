@@ -25,10 +25,10 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .db import dumps, finish_run, loads, now_iso, start_run, update_run_counts
-from .errors import BadInput, EvlaError
-from .progress import Reporter
-from .records import RecordError, clean_text, paper_from_snapshot, split_arxiv_id, upsert_papers
+from ..core.db import dumps, finish_run, loads, now_iso, start_run, update_run_counts
+from ..core.errors import BadInput, EvlaError
+from ..core.progress import Reporter
+from ..core.records import RecordError, clean_text, paper_from_snapshot, split_arxiv_id, upsert_papers
 
 BATCH_SIZE = 1000
 MAX_STORED_ERRORS = 1000
@@ -331,7 +331,7 @@ def harvest_arxiv(
     has results and returned nothing even after retries.
     """
     from .arxiv_client import ArxivClient
-    from .config import harvest_queries, harvest_settings
+    from ..core.settings import harvest_queries, harvest_settings
 
     reporter = reporter or Reporter()
     settings = settings or harvest_settings()

@@ -38,7 +38,7 @@ import requests
 from arxiv import _feed  # the library's own Atom parser (lxml); no public name for it in 4.x
 from lxml import etree
 
-from .errors import BadInput, EvlaError
+from ..core.errors import BadInput, EvlaError
 
 DEFAULT_ENDPOINT = "https://export.arxiv.org/api/query"
 ENDPOINT_ENV = "EVLA_ARXIV_API_URL"
