@@ -30,12 +30,13 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evla_miner.scoring.classify import training_examples  # noqa: E402
+from evla_miner.core.settings import seeds_dir  # noqa: E402
+from evla_miner.scoring.training import training_examples  # noqa: E402
 from evla_miner.scoring.embed import OnnxEmbedder, SentenceTransformerEmbedder  # noqa: E402
 
 
 def sample_texts(n: int) -> list[str]:
-    texts = [e.text for e in training_examples() if e.in_stream and len(e.text) > 400]
+    texts = [e.text for e in training_examples(seeds_dir()) if e.in_stream and len(e.text) > 400]
     step = max(1, len(texts) // n)
     return texts[::step][:n]
 
@@ -83,14 +84,15 @@ def main() -> None:
 
 def replay_effect(variants, onnx_dir) -> None:
     """Taxonomy CV + replay with default vectors vs int8 vectors (same code, same seeds)."""
-    from evla_miner.core.settings import models_dir, seeds_dir
-    from evla_miner.scoring.classify import _nodes, description_texts, node_texts, vectors_for
-    from evla_miner.scoring.embed import VectorStore, embed_texts
+    from evla_miner.core.settings import models_dir
+    from evla_miner.core.taxonomy import Taxonomy
+    from evla_miner.scoring.embed import VectorStore, embed_texts, vectors_for
+    from evla_miner.scoring.training import description_texts, node_texts
     from evla_miner.scoring.estimators import PaperSet, RelevanceClassifier
     from evla_miner.scoring.evaluate import ReplayData, replay, taxonomy_cv
 
-    examples = training_examples()
-    nodes = _nodes(None, seeds_dir())
+    examples = training_examples(seeds_dir())
+    nodes = Taxonomy.of(None, seeds_dir())
     texts = [e.text for e in examples]
     store = VectorStore.load(models_dir())
     default = variants["torch (sentence-transformers, default)"]

@@ -11,7 +11,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from evla_miner.core.jsonl import read_jsonl
 from evla_miner.scoring import classify as clf
+from evla_miner.scoring import model as model_module
+from evla_miner.scoring.model import META_FILE, MODEL_FILE, load_model, training_hash
+from evla_miner.scoring.ship import build_shipped_models
+from evla_miner.scoring.training import Example, decisions_in_force, training_examples
 from evla_miner.cli import cli
 from evla_miner.core.settings import seeds_dir
 from evla_miner.core.db import dumps, open_db
@@ -78,7 +83,7 @@ def small_seeds(tmp_path, monkeypatch):
 
 
 def test_training_examples_merge_seeds_and_stream(small_seeds):
-    examples = clf.training_examples(small_seeds)
+    examples = training_examples(small_seeds)
     by_id = {e.id: e for e in examples}
     assert sum(e.in_stream for e in examples) == 4 * (len(OFF_TOPIC)) + sum(1 for w in range(4) for i in range(5) if (w + i) % 3 == 0)
     assert by_id["2503.00000"].positive and by_id["2503.00100"].positive is False
@@ -99,13 +104,13 @@ def test_effective_decisions_latest_non_undone_wins(db):
     db["decisions"].insert_all(
         [{"paper_id": p, "decision": d, "categories": dumps(c) if c else None, "decided_at": t} for p, d, c, t in rows]
     )
-    decided = clf.effective_decisions(db)
+    decided = decisions_in_force(db)
     assert {k: v["decision"] for k, v in decided.items()} == {"a": "accept", "c": "reject"}
     assert json.loads(decided["a"]["categories"]) == ["model"]
 
 
 def _train_small(small_seeds, db=None):
-    model, examples, vectors = clf.train(db, HashingEmbedder(256), seeds=small_seeds)
+    model, _ = clf.train(db, HashingEmbedder(256), seeds=small_seeds)
     return model
 
 
@@ -143,8 +148,8 @@ def test_training_is_deterministic(small_seeds):
 def test_score_papers_writes_scores_and_retrains_on_decisions(small_seeds, tmp_path):
     db = open_db(tmp_path / "db" / "evla.db")
     init_db(db, small_seeds)
-    clf.build_shipped_models(None, evaluate=False, embedder=HashingEmbedder(256))
-    from evla_miner.ingest.harvest import import_snapshot
+    build_shipped_models(None, HashingEmbedder(256), evaluate=False)
+    from evla_miner.ingest.snapshot import import_snapshot
 
     import_snapshot(db, small_seeds / "training" / "stream.jsonl.gz")
     counts = clf.score_papers(db, embedder=HashingEmbedder(256))
@@ -164,12 +169,12 @@ def test_score_papers_writes_scores_and_retrains_on_decisions(small_seeds, tmp_p
     again = clf.score_papers(db, embedder=HashingEmbedder(256))
     assert again["retrained"] is True and again["model"] != counts["model"]
     assert again["scored"] == db["papers"].count  # all rescored with the new model
-    assert (tmp_path / "db" / "models" / clf.MODEL_FILE).exists()
+    assert (tmp_path / "db" / "models" / MODEL_FILE).exists()
     assert clf.score_papers(db, embedder=HashingEmbedder(256))["retrained"] is False
 
 
 def test_predict_cli_contract(small_seeds, tmp_path):
-    clf.build_shipped_models(None, evaluate=False, embedder=HashingEmbedder(256))
+    build_shipped_models(None, HashingEmbedder(256), evaluate=False)
     records = [
         record("2510.00001", "Visual token pruning for VLA", "token merging for fast VLA inference"),
         {"title": "No id, no abstract, no categories"},
@@ -200,7 +205,7 @@ def test_predict_without_model_is_a_clear_error(small_seeds, tmp_path):
 
 def test_a_survey_paper_is_not_its_own_nearest_neighbour(small_seeds):
     model = _train_small(small_seeds)
-    seed_text = next(e for e in clf.training_examples(small_seeds) if e.labels and e.id.startswith("2401."))
+    seed_text = next(e for e in training_examples(small_seeds) if e.labels and e.id.startswith("2401."))
     vec = HashingEmbedder(256).encode([seed_text.text])
     with_id = model.predict([seed_text.text], vec, ids=[seed_text.id])[0]["explanation"]["nearest"]
     without = model.predict([seed_text.text], vec)[0]["explanation"]["nearest"]
@@ -216,12 +221,12 @@ def test_shipped_artefacts_cover_the_demo_and_match_their_metadata():
     from evla_miner.scoring.embed import DEFAULT_MODEL_ID, VectorStore, content_hash, paper_text
 
     directory = models_dir()
-    model = clf.load_model(directory)
-    meta = json.loads((directory / clf.META_FILE).read_text())
+    model = load_model(directory)
+    meta = json.loads((directory / META_FILE).read_text())
     assert model.model_id == meta["model_id"] and model.embedder_id == DEFAULT_MODEL_ID
     assert all(path.stat().st_size < 8_000_000 for path in directory.iterdir())
     store = VectorStore.load(directory)
-    records = clf.read_jsonl(DEMO_SNAPSHOT)
+    records = read_jsonl(DEMO_SNAPSHOT)
     missing = [r["id"] for r in records if store.get(content_hash(paper_text(r.get("title"), r.get("abstract")))) is None]
     assert missing == []
     texts = [paper_text(r.get("title"), r.get("abstract")) for r in records[:50]]
@@ -233,7 +238,7 @@ def test_shipped_artefacts_cover_the_demo_and_match_their_metadata():
 def test_model_version_is_part_of_the_model_id(monkeypatch):
     """A change to what the estimators predict bumps MODEL_VERSION, which gives a new
     model id, so databases holding scores of the old model rescore."""
-    examples = [clf.Example(id="2401.00001", text="token pruning for VLA", positive=True)]
-    before = clf.training_hash(examples, "embedder", {})
-    monkeypatch.setattr(clf, "MODEL_VERSION", clf.MODEL_VERSION + 1)
-    assert clf.training_hash(examples, "embedder", {}) != before
+    examples = [Example(id="2401.00001", text="token pruning for VLA", positive=True)]
+    before = training_hash(examples, "embedder", {})
+    monkeypatch.setattr(model_module, "MODEL_VERSION", model_module.MODEL_VERSION + 1)
+    assert training_hash(examples, "embedder", {}) != before

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from evla_miner.core.settings import ClassifySettings
 from evla_miner.scoring.embed import (
     HashingEmbedder,
     VectorStore,
     content_hash,
     embed_texts,
-    embedder_from_config,
+    embedder_from_settings,
     paper_text,
     preseed_cache,
     save_store,
@@ -94,10 +95,10 @@ def test_store_round_trip_splits_files_and_preseeds_by_hash(db, tmp_path):
     assert counting.seen == ["paper number 3, edited abstract"]
 
 
-def test_embedder_from_config():
-    assert embedder_from_config({}).model_id == "sentence-transformers/all-MiniLM-L6-v2"
-    assert isinstance(embedder_from_config({"classify": {"embedding_model": "hashing-bow-64"}}), HashingEmbedder)
-    custom = embedder_from_config({"classify": {"embedding_model": "/opt/my-model"}})
+def test_embedder_from_settings():
+    assert embedder_from_settings(ClassifySettings()).model_id == "sentence-transformers/all-MiniLM-L6-v2"
+    assert isinstance(embedder_from_settings(ClassifySettings(embedding_model="hashing-bow-64")), HashingEmbedder)
+    custom = embedder_from_settings(ClassifySettings(embedding_model="/opt/my-model"))
     assert custom.model_id == "/opt/my-model"
 
 

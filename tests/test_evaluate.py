@@ -8,6 +8,7 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
+from evla_miner.core.taxonomy import Taxonomy
 from evla_miner.scoring.estimators import KeywordBaseline, PaperSet, RelevanceClassifier, TaxonomyClassifier, TfidfSvmBaseline
 from evla_miner.scoring.evaluate import ReplayData, calibration, replay, taxonomy_cv, week_start, wss_at
 
@@ -122,7 +123,7 @@ def test_taxonomy_cv_metrics_on_separable_data():
         labels.append([["model.a"], ["data.b"], ["foundation"]][k])
         texts.append(["alpha words", "beta words", "gamma words"][k] + f" {i}")
     X = PaperSet(texts + ["unlabelled"], np.array(vectors + [centres[0]], dtype=np.float32))
-    result = taxonomy_cv(X, labels + [[]], nodes, np.eye(3, 8, dtype=np.float32), n_splits=5)
+    result = taxonomy_cv(X, labels + [[]], Taxonomy(nodes), np.eye(3, 8, dtype=np.float32), n_splits=5)
     assert result["papers"] == 30 and result["pillar_papers"] == 20
     assert result["pillar_top1_accuracy"] == pytest.approx(1.0)
     assert result["leaf_recall@3"] == pytest.approx(1.0)

@@ -20,9 +20,9 @@ from click.testing import CliRunner
 from arxiv_replay import Corpus, ReplayServer, recorded_2016, recorded_2026
 from evla_miner.ingest.arxiv_client import DEFAULT_ENDPOINT, ArxivClient, ArxivQueryError, ArxivUnavailable
 from evla_miner.cli import cli
-from evla_miner.core.settings import DEFAULT_HARVEST_QUERIES, harvest_queries, harvest_settings
+from evla_miner.core.settings import DEFAULT_HARVEST_QUERIES, Settings, queries_from_specs
 from evla_miner.core.db import loads, open_db
-from evla_miner.ingest.harvest import harvest_arxiv
+from evla_miner.ingest.harvest import client_from_settings, harvest_arxiv
 from evla_miner.core.progress import Reporter
 from evla_miner.core.records import paper_from_snapshot, upsert_papers
 
@@ -62,13 +62,24 @@ def server():
         yield srv
 
 
+def harvest_settings(overrides=None):
+    """The ``[harvest]`` section as a command resolves it: flags over env over evla.toml."""
+    return Settings.load().with_flags("harvest", **(overrides or {})).harvest
+
+
+def harvest_queries(specs=()):
+    flags = {"queries": queries_from_specs(specs)} if specs else {}
+    return dict(harvest_settings(flags).queries)
+
+
 def make_client(srv, reporter=None, **overrides):
-    return ArxivClient.from_settings(harvest_settings(overrides), on_retry=(reporter or NotesReporter()).note, endpoint=srv.url)
+    return client_from_settings(harvest_settings(overrides), on_retry=(reporter or NotesReporter()).note, endpoint=srv.url)
 
 
 def harvest(db, srv, reporter=None, since=SINCE, until=UNTIL, queries=ALL, **overrides):
     reporter = reporter or NotesReporter()
-    return harvest_arxiv(db, make_client(srv, reporter, **overrides), since, until, queries, reporter)
+    return harvest_arxiv(db, make_client(srv, reporter, **overrides), since, until, queries, reporter,
+                         settings=harvest_settings(overrides))
 
 
 def paper_count(db):
@@ -138,7 +149,7 @@ def test_endpoint_from_env(monkeypatch):
     client = ArxivClient()
     assert client.url("cat:cs.RO", 0).startswith("http://127.0.0.1:8123/api/query?search_query=cat%3Acs.RO")
     assert "sortBy=submittedDate&sortOrder=ascending" in client.url("cat:cs.RO", 0)
-    assert harvest_settings()["delay_seconds"] == 0.001  # from evla.toml
+    assert harvest_settings().delay_seconds == 0.001  # from evla.toml
     assert ArxivClient(delay_seconds=3.0).delay_seconds == 3.0
 
 
@@ -378,11 +389,11 @@ def test_query_config_precedence(tmp_path, monkeypatch):
     assert harvest_queries() == {"q1": "cat:cs.AI", "ro": "cat:cs.RO"}
     assert harvest_queries(["x=cat:cs.CV"]) == {"x": "cat:cs.CV"}
     monkeypatch.setenv("EVLA_ARXIV_DELAY", "0.5")
-    assert harvest_settings()["delay_seconds"] == 0.5
-    assert harvest_settings({"delay_seconds": 4})["delay_seconds"] == 4.0
+    assert harvest_settings().delay_seconds == 0.5
+    assert harvest_settings({"delay_seconds": 4}).delay_seconds == 4.0
     monkeypatch.delenv("EVLA_ARXIV_DELAY")
     (tmp_path / "evla.toml").unlink()
-    assert harvest_settings()["delay_seconds"] == 3.0 and harvest_settings()["page_size"] == 1000
+    assert harvest_settings().delay_seconds == 3.0 and harvest_settings().page_size == 1000
 
 
 def test_snapshot_branch_rejects_live_options(tmp_path):

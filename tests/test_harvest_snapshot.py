@@ -8,7 +8,7 @@ import pytest
 
 from evla_miner.core.settings import DEMO_SNAPSHOT
 from evla_miner.core.errors import BadInput
-from evla_miner.ingest.harvest import import_snapshot
+from evla_miner.ingest.snapshot import import_snapshot
 
 
 def write_lines(path, lines):

@@ -17,6 +17,7 @@ from evla_miner.cli import cli
 from evla_miner.core.db import db_dir, open_db
 from evla_miner.ingest.pdfs import DownloadError, PdfClient, pdf_filename, process_pdfs, select_papers
 from evla_miner.core.records import upsert_papers
+from evla_miner.core.settings import PdfSettings
 
 REFS = [
     "[1] A. Author and B. Author. Token pruning for robots. arXiv:2406.09246v2, 2024.",
@@ -131,7 +132,7 @@ def test_process_downloads_extracts_and_matches(server, file_db):
     )
     server.pdf("2406.09246", 2)
     server.pdf("1707.06347", 1)
-    counts = process_pdfs(file_db, client_for(server), workers=0)
+    counts = process_pdfs(file_db, client_for(server), settings=PdfSettings(workers=0))
     assert {k: counts[k] for k in ("selected", "downloaded", "extracted", "download_failed", "extract_failed")} == {
         "selected": 2, "downloaded": 2, "extracted": 2, "download_failed": 0, "extract_failed": 0,
     }
@@ -161,19 +162,19 @@ def test_rerun_is_resumable_and_idempotent(server, file_db):
     upsert_papers(file_db, [_paper("2401.00001"), _paper("2401.00002")])
     server.pdf("2401.00001", 1)
     server.pdf("2401.00002", 1)
-    process_pdfs(file_db, client_for(server), workers=0)
+    process_pdfs(file_db, client_for(server), settings=PdfSettings(workers=0))
     assert file_db["references"].count == 6
-    again = process_pdfs(file_db, client_for(server), workers=0)
+    again = process_pdfs(file_db, client_for(server), settings=PdfSettings(workers=0))
     assert again["selected"] == 0 and again["requests"] == 0 and len(server.requests) == 2
     # Re-extraction (e.g. after a parser fix) replaces a paper's references.
     file_db["pdfs"].update("2401.00001", {"status": "downloaded"})
-    third = process_pdfs(file_db, client_for(server), workers=0)
+    third = process_pdfs(file_db, client_for(server), settings=PdfSettings(workers=0))
     assert third["extracted"] == 1 and third["requests"] == 0
     assert file_db["references"].count == 6
     # A new version of the paper is downloaded again.
     upsert_papers(file_db, [_paper("2401.00002", version=2)])
     server.pdf("2401.00002", 2)
-    fourth = process_pdfs(file_db, client_for(server), workers=0)
+    fourth = process_pdfs(file_db, client_for(server), settings=PdfSettings(workers=0))
     assert fourth["downloaded"] == 1 and file_db["pdfs"].get("2401.00002")["path"] == "pdfs/2401.00002v2.pdf"
 
 
@@ -184,7 +185,7 @@ def test_failures_are_recorded_and_retried_next_run(server, file_db):
     server.pdf("2401.00003", 1, status=503, body=b"busy", content_type="text/plain")
     server.pdf("2401.00004", 1, encrypted_pdf())
     server.pdf("2401.00005", 1, PDF[: len(PDF) // 2])  # truncated body
-    counts = process_pdfs(file_db, client_for(server), workers=0)
+    counts = process_pdfs(file_db, client_for(server), settings=PdfSettings(workers=0))
     assert (counts["extracted"], counts["download_failed"], counts["extract_failed"]) == (1, 2, 2)
     rows = {r["paper_id"]: r for r in file_db["pdfs"].rows}
     assert rows["2401.00002"]["error"] == "not a PDF: content type text/html"
@@ -202,12 +203,12 @@ def test_failures_are_recorded_and_retried_next_run(server, file_db):
     server.pdf("2401.00002", 1)
     server.pdf("2401.00003", 1)
     before = len(server.requests)
-    again = process_pdfs(file_db, client_for(server), workers=0)
+    again = process_pdfs(file_db, client_for(server), settings=PdfSettings(workers=0))
     assert again["selected"] == 4 and again["extracted"] == 2 and again["extract_failed"] == 2
     assert sorted(p for _, p in server.requests[before:]) == ["/pdf/2401.00002v1", "/pdf/2401.00003v1"]
     assert file_db["pdfs"].get("2401.00004")["attempts"] == 2
     # max_attempts stops retrying what keeps failing.
-    assert process_pdfs(file_db, client_for(server), workers=0, max_attempts=2)["selected"] == 0
+    assert process_pdfs(file_db, client_for(server), settings=PdfSettings(workers=0), max_attempts=2)["selected"] == 0
 
 
 def test_selection_by_relevance_includes_the_survey(server, file_db):
@@ -224,7 +225,7 @@ def test_selection_by_relevance_includes_the_survey(server, file_db):
         select_papers(file_db, "most")
     server.pdf("2401.00001", 1)
     server.pdf("2401.00003", 1)
-    counts = process_pdfs(file_db, client_for(server), selection=0.5, workers=0)
+    counts = process_pdfs(file_db, client_for(server), selection=0.5, settings=PdfSettings(workers=0))
     assert counts["extracted"] == 2 and {r["paper_id"] for r in file_db["pdfs"].rows} == {"2401.00001", "2401.00003"}
 
 
@@ -235,7 +236,7 @@ def test_process_pool_extracts_across_workers(server, file_db):
     for i in ids[:3]:
         server.pdf(i, 1)
     server.pdf(ids[3], 1, encrypted_pdf())
-    counts = process_pdfs(file_db, client_for(server), workers=2)
+    counts = process_pdfs(file_db, client_for(server), settings=PdfSettings(workers=2))
     assert (counts["extracted"], counts["extract_failed"], counts["references"]) == (3, 1, 9)
 
 

@@ -15,11 +15,11 @@ from evla_miner.core.records import paper_from_snapshot, upsert_papers
 from evla_miner.core.decisions import (
     decision_history,
     effective_decision,
-    import_decisions_csv,
     record_decision,
     undo_decision,
 )
 from evla_miner.ingest.seeds import init_db
+from evla_miner.review.csv_import import import_decisions_csv
 from evla_miner.core.settings import seeds_dir
 
 LEAF = "model.compression.quantization"

@@ -13,7 +13,8 @@ from evla_miner.core.db import open_db
 from evla_miner.core.records import paper_from_snapshot, upsert_papers
 from evla_miner.core.decisions import decision_history, effective_decision
 from evla_miner.ingest.seeds import init_db
-from evla_miner.review.triage import TriageIO, leaf_choices, queue, run_triage
+from evla_miner.core.taxonomy import Taxonomy
+from evla_miner.review.triage import TriageIO, queue, run_triage
 
 SUGGESTED = "model.compression.token_optimization"
 
@@ -41,7 +42,8 @@ def make_db(path):
 
 def test_triage_session_and_resume(tmp_path, monkeypatch):
     db = make_db(tmp_path / "evla.db")
-    leaves = leaf_choices(db)
+    taxonomy = Taxonomy.from_db(db)
+    leaves = [taxonomy.nodes[leaf] for leaf in taxonomy.leaves]
     db.close()
     opened = []
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url))

@@ -27,9 +27,9 @@ def classify(app, rescore):
     """
     from ..scoring.classify import score_papers
 
-    counts = score_papers(app.db(), reporter=RichReporter(), rescore=rescore)
+    counts = score_papers(app.db(), reporter=RichReporter(), rescore=rescore, settings=app.settings.classify)
     click.echo(
-        f"{counts['scored']:,} papers scored with {counts['model']}"
+        f"run {counts['run_id']}: {counts['scored']:,} papers scored with {counts['model']}"
         f"{' (retrained on reviewer decisions)' if counts['retrained'] else ''}; "
         f"{counts['relevant']:,} relevant (>= 0.5) in total"
     )
@@ -53,43 +53,31 @@ def predict(app, file, fmt, models_path):
     Example:
       evla predict new.jsonl --format jsonl
     """
-    from ..scoring.classify import load_model, predict_records
-    from ..core.settings import load_config, models_dir
-    from ..scoring.embed import VectorStore, embedder_from_config
-    from ..core.errors import BadInput
-    from ..core.records import clean_text
-    import gzip
+    from ..core.jsonl import iter_jsonl
+    from ..scoring.classify import predict_records
+    from ..scoring.embed import VectorStore, embedder_from_settings
+    from ..scoring.model import find_model, model_directories
 
-    embedder = embedder_from_config(load_config())
-    model = None
-    candidates = [Path(models_path)] if models_path else [app.resolved_db_path.parent / "models", models_dir()]
-    for directory in candidates:
-        model = load_model(directory)
-        if model is not None:
-            break
-    if model is None:
-        raise BadInput("no trained classifier found; run `evla train`")
-    opener = gzip.open if str(file).endswith(".gz") else open
+    settings = app.settings
+    directories = [Path(models_path)] if models_path else model_directories(app.resolved_db_path.parent, settings.models)
+    model = find_model(directories)
     records, errors = [], {}
-    with (click.open_file(file, "r", encoding="utf-8") if file == "-" else opener(file, "rt", encoding="utf-8")) as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as exc:
-                errors[len(records)] = str(exc)
-                record = {}
-            records.append(record)
-    predictions = predict_records(records, model, embedder, VectorStore.load(models_dir()), reporter=RichReporter())
-    for i in errors:
-        predictions[i] = {"id": None, "error": errors[i]}
+    for line in iter_jsonl(file):
+        if line.error or not isinstance(line.value, dict):
+            errors[len(records)] = line.error or "not a JSON object"
+            records.append({})
+        else:
+            records.append(line.value)
+    embedder = embedder_from_settings(settings.classify)
+    predictions = predict_records(records, model, embedder, VectorStore.load(settings.models), reporter=RichReporter())
+    for i, error in errors.items():
+        predictions[i] = {"id": None, "error": error}
     if fmt == "jsonl":
         echo_jsonl(predictions)
         return
     from rich.table import Table
+
+    from ..core.records import clean_text
 
     table = Table(title=f"{len(predictions)} records, model {model.model_id}")
     for column in ("id", "relevance", "top category", "nearest survey paper", "terms"):
@@ -124,9 +112,14 @@ def train(app, out_dir, no_eval):
     Example:
       evla train
     """
-    from ..scoring.classify import build_shipped_models
+    from ..scoring.embed import embedder_from_settings
+    from ..scoring.ship import build_shipped_models
 
-    meta = build_shipped_models(app.db(), Path(out_dir) if out_dir else None, evaluate=not no_eval, reporter=RichReporter())
+    settings = app.settings
+    meta = build_shipped_models(
+        app.db(), embedder_from_settings(settings.classify), Path(out_dir) if out_dir else None,
+        evaluate=not no_eval, seeds=settings.seeds, reporter=RichReporter(),
+    )
     click.echo(
         f"model {meta['model_id']}: {meta['examples']:,} papers ({meta['positives']} relevant, "
         f"{meta['labelled']} with categories); training data sha256 {meta['training_data_sha256'][:16]}…"
@@ -192,17 +185,14 @@ def eval_(app, cut, as_json):
     Example:
       evla eval
     """
-    from ..core.settings import load_config, models_dir
-    from ..scoring.embed import VectorStore, embedder_from_config
+    from ..scoring.classify import training_set
+    from ..scoring.embed import VectorStore, embedder_from_settings
     from ..scoring.evaluate import DEFAULT_CUT, run_eval
 
-    result = run_eval(
-        app.db(),
-        embedder_from_config(load_config()),
-        VectorStore.load(models_dir()),
-        cut=as_date(cut) or DEFAULT_CUT,
-        reporter=RichReporter(),
-    )
+    settings, reporter = app.settings, RichReporter()
+    embedder = embedder_from_settings(settings.classify)
+    training = training_set(app.db(), embedder, settings.seeds, VectorStore.load(settings.models), reporter=reporter)
+    result = run_eval(training, cut=as_date(cut) or DEFAULT_CUT, reporter=reporter)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:

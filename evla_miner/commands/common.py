@@ -10,16 +10,27 @@ import click
 from rich.console import Console
 
 from ..core.db import open_db, resolve_db_path
+from ..core.settings import Settings
 
 ISO_DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
 class AppContext:
-    """Holds the global options; ``db()`` opens (and migrates) the database lazily."""
+    """Holds the global options; ``db()`` opens (and migrates) the database lazily and
+    ``settings`` reads the config file once per command."""
 
     def __init__(self, db_path: str | None):
         self.db_path = db_path
         self._db = None
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """Every config section, resolved once (flag > env > file > default); commands
+        apply their flags with ``settings.with_flags``."""
+        if self._settings is None:
+            self._settings = Settings.load()
+        return self._settings
 
     def db(self, default_path=None):
         if self._db is None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..scoring.citations import client_from_config, has_api_key
-from ..core.settings import load_config
-from ..scoring.graph import build_graph
 from ..core.progress import RichReporter
+from ..scoring.citations import client_from_settings, has_api_key
+from ..scoring.graph import build_graph
 from .common import pass_app
+
 
 @click.command()
 @click.option(
@@ -45,12 +45,11 @@ def graph(app, online, service, fetch_limit):
       evla graph                  offline unless an API key is set
       evla graph --online --service s2 --fetch-limit 200
     """
-    config = load_config()
-    service = service or config.get("citations", {}).get("service", "s2")
+    settings = app.settings.with_flags("citations", service=service).citations
     if online is None:
-        online = has_api_key(service)
+        online = has_api_key(settings.service)
     db = app.db()
-    client = client_from_config(service, db=db, config=config) if online else None
+    client = client_from_settings(settings, db=db) if online else None
     counts = build_graph(db, citation_client=client, reporter=RichReporter(), fetch_limit=fetch_limit or None)
     click.echo(
         f"run {counts['run_id']}: {counts['nodes']:,} nodes ({counts['corpus_nodes']:,} papers, "

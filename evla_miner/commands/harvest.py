@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from ..ingest.arxiv_client import ArxivClient
-from ..core.settings import harvest_queries, harvest_settings
-from ..ingest.harvest import harvest_arxiv, import_snapshot
 from ..core.progress import RichReporter
+from ..core.settings import queries_from_specs
+from ..ingest.harvest import client_from_settings, harvest_arxiv
+from ..ingest.snapshot import import_snapshot
 from .common import as_date, pass_app, since_until_options
 
 SHOWN_BAD_LINES = 20
@@ -86,12 +86,11 @@ def harvest(app, snapshot, since, until, queries, delay):
         if queries and any(not q.strip() for q in queries):
             raise click.BadParameter("empty query", param_hint="--query")
         reporter = RichReporter()
-        settings = harvest_settings({"delay_seconds": delay})
-        client = ArxivClient.from_settings(settings, on_retry=reporter.note)
-        result = harvest_arxiv(
-            app.db(), client, as_date(since), as_date(until), queries=harvest_queries(queries), reporter=reporter,
-            settings=settings,
-        )
+        settings = app.settings.with_flags(
+            "harvest", delay_seconds=delay, queries=queries_from_specs(queries) if queries else None
+        ).harvest
+        client = client_from_settings(settings, on_retry=reporter.note)
+        result = harvest_arxiv(app.db(), client, as_date(since), as_date(until), reporter=reporter, settings=settings)
         print_arxiv_result(result)
         return
     if queries or delay is not None:

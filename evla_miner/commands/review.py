@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ..core.decisions import record_decision, undo_decision
 from ..core.errors import BadInput
-from ..core.decisions import import_decisions_csv, record_decision, undo_decision
+from ..review.csv_import import import_decisions_csv
 from .common import pass_app
 
 SURVEY_EFFECT = {

@@ -7,7 +7,6 @@ import json
 import click
 from rich.table import Table
 
-from ..core.settings import seeds_dir
 from ..ingest.seeds import init_db
 from ..pipeline.status import database_status
 from .common import pass_app, stdout_console
@@ -33,7 +32,7 @@ def init(app, seeds_path):
     """
     from pathlib import Path
 
-    counts = init_db(app.db(), Path(seeds_path) if seeds_path else seeds_dir())
+    counts = init_db(app.db(), Path(seeds_path) if seeds_path else app.settings.seeds)
     click.echo(
         f"{app.resolved_db_path}: {counts['taxonomy_nodes']} taxonomy nodes ({counts['leaves']} leaves), "
         f"{counts['seed_papers']} survey papers ({counts['papers_inserted']} new, "

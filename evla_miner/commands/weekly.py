@@ -4,22 +4,20 @@ from __future__ import annotations
 
 import click
 
-from ..core.settings import DEMO_DB_PATH, load_config
 from ..core.progress import RichReporter
+from ..core.settings import DEMO_DB_PATH, Settings
 from ..pipeline.weekly import DEFAULT_LIMIT, run_weekly
 from .common import as_date, pass_app, since_until_options
 from .propose import print_proposals
 
 
-def _citation_client(db):
+def _citation_client(db, settings: Settings):
     """The citation service `evla graph` would use online: only when its API key is set."""
-    from ..scoring.citations import client_from_config, has_api_key
+    from ..scoring.citations import client_from_settings, has_api_key
 
-    config = load_config()
-    service = config.get("citations", {}).get("service", "s2")
-    if not has_api_key(service):
+    if not has_api_key(settings.citations.service):
         return None
-    return client_from_config(service, db=db, config=config)
+    return client_from_settings(settings.citations, db=db)
 
 
 def _summary(result) -> list[str]:
@@ -76,9 +74,10 @@ def weekly(app, snapshot, since, until, limit, format_, demo):
       evla weekly                     # cron: live arXiv harvest since the last run
     """
     db = app.db(default_path=DEMO_DB_PATH if demo else None)
-    citation_client = None if demo else _citation_client(db)
+    settings = app.settings
+    citation_client = None if demo else _citation_client(db, settings)
     result = run_weekly(
-        db, snapshot, as_date(since), as_date(until), demo=demo, reporter=RichReporter(),
+        db, snapshot, as_date(since), as_date(until), demo=demo, reporter=RichReporter(), settings=settings,
         limit=limit or None, citation_client=citation_client,
     )
     for line in _summary(result):

@@ -70,44 +70,7 @@ def loads(text: str | None, default=None):
     return default if text in (None, "") else json.loads(text)
 
 
-# --- runs ---------------------------------------------------------------------
-
-
-def start_run(db: sqlite_utils.Database, kind: str, params: dict | None = None) -> int:
-    """Record that a job started; returns the run id for ``finish_run``."""
-    table = db["runs"]
-    table.insert(
-        {"kind": kind, "started": now_iso(), "status": "running", "params": dumps(params or {})}
-    )
-    return table.last_pk
-
-
-def finish_run(
-    db: sqlite_utils.Database,
-    run_id: int,
-    status: str,
-    counts: dict | None = None,
-    errors: list | None = None,
-    message: str | None = None,
-) -> None:
-    db["runs"].update(
-        run_id,
-        {
-            "finished": now_iso(),
-            "status": status,
-            "counts": dumps(counts or {}),
-            "errors": dumps(errors or []),
-            "message": message,
-        },
-    )
-
-
-def update_run_counts(db: sqlite_utils.Database, run_id: int, counts: dict) -> None:
-    """Checkpoint a long run's counts so a killed run still says how far it got."""
-    db["runs"].update(run_id, {"counts": dumps(counts)})
-
-
-# --- taxonomy and survey --------------------------------------------------------
+# --- papers and survey --------------------------------------------------------
 
 
 def papers_by_id(db: sqlite_utils.Database, ids, columns: str = "*") -> dict[str, dict]:

@@ -241,3 +241,23 @@ def m020_pdf_create_pdfs(db):
         pk="paper_id",
     )
     db["pdfs"].create_index(["status"])
+
+
+@migrations()
+def m100_seeds_create_seed_labels(db):
+    # The survey's seed file as this database loaded it (`evla init`): each seed paper's
+    # labels, so undoing a reviewer's accept of a seed paper restores the seed row from
+    # the database itself, not from whatever seeds directory happens to be the default.
+    db["seed_labels"].create({"paper_id": str, "labels": str, "label_source": str}, pk="paper_id")
+    db.execute(
+        """insert into seed_labels (paper_id, labels, label_source)
+           select paper_id, labels, substr(source, 6) from survey where source like 'seed:%'"""
+    )
+
+
+@migrations()
+def m110_runs_add_process(db):
+    # Which process runs a job (pid and host), so a run whose process was killed is
+    # closed as `interrupted` by the next run instead of staying `running` forever.
+    db["runs"].add_column("pid", int)
+    db["runs"].add_column("host", str)

@@ -123,12 +123,6 @@ class ArxivClient:
         separator = "&" if "?" in self.endpoint else "?"
         self._client.query_url_format = self.endpoint + separator + "{}"
 
-    @classmethod
-    def from_settings(cls, settings: dict, on_retry: Callable[[str], None] | None = None, endpoint: str | None = None):
-        """A client from ``config.harvest_settings()`` (flag > env > evla.toml > default)."""
-        keys = ("delay_seconds", "page_size", "retries", "backoff_seconds", "max_backoff_seconds", "timeout_seconds")
-        return cls(endpoint=endpoint, on_retry=on_retry, **{k: settings[k] for k in keys if k in settings})
-
     def __repr__(self) -> str:
         return f"ArxivClient({self.endpoint!r}, delay={self.delay_seconds}s, page_size={self.page_size}, retries={self.retries})"
 

@@ -1,9 +1,4 @@
-"""Harvest stage: bring arXiv records into the ``papers`` table.
-
-``import_snapshot`` reads the arXiv bulk metadata format (JSON lines, plain or
-gzip), streaming it so a multi-GB dump needs constant memory, and upserts by
-versionless id (see ``records`` for the rules). Bad lines are reported with
-their line number and skipped; the run goes on.
+"""Live harvest: bring new arXiv papers into the ``papers`` table from the arXiv API.
 
 ``harvest_arxiv`` pulls new papers from the arXiv API (``arxiv_client``) with
 the same upsert rules. Its plan (query x date window) and paging progress live
@@ -14,130 +9,21 @@ how far a successful run got, and the next run starts 2 days before that.
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import re
 import socket
-from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
 
 import sqlite_utils
 
-from ..core.db import dumps, finish_run, loads, now_iso, start_run, update_run_counts
+from ..core.db import loads, now_iso
 from ..core.errors import BadInput, EvlaError
 from ..core.progress import Reporter
-from ..core.records import RecordError, clean_text, paper_from_snapshot, split_arxiv_id, upsert_papers
-
-BATCH_SIZE = 1000
-MAX_STORED_ERRORS = 1000
-
-
-@dataclass
-class HarvestResult:
-    run_id: int
-    counts: dict
-    errors: list[dict] = field(default_factory=list)
-
-
-def _open_lines(path: Path):
-    """Binary line iterator plus the byte size, for progress by bytes read."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb"), None
-    return open(path, "rb"), os.path.getsize(path)
-
-
-def in_window(published: str | None, since: date | None, until: date | None) -> bool:
-    """Whether a paper's first-version date is inside [since, until] (both inclusive)."""
-    if since is None and until is None:
-        return True
-    if not published:
-        return False
-    day = date.fromisoformat(published[:10])
-    return (since is None or day >= since) and (until is None or day <= until)
-
-
-def import_snapshot(
-    db: sqlite_utils.Database,
-    path: str | os.PathLike,
-    since: date | None = None,
-    until: date | None = None,
-    reporter: Reporter | None = None,
-    source: str | None = None,
-) -> HarvestResult:
-    """Import an arXiv metadata snapshot file; returns the run id, counts and bad lines.
-
-    Counts: ``lines``, ``inserted``, ``updated``, ``unchanged``, ``outside_window``, ``bad``.
-    Each batch is committed on its own, so an interrupted import keeps what it
-    read and a re-run finishes the job without duplicates.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"snapshot file not found: {path}")
-    if since and until and since > until:
-        raise BadInput(f"--since {since} is after --until {until}")
-    reporter = reporter or Reporter()
-    source = source or f"snapshot:{path.name}"
-    run_id = start_run(
-        db,
-        "snapshot",
-        {"file": str(path), "since": since and since.isoformat(), "until": until and until.isoformat()},
-    )
-    counts = {"lines": 0, "inserted": 0, "updated": 0, "unchanged": 0, "outside_window": 0, "bad": 0}
-    errors: list[dict] = []
-    batch: list[dict] = []
-
-    def flush():
-        for key, value in upsert_papers(db, batch).items():
-            counts[key] += value
-        batch.clear()
-        update_run_counts(db, run_id, counts)
-
-    handle, total = _open_lines(path)
-    reporter.start(f"Importing {path.name}", total=total, unit="bytes" if total else "items")
-    try:
-        with handle:
-            for line_number, line in enumerate(handle, start=1):
-                if total is not None:
-                    reporter.advance(len(line))
-                if not line.strip():
-                    continue
-                counts["lines"] += 1
-                try:
-                    paper = paper_from_snapshot(json.loads(line), source=source)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    reason = f"invalid JSON: {getattr(exc, 'msg', exc)}"
-                    paper = None
-                except RecordError as exc:
-                    reason, paper = str(exc), None
-                if paper is None:
-                    counts["bad"] += 1
-                    if len(errors) < MAX_STORED_ERRORS:
-                        errors.append({"line": line_number, "reason": reason})
-                    continue
-                if not in_window(paper["published"], since, until):
-                    counts["outside_window"] += 1
-                    continue
-                batch.append(paper)
-                if total is None:
-                    reporter.advance(1)
-                if len(batch) >= BATCH_SIZE:
-                    flush()
-            flush()
-    except (OSError, EOFError) as exc:
-        finish_run(db, run_id, "failed", counts, errors, message=f"read error: {exc}")
-        raise BadInput(f"{path}: cannot read: {exc}") from exc
-    except BaseException:
-        finish_run(db, run_id, "interrupted", counts, errors)
-        raise
-    finally:
-        reporter.finish()
-    finish_run(db, run_id, "ok", counts, errors)
-    return HarvestResult(run_id, counts, errors)
-
-
-# --- live harvest from the arXiv API --------------------------------------------
+from ..core.records import clean_text, split_arxiv_id, upsert_papers
+from ..core.runs import pid_alive, recorded_run
+from ..core.settings import HarvestSettings, clean_queries
+from .arxiv_client import ArxivClient
+from .snapshot import HarvestResult
 
 API_SOURCE = "arxiv-api"
 MINUTE = timedelta(minutes=1)
@@ -236,16 +122,6 @@ def window_query(query: str, window_from: str, window_to: str) -> str:
     return f"({query}) AND submittedDate:[{_from_iso(window_from).strftime(fmt)} TO {_from_iso(window_to).strftime(fmt)}]"
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
     """The latest arXiv run that did not finish and still has pending slices, if this run should take it over.
 
@@ -257,7 +133,7 @@ def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
         "select * from runs where kind = 'arxiv' and status != 'ok' and id > ? order by id desc", [last_ok]
     ):
         params = loads(run["params"], {})
-        if run["status"] == "running" and params.get("host") == socket.gethostname() and params.get("pid") and _pid_alive(params["pid"]) and params["pid"] != os.getpid():
+        if run["status"] == "running" and params.get("host") == socket.gethostname() and params.get("pid") and pid_alive(params["pid"]) and params["pid"] != os.getpid():
             raise EvlaError(f"another arXiv harvest is running (run {run['id']}, pid {params['pid']}); wait for it to finish")
         pending = db.execute(
             "select count(*) from harvest_slices where run_id = ? and status = 'pending'", [run["id"]]
@@ -270,7 +146,7 @@ def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
     return None
 
 
-def _plan(db, run_id: int, queries: dict, since, until, now: datetime, settings: dict) -> None:
+def _plan(db, run_id: int, queries: dict, since, until, now: datetime, settings: HarvestSettings) -> None:
     """Insert one pending slice per query: [since or watermark - overlap or now - initial_days, until or now]."""
     window_to = until or now
     for name, query in queries.items():
@@ -278,7 +154,7 @@ def _plan(db, run_id: int, queries: dict, since, until, now: datetime, settings:
             start = since
         else:
             mark = _watermark(db, query)
-            start = (_from_iso(mark) - timedelta(days=settings["overlap_days"])) if mark else now - timedelta(days=settings["initial_days"])
+            start = (_from_iso(mark) - timedelta(days=settings.overlap_days)) if mark else now - timedelta(days=settings.initial_days)
         if start > window_to:
             raise BadInput(f"--since {_iso(start)} is after --until {_iso(window_to)}")
         _insert_slice(db, run_id, name, query, start, window_to)
@@ -305,117 +181,123 @@ def _expects_results(db, query: str, window_from: str, window_to: str, run_id: i
     return bool(db.execute("select 1 from harvest_slices where query = ? and total > 0 and run_id != ? limit 1", [query, run_id]).fetchone())
 
 
+def client_from_settings(settings: HarvestSettings, on_retry=None, endpoint: str | None = None) -> ArxivClient:
+    """The arXiv client the ``[harvest]`` settings describe."""
+    return ArxivClient(
+        endpoint=endpoint,
+        delay_seconds=settings.delay_seconds,
+        page_size=settings.page_size,
+        retries=settings.retries,
+        backoff_seconds=settings.backoff_seconds,
+        max_backoff_seconds=settings.max_backoff_seconds,
+        timeout_seconds=settings.timeout_seconds,
+        on_retry=on_retry,
+    )
+
+
 def harvest_arxiv(
     db: sqlite_utils.Database,
-    client=None,
+    client: ArxivClient | None = None,
     since: date | datetime | None = None,
     until: date | datetime | None = None,
     queries: dict | list | None = None,
     reporter: Reporter | None = None,
-    settings: dict | None = None,
+    settings: HarvestSettings | None = None,
 ) -> HarvestResult:
     """Harvest new papers from the arXiv API into ``papers``; returns the run id, counts and flags.
 
-    ``client``: an ``ArxivClient`` (None = built from the config, retries
+    ``client``: an ``ArxivClient`` (None = built from ``settings``, retries
     reported through ``reporter``). ``since``/``until``: submission-date
     window (a date covers its whole day); by default from each query's
     watermark minus ``overlap_days`` (or ``initial_days`` back) to now.
-    ``queries``: ``{name: query}`` or a list of query strings; default from the
-    config. ``settings``: the ``[harvest]`` settings if the caller already read
-    them (default: read from the config). A run that was killed or failed is resumed from its last committed
-    page when the next run has the same queries and window.
+    ``queries``: ``{name: query}`` or a list of query strings; default: the
+    settings' queries. ``settings``: the resolved ``[harvest]`` section (default:
+    the built-in defaults). A run that was killed or failed is resumed from its
+    last committed page when the next run has the same queries and window.
 
     Counts: ``queries``, ``windows``, ``pages``, ``records``, ``inserted``,
     ``updated``, ``unchanged``, ``split``, ``flagged``, ``empty``, ``requests``,
     ``retries``. ``errors`` lists each flagged window: a query that normally
     has results and returned nothing even after retries.
     """
-    from .arxiv_client import ArxivClient
-    from ..core.settings import harvest_queries, harvest_settings
-
     reporter = reporter or Reporter()
-    settings = settings or harvest_settings()
+    settings = settings or HarvestSettings()
     if client is None:
-        client = ArxivClient.from_settings(settings, on_retry=reporter.note)
+        client = client_from_settings(settings, on_retry=reporter.note)
     if queries is None:
-        queries = harvest_queries()
+        queries = dict(settings.queries)
     elif not isinstance(queries, dict):
         queries = {f"q{i}": q for i, q in enumerate(queries, start=1)}
-    queries = {name: " ".join(q.split()) for name, q in queries.items()}
+    queries = clean_queries(queries)
     since_at, until_at = _as_bound(since, end=False), _as_bound(until, end=True)
     if since_at and until_at and since_at > until_at:
         raise BadInput(f"--since {_iso(since_at)} is after --until {_iso(until_at)}")
     now = _utc_minute(datetime.now(timezone.utc))
-    cap = int(settings["max_results_per_query"])
+    cap = int(settings.max_results_per_query)
 
     previous = _previous_unfinished_run(db, queries, since_at, until_at)
     params = {"queries": queries, "endpoint": client.endpoint, "pid": os.getpid(), "host": socket.gethostname()}
     if previous:
         old = loads(previous["params"], {})
         params.update(since=old.get("since"), until=old.get("until"), resumed_from=previous["id"])
-        run_id = start_run(db, "arxiv", params)
-        with db.conn:
-            db.execute("update harvest_slices set run_id = ? where run_id = ?", [run_id, previous["id"]])
-            if previous["status"] == "running":
-                db["runs"].update(previous["id"], {"status": "interrupted", "finished": now_iso(),
-                                                    "message": f"killed; resumed by run {run_id}"})
-        reporter.note(f"resuming run {previous['id']} ({previous['status']}) from its last committed page")
     else:
         params.update(since=since_at and _iso(since_at), until=_iso(until_at or now))
-        run_id = start_run(db, "arxiv", params)
-        _plan(db, run_id, queries, since_at, until_at or now, now, settings)
-
     counts = {key: 0 for key in ("queries", "windows", "pages", "records", "inserted", "updated", "unchanged",
                                  "split", "flagged", "empty", "requests", "retries")}
     counts["queries"] = len(queries)
-    errors: list[dict] = []
     requests_before, retries_before = client.requests_made, client.retries_made
 
-    def checkpoint():
-        counts["requests"] = client.requests_made - requests_before
-        counts["retries"] = client.retries_made - retries_before
-        update_run_counts(db, run_id, counts)
+    with recorded_run(db, "arxiv", params, counts) as run:
+        if previous:
+            with db.conn:
+                db.execute("update harvest_slices set run_id = ? where run_id = ?", [run.id, previous["id"]])
+                if previous["status"] in ("running", "interrupted"):
+                    db["runs"].update(previous["id"], {"status": "interrupted", "finished": now_iso(),
+                                                        "message": f"resumed by run {run.id}"})
+            reporter.note(f"resuming run {previous['id']} ({previous['status']}) from its last committed page")
+        else:
+            _plan(db, run.id, queries, since_at, until_at or now, now, settings)
 
-    # A resumed run with no explicit window finishes the old window, then goes on up to now.
-    extend_to_now = bool(previous) and since_at is None and until_at is None
-    try:
-        while True:
-            row = db.execute(
-                "select id from harvest_slices where run_id = ? and status = 'pending' order by id limit 1", [run_id]
-            ).fetchone()
-            if row is None:
-                if not extend_to_now:
-                    break
-                extend_to_now = False
-                _advance_watermarks(db, run_id, queries)
-                # only queries whose old window completed; a flagged one waits for the next run
-                old_until = params["until"]
-                caught_up = {
-                    name: q for name, q in queries.items()
-                    if (_watermark(db, q) or "") >= old_until
-                }
-                if caught_up and old_until < _iso(now):
-                    _plan(db, run_id, caught_up, None, now, now, settings)
-                    db["runs"].update(run_id, {"params": dumps({**params, "until": _iso(now)})})
-                continue
-            _harvest_slice(db, client, db["harvest_slices"].get(row[0]), cap, counts, errors, reporter, checkpoint)
-    except BaseException as exc:
+        def checkpoint() -> None:
+            run.counts["requests"] = client.requests_made - requests_before
+            run.counts["retries"] = client.retries_made - retries_before
+            run.checkpoint()
+
+        # A resumed run with no explicit window finishes the old window, then goes on up to now.
+        extend_to_now = bool(previous) and since_at is None and until_at is None
+        try:
+            while True:
+                row = db.execute(
+                    "select id from harvest_slices where run_id = ? and status = 'pending' order by id limit 1", [run.id]
+                ).fetchone()
+                if row is None:
+                    if not extend_to_now:
+                        break
+                    extend_to_now = False
+                    _advance_watermarks(db, run.id, queries)
+                    # only queries whose old window completed; a flagged one waits for the next run
+                    old_until = params["until"]
+                    caught_up = {name: q for name, q in queries.items() if (_watermark(db, q) or "") >= old_until}
+                    if caught_up and old_until < _iso(now):
+                        _plan(db, run.id, caught_up, None, now, now, settings)
+                        params["until"] = _iso(now)
+                        run.update_params(params)
+                    continue
+                _harvest_slice(db, client, db["harvest_slices"].get(row[0]), cap, run.counts, run.errors, reporter,
+                               checkpoint)
+        finally:
+            checkpoint()
+            reporter.finish()
+        run.counts["windows"] = db.execute(
+            "select count(*) from harvest_slices where run_id = ? and status != 'split'", [run.id]
+        ).fetchone()[0]
         checkpoint()
-        reporter.finish()
-        status = "failed" if isinstance(exc, EvlaError) else "interrupted"
-        finish_run(db, run_id, status, counts, errors, message=str(exc) or type(exc).__name__)
-        raise
-    reporter.finish()
-    counts["windows"] = db.execute(
-        "select count(*) from harvest_slices where run_id = ? and status != 'split'", [run_id]
-    ).fetchone()[0]
-    checkpoint()
-    _advance_watermarks(db, run_id, queries)
-    message = None
-    if errors:
-        message = f"{len(errors)} window(s) flagged: " + "; ".join(f"{e['query']} {e['window']}" for e in errors)
-    finish_run(db, run_id, "ok", counts, errors, message=message)
-    return HarvestResult(run_id, counts, errors)
+        _advance_watermarks(db, run.id, queries)
+        if run.errors:
+            run.message = f"{len(run.errors)} window(s) flagged: " + "; ".join(
+                f"{e['query']} {e['window']}" for e in run.errors
+            )
+    return HarvestResult(run.id, run.counts, run.errors)
 
 
 def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: list, reporter: Reporter, checkpoint) -> None:

@@ -30,7 +30,9 @@ import requests
 import sqlite_utils
 
 from .. import __version__
-from ..core.db import db_dir, dumps, finish_run, now_iso, start_run, update_run_counts
+from ..core.db import db_dir, dumps, now_iso
+from ..core.runs import recorded_run
+from ..core.settings import PdfSettings
 from ..core.errors import BadInput, EvlaError, one_line
 from .pdf_text import DEFAULT_MAX_PAGES, DEFAULT_TIME_LIMIT, PdfError, extract_document, sniff_not_pdf
 from ..core.progress import Reporter
@@ -42,7 +44,6 @@ DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_TIMEOUT = 60.0
 CHUNK = 64 * 1024
 ACCEPTED_TYPES = ("application/pdf", "application/x-pdf", "application/octet-stream", "binary/octet-stream")
-MAX_STORED_ERRORS = 1000
 
 
 class DownloadError(EvlaError):
@@ -238,6 +239,16 @@ def select_papers(
     return list(db.query(sql, params))
 
 
+def client_from_settings(settings: PdfSettings) -> PdfClient:
+    """The PDF client the ``[pdf]`` settings describe."""
+    return PdfClient(
+        base_url=settings.base_url,
+        min_interval=settings.interval,
+        max_bytes=int(settings.max_mb * 2**20),
+        timeout=settings.timeout_seconds,
+    )
+
+
 def process_pdfs(
     db: sqlite_utils.Database,
     client: PdfClient | None = None,
@@ -245,28 +256,27 @@ def process_pdfs(
     limit: int | None = None,
     reporter: Reporter | None = None,
     include_survey: bool = True,
-    workers: int | None = None,
-    max_pages: int = DEFAULT_MAX_PAGES,
-    time_limit: float | None = DEFAULT_TIME_LIMIT,
+    settings: PdfSettings | None = None,
     max_attempts: int | None = None,
 ) -> dict:
     """Download and extract the selected papers' PDFs; returns counts.
 
+    ``settings``: the resolved ``[pdf]`` section (workers, page and time limits;
+    the client too when ``client`` is None). Workers default to the number of
+    cores; ``0`` extracts in this process.
+
     Counts: ``selected``, ``downloaded``, ``download_failed``, ``extracted``,
     ``extract_failed``, ``references``, ``matched`` (references linked to a paper
-    in the db), ``requests``. ``workers`` defaults to the number of cores;
-    ``0`` extracts in this process.
+    in the db), ``requests``.
     """
-    client = client or PdfClient()
+    settings = settings or PdfSettings()
+    client = client or client_from_settings(settings)
     reporter = reporter or Reporter()
-    workers = (os.cpu_count() or 1) if workers is None else max(0, int(workers))
+    workers = (os.cpu_count() or 1) if settings.workers is None else max(0, int(settings.workers))
+    max_pages, time_limit = settings.max_pages, settings.time_limit
     base = db_dir(db)
     rows = select_papers(db, selection, include_survey, limit, max_attempts)
-    run_id = start_run(
-        db,
-        "pdf",
-        {"selection": selection, "limit": limit, "include_survey": include_survey, "base_url": client.base_url},
-    )
+    params = {"selection": selection, "limit": limit, "include_survey": include_survey, "base_url": client.base_url}
     counts = {
         "selected": len(rows),
         "downloaded": 0,
@@ -277,101 +287,96 @@ def process_pdfs(
         "matched": 0,
         "requests": 0,
     }
-    errors: list[dict] = []
-    index = PaperIndex.build(db)
-    extractor = _Extractor(workers, max_pages, time_limit)
-    pending: dict[Future, dict] = {}
+    with recorded_run(db, "pdf", params, counts) as run:
+        counts = run.counts
+        index = PaperIndex.build(db)
+        extractor = _Extractor(workers, max_pages, time_limit)
+        pending: dict[Future, dict] = {}
 
-    def record_failure(paper: dict, stage: str, reason: str, extra: dict | None = None) -> None:
-        counts[f"{stage}_failed"] += 1
-        if len(errors) < MAX_STORED_ERRORS:
-            errors.append({"id": paper["id"], "stage": stage, "reason": reason})
-        previous = db.execute("select attempts from pdfs where paper_id = ?", [paper["id"]]).fetchone()
-        db["pdfs"].upsert(
-            {
-                "paper_id": paper["id"],
-                **(extra or {}),
-                "status": "failed",
-                "stage": stage,
-                "error": reason,
-                "attempts": ((previous[0] if previous else 0) or 0) + 1,
-                "updated": now_iso(),
-            },
-            pk="paper_id",
-        )
+        def record_failure(paper: dict, stage: str, reason: str, extra: dict | None = None) -> None:
+            counts[f"{stage}_failed"] += 1
+            run.error(id=paper["id"], stage=stage, reason=reason)
+            previous = db.execute("select attempts from pdfs where paper_id = ?", [paper["id"]]).fetchone()
+            db["pdfs"].upsert(
+                {
+                    "paper_id": paper["id"],
+                    **(extra or {}),
+                    "status": "failed",
+                    "stage": stage,
+                    "error": reason,
+                    "attempts": ((previous[0] if previous else 0) or 0) + 1,
+                    "updated": now_iso(),
+                },
+                pk="paper_id",
+            )
 
-    def collect(block: bool) -> None:
-        if not pending:
-            return
-        done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
-        for future in done:
-            paper = pending.pop(future)
-            result = extractor.result(future)
-            with db.conn:
-                if result["error"]:
-                    record_failure(paper, "extract", result["error"])
-                else:
-                    stored, matched = _store_extraction(db, paper["id"], result, index)
-                    counts["extracted"] += 1
-                    counts["references"] += stored
-                    counts["matched"] += matched
-            reporter.advance(1)
-            update_run_counts(db, run_id, counts)
-
-    reporter.start("PDFs", total=len(rows))
-    try:
-        for paper in rows:
-            version = paper["version"] or 1
-            relative = Path("pdfs") / pdf_filename(paper["id"], version)
-            path = base / relative
-            have_file = (
-                paper["status"] in ("downloaded", "extracted") or (paper["status"] == "failed" and paper["stage"] == "extract")
-            ) and paper["file_version"] == version and path.is_file()
-            if not have_file:
-                url = client.url_for(paper["id"], version)
-                before = client.requests_made
-                try:
-                    sha256, size = client.download(url, path)
-                except DownloadError as exc:
-                    counts["requests"] += client.requests_made - before
-                    with db.conn:
-                        record_failure(paper, "download", str(exc), {"version": version, "url": url})
-                    reporter.advance(1)
-                    collect(block=False)
-                    continue
-                counts["requests"] += client.requests_made - before
-                counts["downloaded"] += 1
+        def collect(block: bool) -> None:
+            if not pending:
+                return
+            done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+            for future in done:
+                paper = pending.pop(future)
+                result = extractor.result(future)
                 with db.conn:
-                    db["pdfs"].upsert(
-                        {
-                            "paper_id": paper["id"],
-                            "version": version,
-                            "path": relative.as_posix(),
-                            "url": url,
-                            "sha256": sha256,
-                            "size": size,
-                            "status": "downloaded",
-                            "stage": None,
-                            "error": None,
-                            "attempts": 0,
-                            "downloaded_at": now_iso(),
-                            "updated": now_iso(),
-                        },
-                        pk="paper_id",
-                    )
-            pending[extractor.submit(str(path))] = paper
-            collect(block=False)
-        while pending:
-            collect(block=True)
-    except BaseException:
-        finish_run(db, run_id, "interrupted", counts, errors)
-        raise
-    finally:
-        extractor.close()
-        reporter.finish()
-    finish_run(db, run_id, "ok", counts, errors)
-    counts["run_id"] = run_id
-    return counts
+                    if result["error"]:
+                        record_failure(paper, "extract", result["error"])
+                    else:
+                        stored, matched = _store_extraction(db, paper["id"], result, index)
+                        counts["extracted"] += 1
+                        counts["references"] += stored
+                        counts["matched"] += matched
+                reporter.advance(1)
+                run.checkpoint()
+
+        reporter.start("PDFs", total=len(rows))
+        try:
+            for paper in rows:
+                version = paper["version"] or 1
+                relative = Path("pdfs") / pdf_filename(paper["id"], version)
+                path = base / relative
+                have_file = (
+                    paper["status"] in ("downloaded", "extracted") or (paper["status"] == "failed" and paper["stage"] == "extract")
+                ) and paper["file_version"] == version and path.is_file()
+                if not have_file:
+                    url = client.url_for(paper["id"], version)
+                    before = client.requests_made
+                    try:
+                        sha256, size = client.download(url, path)
+                    except DownloadError as exc:
+                        counts["requests"] += client.requests_made - before
+                        with db.conn:
+                            record_failure(paper, "download", str(exc), {"version": version, "url": url})
+                        reporter.advance(1)
+                        collect(block=False)
+                        continue
+                    counts["requests"] += client.requests_made - before
+                    counts["downloaded"] += 1
+                    with db.conn:
+                        db["pdfs"].upsert(
+                            {
+                                "paper_id": paper["id"],
+                                "version": version,
+                                "path": relative.as_posix(),
+                                "url": url,
+                                "sha256": sha256,
+                                "size": size,
+                                "status": "downloaded",
+                                "stage": None,
+                                "error": None,
+                                "attempts": 0,
+                                "downloaded_at": now_iso(),
+                                "updated": now_iso(),
+                            },
+                            pk="paper_id",
+                        )
+                pending[extractor.submit(str(path))] = paper
+                collect(block=False)
+            while pending:
+                collect(block=True)
+        finally:
+            extractor.close()
+            reporter.finish()
+    return {**counts, "run_id": run.id, "failures": run.errors}
 
 
 def _store_extraction(db: sqlite_utils.Database, paper_id: str, result: dict, index: PaperIndex) -> tuple[int, int]:

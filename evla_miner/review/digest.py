@@ -15,32 +15,22 @@ from pathlib import Path
 import sqlite_utils
 
 from ..core.db import now_iso
-from .propose import suggested_leaf
+from ..core.taxonomy import Taxonomy
 
 UNCLASSIFIED = "(no category)"
 
 
-def pillar_of(node_id: str | None, parents: dict[str, str | None]) -> str | None:
-    """The root of a taxonomy node (a pillar or an auxiliary node)."""
-    seen = set()
-    while node_id and parents.get(node_id) and node_id not in seen:
-        seen.add(node_id)
-        node_id = parents[node_id]
-    return node_id if node_id in parents else None
-
-
 def proposals_per_pillar(db: sqlite_utils.Database, proposals: list[dict]) -> list[tuple[str, int]]:
-    """(pillar name, count) for every pillar in taxonomy order (zeros kept), then extras."""
-    nodes = list(db["taxonomy"].rows_where(order_by="position"))
-    parents = {n["id"]: n["parent"] for n in nodes}
-    names = {n["id"]: n["name"] for n in nodes}
+    """(pillar name, count) for every pillar in taxonomy order (zeros kept), then extras
+    (auxiliary roots, unclassified)."""
+    taxonomy = Taxonomy.from_db(db)
     counts: Counter = Counter()
     for proposal in proposals:
-        leaf = suggested_leaf(proposal)
-        root = pillar_of(leaf, parents)
-        counts[names[root] if root else UNCLASSIFIED] += 1
-    rows = [(n["name"], counts.pop(n["name"], 0)) for n in nodes if n["parent"] is None and n["level"] != "auxiliary"]
-    rows += [(n["name"], counts.pop(n["name"])) for n in nodes if n["parent"] is None and n["name"] in counts]
+        leaf = proposal.get("leaf") or taxonomy.suggested_leaf(proposal.get("categories") or [])
+        root = taxonomy.pillar(leaf)
+        counts[taxonomy.name(root) if root else UNCLASSIFIED] += 1
+    rows = [(n["name"], counts.pop(n["name"], 0)) for n in taxonomy.pillars]
+    rows += [(n["name"], counts.pop(n["name"])) for n in taxonomy.roots if n["name"] in counts]
     rows += sorted(counts.items())
     return rows
 

@@ -28,6 +28,7 @@ from bibtexparser.latexenc import latex_to_unicode
 
 from ..core.db import loads, now_iso, papers_by_id
 from ..core.errors import BadInput, EvlaError
+from ..core.taxonomy import Taxonomy
 from ..core.decisions import effective_decisions
 
 STATUSES = ("accepted", "survey", "all")
@@ -198,22 +199,6 @@ def assign_keys(db: sqlite_utils.Database, papers: list[dict]) -> dict[str, str]
 # --- selecting papers -----------------------------------------------------------------
 
 
-def subtree(db: sqlite_utils.Database, node: str) -> set[str]:
-    """A taxonomy node and all its descendants; unknown nodes are an error."""
-    nodes = {row["id"]: row["parent"] for row in db.query("select id, parent from taxonomy")}
-    if node not in nodes:
-        raise BadInput(f"unknown taxonomy node: {node}")
-    found = {node}
-    changed = True
-    while changed:
-        changed = False
-        for child, parent in nodes.items():
-            if parent in found and child not in found:
-                found.add(child)
-                changed = True
-    return found
-
-
 def select_papers(db: sqlite_utils.Database, status: str = "survey", category: str | None = None) -> list[dict]:
     """Papers to export, each with ``labels``: survey papers (seeds and accepts), only the
     reviewer-accepted ones, or every paper in the db (labels then from the classifier's
@@ -237,7 +222,7 @@ def select_papers(db: sqlite_utils.Database, status: str = "survey", category: s
             for row in db.query("select id from papers")
         }
     if category:
-        nodes = subtree(db, category)
+        nodes = Taxonomy.from_db(db).subtree(category)
         wanted = {pid: labels for pid, labels in wanted.items() if nodes & set(labels)}
     papers = [{**row, "labels": wanted[pid]} for pid, row in papers_by_id(db, sorted(wanted)).items()]
     papers.sort(key=lambda p: (p.get("published") or "", p["id"]))
@@ -424,25 +409,17 @@ def export_markdown(db: sqlite_utils.Database, category: str | None = None) -> s
     pillar (``##``), category (``###``) and subcategory (``####``) headings; rows sorted by
     year then title. A paper with several labels appears in each of its tables."""
     papers = select_papers(db, "survey", category)
-    nodes = list(db["taxonomy"].rows_where(order_by="position"))
-    in_scope = subtree(db, category) if category else {n["id"] for n in nodes}
-    parents = {n["id"]: n["parent"] for n in nodes}
-    keep = set(in_scope)  # the scope plus its ancestors' headings
-    for node_id in in_scope:
-        while parents.get(node_id):
-            node_id = parents[node_id]
-            keep.add(node_id)
+    taxonomy = Taxonomy.from_db(db)
+    in_scope = taxonomy.subtree(category) if category else set(taxonomy.nodes)
+    keep = set().union(*(taxonomy.ancestors(node_id) for node_id in in_scope))  # the scope and its headings
     by_label: dict[str, list[dict]] = {}
     for paper in papers:
         for label in paper["labels"]:
             by_label.setdefault(label, []).append(paper)
-    children: dict[str | None, list[dict]] = {}
-    for node in nodes:
-        children.setdefault(node["parent"], []).append(node)
 
     def has_papers(node) -> bool:
         return (node["id"] in by_label and node["id"] in in_scope) or any(
-            has_papers(c) for c in children.get(node["id"], [])
+            has_papers(c) for c in taxonomy.children(node["id"])
         )
 
     lines: list[str] = []
@@ -457,10 +434,9 @@ def export_markdown(db: sqlite_utils.Database, category: str | None = None) -> s
             for paper in sorted(rows, key=lambda p: ((p.get("published") or "")[:4], (p.get("title") or "").lower())):
                 lines.append(markdown_row(paper))
             lines.append("")
-        for child in children.get(node["id"], []):
+        for child in taxonomy.children(node["id"]):
             emit(child, depth + 1)
 
-    roots = children.get(None, [])
-    for root in [n for n in roots if n["level"] != "auxiliary"] + [n for n in roots if n["level"] == "auxiliary"]:
+    for root in taxonomy.roots:
         emit(root, 0)
     return "\n".join(lines).rstrip() + "\n" if lines else ""

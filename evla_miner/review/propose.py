@@ -40,6 +40,7 @@ import sqlite_utils
 from ..core.db import loads, survey_paper_ids
 from ..scoring.graph import RECENT_DAYS, has_graph
 from ..core.records import arxiv_id_or_none
+from ..core.taxonomy import Taxonomy
 
 MIN_CITERS = 2
 NO_GRAPH_REASON = "no citation graph yet (run `evla graph`): ranked by relevance only"
@@ -104,7 +105,7 @@ class _Context:
         self.db = db
         self.survey = survey_paper_ids(db)
         self.reviewed = _reviewed(db)
-        self.taxonomy = {row["id"]: row for row in db["taxonomy"].rows}
+        self.taxonomy = Taxonomy.from_db(db)
         self.survey_labels = {row["paper_id"]: loads(row["labels"], []) for row in db["survey"].rows}
         self.scores = {}
         if db["scores"].exists():
@@ -132,15 +133,12 @@ class _Context:
         self.near_rank = {node: i for i, node in enumerate(ranks)}
 
     def name(self, node_id: str) -> str:
-        node = self.taxonomy.get(node_id)
-        return node["name"] if node else node_id
+        return self.taxonomy.name(node_id)
 
     def leaf(self, categories: list[dict]) -> dict | None:
-        for category in categories:
-            node = self.taxonomy.get(category["id"])
-            if node and node["is_leaf"]:
-                return category
-        return categories[0] if categories else None
+        """The suggested leaf's entry of a category list (the taxonomy's one rule)."""
+        leaf = self.taxonomy.suggested_leaf(categories)
+        return next((c for c in categories if c["id"] == leaf), None)
 
     def is_recent(self, node_id: str) -> bool:
         published = self.published.get(node_id)
@@ -183,8 +181,9 @@ class _Context:
             elif citer in self.scores and self.scores[citer]["categories"]:
                 best = self.leaf(self.scores[citer]["categories"])
                 rel = self.scores[citer]["relevance"] or 0.0
-                votes[best["id"]] += rel
-                weight += rel
+                if best:
+                    votes[best["id"]] += rel
+                    weight += rel
         if not weight:
             return []
         return [{"id": k, "score": round(v / weight, 4)} for k, v in votes.most_common()]
@@ -250,14 +249,6 @@ def _reasons(ctx: _Context, item: dict, signals: dict, score_row: dict | None) -
     if not ctx.graph:
         reasons.append(NO_GRAPH_REASON)
     return reasons
-
-
-def suggested_leaf(proposal: dict) -> str | None:
-    """The proposal's suggested leaf (``list_proposals`` picks it), else its best category."""
-    if proposal.get("leaf"):
-        return proposal["leaf"]
-    categories = proposal.get("categories") or []
-    return categories[0]["id"] if categories else None
 
 
 def list_proposals(

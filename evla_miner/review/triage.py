@@ -25,6 +25,7 @@ import click
 import sqlite_utils
 
 from ..core.db import now_iso
+from ..core.taxonomy import Taxonomy
 from ..core.decisions import default_reviewer, effective_decisions, record_decision
 
 KEYS = {
@@ -72,25 +73,6 @@ def queue(db: sqlite_utils.Database, proposals: list[dict], reviewer: str) -> li
     return unseen + later
 
 
-def leaf_choices(db: sqlite_utils.Database) -> list[dict]:
-    """Taxonomy nodes a paper can be filed under, in the survey's order (leaves and auxiliary nodes)."""
-    return list(db["taxonomy"].rows_where("is_leaf = 1", order_by="position"))
-
-
-def suggested_leaf(proposal: dict, leaves: set[str]) -> str | None:
-    """The proposal's leaf (``leaf``), else its best-scored category that is a leaf."""
-    if proposal.get("leaf") in leaves:
-        return proposal["leaf"]
-    for category in proposal.get("categories") or []:
-        if category["id"] in leaves:
-            return category["id"]
-    return None
-
-
-def _node_names(db) -> dict[str, str]:
-    return {row["id"]: row["name"] for row in db.query("select id, name from taxonomy")}
-
-
 def render(paper: dict, proposal: dict, leaf: str | None, names: dict[str, str], position: str,
            leaves: set[str] = frozenset()) -> str:
     """The text shown for one paper."""
@@ -121,8 +103,8 @@ def render(paper: dict, proposal: dict, leaf: str | None, names: dict[str, str],
     return "\n".join(lines)
 
 
-def _choose_leaf(db, io: TriageIO, current: str | None) -> str | None:
-    choices = leaf_choices(db)
+def _choose_leaf(taxonomy: Taxonomy, io: TriageIO, current: str | None) -> str | None:
+    choices = [taxonomy.nodes[leaf] for leaf in taxonomy.leaves]
     for number, node in enumerate(choices, start=1):
         io.echo(f"  {number:2d}. {node['name']} ({node['id']})")
     answer = (io.prompt("Leaf number or id (empty keeps the current one)") or "").strip()
@@ -130,7 +112,7 @@ def _choose_leaf(db, io: TriageIO, current: str | None) -> str | None:
         return current
     if answer.isdigit() and 1 <= int(answer) <= len(choices):
         return choices[int(answer) - 1]["id"]
-    if db["taxonomy"].count_where("id = ?", [answer]):
+    if answer in taxonomy:
         return answer
     io.echo(f"  no leaf {answer!r}; keeping {current}")
     return current
@@ -146,8 +128,9 @@ def run_triage(
     [{id, score}] best first, ``reasons``, ``score``), recording one decision per key press."""
     io = io or TriageIO()
     reviewer = reviewer or default_reviewer()
-    names = _node_names(db)
-    leaves = {node["id"] for node in leaf_choices(db)}
+    taxonomy = Taxonomy.from_db(db)
+    names = {node_id: node["name"] for node_id, node in taxonomy.nodes.items()}
+    leaves = set(taxonomy.leaves)
     todo = queue(db, proposals, reviewer)
     result = TriageResult(remaining=len(todo))
     if not todo:
@@ -158,7 +141,7 @@ def run_triage(
         if paper is None:
             io.echo(f"{proposal['id']}: not in the database, skipped")
             continue
-        leaf = suggested_leaf(proposal, leaves)
+        leaf = taxonomy.suggested_leaf(proposal.get("categories") or [])
         io.echo(render(paper, proposal, leaf, names, f"[{index}/{len(todo)}]", leaves))
         while True:
             key = (io.getchar() or "").lower()
@@ -176,7 +159,7 @@ def run_triage(
                 io.echo("  rejected")
                 break
             if key == "c":
-                leaf = _choose_leaf(db, io, leaf)
+                leaf = _choose_leaf(taxonomy, io, leaf)
                 io.echo(f"Suggested leaf: {names.get(leaf, leaf)} ({leaf})  -- [a] accept with it")
                 continue
             if key == "s":

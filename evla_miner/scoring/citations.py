@@ -39,6 +39,7 @@ import sqlite_utils
 from ..core.db import now_iso
 from ..core.errors import EvlaError
 from ..core.records import arxiv_id_or_none
+from ..core.settings import CitationSettings
 
 USER_AGENT = "evla-miner (https://github.com/evla-survey; citation graph for a literature survey)"
 
@@ -412,11 +413,10 @@ def has_api_key(service: str) -> bool:
     return service in SERVICES and SERVICES[service].key_from_env() is not None
 
 
-def client_from_config(service: str, db: sqlite_utils.Database | None = None, config: dict | None = None):
-    """The client for ``service`` (s2 | openalex), base URL from ``[citations]`` in evla.toml if set."""
-    if service not in SERVICES:
-        raise EvlaError(f"unknown citation service {service!r}; use s2 or openalex")
-    section = (config or {}).get("citations", {})
-    cls = SERVICES[service]
-    base = section.get(f"{'openalex' if cls is OpenAlexClient else 's2'}_base_url")
-    return cls.from_env(base_url=base, db=db)
+def client_from_settings(settings: CitationSettings, db: sqlite_utils.Database | None = None):
+    """The client for ``settings.service`` (s2 | openalex), at its configured base URL if set."""
+    if settings.service not in SERVICES:
+        raise EvlaError(f"unknown citation service {settings.service!r}; use s2 or openalex")
+    cls = SERVICES[settings.service]
+    base = settings.openalex_base_url if cls is OpenAlexClient else settings.s2_base_url
+    return cls.from_env(base_url=base, db=db, timeout=settings.timeout_seconds)

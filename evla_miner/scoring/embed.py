@@ -20,7 +20,7 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Protocol, Sequence
 
 import numpy as np
 import sqlite_utils
@@ -28,10 +28,20 @@ import sqlite_utils
 from ..core.db import now_iso
 from ..core.errors import BadInput
 from ..core.progress import Reporter
+from ..core.settings import ClassifySettings
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_BATCH_SIZE = 32
 STORE_GLOB = "embeddings-*.npz"
+
+
+class Embedder(Protocol):
+    """What the classifier needs from an embedding model: an id (vectors are cached and
+    shipped per model id, so two models never mix) and L2-normalised float32 rows."""
+
+    model_id: str
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
 
 
 def paper_text(title: str | None, abstract: str | None) -> str:
@@ -216,17 +226,18 @@ class OnnxEmbedder:
         return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
 
 
-def embedder_from_config(config: dict | None = None):
+def embedder_from_settings(settings: ClassifySettings | None = None) -> Embedder:
     """The embedder the user configured (``[classify] embedding_model`` = a local
-    sentence-transformers model directory), else the packaged all-MiniLM-L6-v2."""
-    section = (config or {}).get("classify", {})
-    path = section.get("embedding_model")
+    sentence-transformers model directory, ``onnx-int8``/``onnx-fp32``, or
+    ``hashing-bow-N``), else the packaged all-MiniLM-L6-v2."""
+    settings = settings or ClassifySettings()
+    path = settings.embedding_model
     if isinstance(path, str) and path.startswith("hashing-bow-"):
         return HashingEmbedder(int(path.rsplit("-", 1)[1]))  # model-free, for tests and dry runs
     if path in ("onnx-int8", "onnx-fp32"):
         return OnnxEmbedder(quantize=path == "onnx-int8")
     if path:
-        return SentenceTransformerEmbedder(model_path=path, model_id=section.get("embedding_model_id") or str(path))
+        return SentenceTransformerEmbedder(model_path=path, model_id=settings.embedding_model_id or str(path))
     return SentenceTransformerEmbedder()
 
 
@@ -368,3 +379,31 @@ def preseed_cache(db: sqlite_utils.Database, texts: Sequence[str], model_id: str
     if todo:
         store_vectors(db, model_id, todo, np.stack([store.get(h) for h in todo]))
     return len(todo)
+
+
+def vectors_for(
+    texts: Sequence[str],
+    embedder: Embedder,
+    db: sqlite_utils.Database | None = None,
+    store: VectorStore | None = None,
+    reporter: Reporter | None = None,
+) -> np.ndarray:
+    """Embeddings for texts: shipped store first, then the db cache, then the model.
+
+    Vectors are rounded through float16, the precision of the shipped store, so
+    a model trained from shipped vectors and one trained from fresh ones agree.
+    """
+    found: dict[int, np.ndarray] = {}
+    if store is not None and store.model_id == embedder.model_id:
+        for i, text in enumerate(texts):
+            vector = store.get(content_hash(text))
+            if vector is not None:
+                found[i] = vector
+    rest = [i for i in range(len(texts)) if i not in found]
+    if rest:
+        fresh = embed_texts(db, [texts[i] for i in rest], embedder, reporter=reporter)
+        for i, vector in zip(rest, fresh):
+            found[i] = vector
+    if not found:
+        return np.zeros((len(texts), 0), dtype=np.float32)
+    return np.stack([found[i] for i in range(len(texts))]).astype(np.float16).astype(np.float32)

@@ -37,8 +37,10 @@ import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, f1_score
 from sklearn.model_selection import KFold
 
-from .estimators import KeywordBaseline, PaperSet, RelevanceClassifier, TaxonomyClassifier, TfidfSvmBaseline
 from ..core.progress import Reporter
+from ..core.taxonomy import Taxonomy
+from .estimators import KeywordBaseline, PaperSet, RelevanceClassifier, TaxonomyClassifier, TfidfSvmBaseline
+from .training import Example, TrainingSet, description_texts, label_matrix, node_texts
 
 DEFAULT_CUT = date(2025, 3, 31)  # a Monday; chosen before measuring: ~3 months of history
 KS = (10, 20)
@@ -184,42 +186,30 @@ def default_rankers(relevance_params: dict | None = None) -> dict:
 def taxonomy_cv(
     X: PaperSet,
     example_labels: list[list[str]],
-    nodes: list[dict],
+    taxonomy: Taxonomy,
     description_vectors: np.ndarray,
     params: dict | None = None,
     n_splits: int = 10,
     random_state: int = 0,
 ) -> dict:
     """Cross-validated taxonomy metrics over labelled survey papers."""
-    from .classify import Example, description_texts, label_matrix, taxonomy_labels
-
-    labels = taxonomy_labels(nodes)
-    parent = {n["id"]: n["parent"] for n in nodes}
-    level = {n["id"]: n["level"] for n in nodes}
+    labels = taxonomy.leaves
 
     def pillar_of(node_id):
-        while parent.get(node_id):
-            node_id = parent[node_id]
-        return node_id if level.get(node_id) == "pillar" else None
-
-    def ancestors(node_id):
-        out = set()
-        while node_id:
-            out.add(node_id)
-            node_id = parent.get(node_id)
-        return out
+        root = taxonomy.pillar(node_id)
+        return root if taxonomy.is_pillar(root) else None
 
     keep = [i for i, labs in enumerate(example_labels) if labs]
     X = X.subset(np.array(keep))
     example_labels = [example_labels[i] for i in keep]
-    Y = label_matrix([Example(id=str(i), text="", positive=True, labels=l) for i, l in enumerate(example_labels)], nodes)
+    Y = label_matrix([Example(id=str(i), text="", positive=True, labels=l) for i, l in enumerate(example_labels)], taxonomy)
     scores = np.zeros_like(Y)
     folds = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     for train, test in folds.split(Y):
         model = TaxonomyClassifier(
             labels=tuple(labels),
             label_vectors=description_vectors,
-            label_texts=tuple(description_texts(nodes)),
+            label_texts=tuple(description_texts(taxonomy)),
             **(params or {}),
         )
         model.fit(X.subset(train), Y[train])
@@ -240,7 +230,7 @@ def taxonomy_cv(
             pillar_hits += best in true_pillars
             pillar_n += 1
         top3 = [labels[j] for j in order[:3]]
-        covered = set().union(*(ancestors(label) for label in top3))
+        covered = set().union(*(taxonomy.ancestors(label) for label in top3))
         recalls.append(np.mean([label in covered for label in true]))
     # macro-F1 over leaf labels: predicted = the best label plus any scoring >= 0.4
     true_leaf = (Y >= 1.0).astype(int)
@@ -263,31 +253,19 @@ def taxonomy_cv(
 
 
 def run_eval(
-    db,
-    embedder,
-    store=None,
-    seeds=None,
+    training: TrainingSet,
     cut: date = DEFAULT_CUT,
     ks: Sequence[int] = KS,
     replay_rankers: dict | None = None,
     taxonomy_params: dict | None = None,
     reporter: Reporter | None = None,
 ) -> dict:
-    """Both evaluations on the seed files and the training stream (no decisions)."""
-    from .classify import _nodes, description_texts, node_texts, training_examples, vectors_for
-    from ..core.settings import seeds_dir
-    from pathlib import Path
-
+    """Both evaluations on a training set of the seed files and the training stream (no decisions)."""
     reporter = reporter or Reporter()
-    seeds = Path(seeds or seeds_dir())
-    examples = training_examples(seeds)
-    nodes = _nodes(db, seeds)
-    vectors = vectors_for([e.text for e in examples], embedder, db, store, reporter)
-    description_vectors = vectors_for(description_texts(nodes), embedder, db, store, reporter)
-    X = PaperSet([e.text for e in examples], vectors)
-    taxonomy = taxonomy_cv(X, [e.labels for e in examples], nodes, description_vectors, taxonomy_params)
+    examples = training.examples
+    X = training.papers
+    taxonomy = taxonomy_cv(X, [e.labels for e in examples], training.taxonomy, training.description_vectors, taxonomy_params)
     data = ReplayData.from_examples(X, examples)
-    prior = {"prior_texts": tuple(node_texts(nodes)), "prior_vectors": vectors_for(node_texts(nodes), embedder, db, store, reporter)}
+    prior = {"prior_texts": tuple(node_texts(training.taxonomy)), "prior_vectors": training.node_vectors}
     triage = replay(data, replay_rankers or default_rankers(prior), cut, ks, reporter)
-    return {"taxonomy": taxonomy, "replay": triage, "embedder": embedder.model_id}
-
+    return {"taxonomy": taxonomy, "replay": triage}

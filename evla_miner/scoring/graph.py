@@ -30,7 +30,8 @@ from datetime import date, timedelta
 import networkx as nx
 import sqlite_utils
 
-from ..core.db import dumps, finish_run, now_iso, start_run, survey_paper_ids
+from ..core.db import dumps, now_iso, survey_paper_ids
+from ..core.runs import recorded_run
 from ..core.progress import Reporter
 from ..core.records import arxiv_id_or_none
 
@@ -157,12 +158,12 @@ def build_graph(
     cached, so a re-run only asks about new papers. Returns counts.
     """
     reporter = reporter or Reporter()
-    run_id = start_run(db, "graph", {"online": citation_client is not None, "recent_days": recent_days})
     counts = {
         "references": 0, "references_unresolved": 0, "edges_from_references": 0,
         "papers_fetched": 0, "papers_unknown_to_service": 0, "edges_from_service": 0,
     }
-    try:
+    with recorded_run(db, "graph", {"online": citation_client is not None, "recent_days": recent_days}, counts) as run:
+        counts = run.counts
         survey = survey_paper_ids(db)
         recent = _recent_candidates(db, survey, recent_days)
         resolver = NodeResolver(db)
@@ -209,12 +210,7 @@ def build_graph(
             survey_papers_citing=sum(1 for s in survey if graph.has_node(s) and graph.out_degree(s)),
             cited_by_survey=sum(1 for v in signals.values() if v["survey_citations"]),
         )
-    except BaseException as exc:
-        finish_run(db, run_id, "failed", counts, message=str(exc))
-        raise
-    finish_run(db, run_id, "ok", counts)
-    counts["run_id"] = run_id
-    return counts
+    return {**counts, "run_id": run.id}
 
 
 def _store(db: sqlite_utils.Database, resolver: NodeResolver, edges: set, online: bool) -> None:

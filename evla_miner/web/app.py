@@ -25,7 +25,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -47,7 +46,8 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from ..core.db import loads, open_db, papers_by_id, resolve_db_path
 from ..core.errors import BadInput, EvlaError
-from ..review.propose import list_proposals, suggested_leaf
+from ..core.taxonomy import Taxonomy
+from ..review.propose import list_proposals
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -94,52 +94,6 @@ def check_bind(host: str, token: str | None) -> None:
 # --- display helpers (no pipeline logic: only slicing what the library returns) ---
 
 
-@dataclass
-class Taxonomy:
-    """The taxonomy rows arranged for menus and breadcrumbs."""
-
-    nodes: dict[str, dict]
-
-    @classmethod
-    def load(cls, db: sqlite_utils.Database) -> "Taxonomy":
-        return cls({row["id"]: row for row in db["taxonomy"].rows_where(order_by="position")})
-
-    def path(self, node_id: str) -> list[dict]:
-        """Root-first ancestors of a node, the node included."""
-        chain, seen = [], set()
-        while node_id in self.nodes and node_id not in seen:
-            seen.add(node_id)
-            chain.append(self.nodes[node_id])
-            node_id = self.nodes[node_id]["parent"]
-        return list(reversed(chain))
-
-    def label(self, node_id: str) -> str:
-        path = self.path(node_id)
-        return " › ".join(node["name"] for node in path) if path else node_id
-
-    def name(self, node_id: str) -> str:
-        return self.nodes[node_id]["name"] if node_id in self.nodes else node_id
-
-    def pillar(self, node_id: str) -> str | None:
-        path = self.path(node_id)
-        return path[0]["id"] if path else None
-
-    @property
-    def pillars(self) -> list[dict]:
-        return [n for n in self.nodes.values() if n["level"] == "pillar"]
-
-    def leaf_groups(self) -> list[tuple[str, list[dict]]]:
-        """Leaves grouped under their category path, in taxonomy order, for <optgroup> menus."""
-        groups: dict[str, list[dict]] = {}
-        for node in self.nodes.values():
-            if not node["is_leaf"]:
-                continue
-            parent = node["parent"]
-            heading = self.label(parent) if parent else "Other"
-            groups.setdefault(heading, []).append(node)
-        return list(groups.items())
-
-
 def week_bounds(week: str | None) -> tuple[date | None, date | None]:
     """``2025-W40`` (what ``<input type=week>`` sends) -> Monday and Sunday of that ISO week."""
     if not week:
@@ -181,7 +135,7 @@ def filtered_queue(db: sqlite_utils.Database, args, taxonomy: Taxonomy) -> list[
     papers = papers_by_id(db, [p["id"] for p in proposals]) if words else {}
     queue = []
     for proposal in proposals:
-        best = suggested_leaf(proposal)
+        best = proposal.get("leaf")
         if leaf and best != leaf:
             continue
         if pillar and (best is None or taxonomy.pillar(best) != pillar):
@@ -321,7 +275,7 @@ def _register(app: Flask) -> None:
     @app.get("/")
     def queue():
         db = get_db()
-        taxonomy = Taxonomy.load(db)
+        taxonomy = Taxonomy.from_db(db)
         filters = _filters_from(request.args)
         items = filtered_queue(db, request.args, taxonomy)
         return render_template(
@@ -330,7 +284,6 @@ def _register(app: Flask) -> None:
             total=len(items),
             filters=filters,
             taxonomy=taxonomy,
-            top_category=suggested_leaf,
         )
 
     @app.get("/paper/<path:paper_id>")
@@ -351,7 +304,7 @@ def _register(app: Flask) -> None:
         result = record_decision(
             get_db(), paper_id, decision, categories or None, note=note, reviewer=app.config["EVLA_REVIEWER"]
         )
-        taxonomy = Taxonomy.load(get_db())
+        taxonomy = Taxonomy.from_db(get_db())
         verb = "Accepted" if result["decision"] == "accept" else "Rejected"
         where = f" into {', '.join(taxonomy.name(c) for c in result['categories'])}" if result["decision"] == "accept" else ""
         flash(f"{verb} {result['paper_id']}{where}.", "ok")
@@ -395,7 +348,7 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
     """Everything the paper view shows, read from the db and the library; None if unknown."""
     from ..core.decisions import decision_history, effective_decision
 
-    taxonomy = Taxonomy.load(db)
+    taxonomy = Taxonomy.from_db(db)
     queue_items = filtered_queue(db, args, taxonomy)
     ids = [item["id"] for item in queue_items]
     position = ids.index(paper_id) if paper_id in ids else None
