@@ -31,8 +31,8 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evla_miner.core.settings import seeds_dir  # noqa: E402
-from evla_miner.scoring.training import training_examples  # noqa: E402
 from evla_miner.scoring.embed import OnnxEmbedder, SentenceTransformerEmbedder  # noqa: E402
+from evla_miner.scoring.training import training_examples  # noqa: E402
 
 
 def sample_texts(n: int) -> list[str]:
@@ -45,7 +45,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=192)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--replay", action="store_true", help="also measure the effect on taxonomy CV and replay metrics")
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="also measure the effect on taxonomy CV and replay metrics",
+    )
     parser.add_argument("--onnx-dir", default=None, help="where the ONNX exports are cached")
     args = parser.parse_args()
 
@@ -68,7 +72,9 @@ def main() -> None:
             vectors[name] = embedder.encode(texts)
             speeds[name].append(len(texts) / (time.perf_counter() - start))
     tokens = statistics.mean(len(t.split()) for t in texts)
-    print(f"{len(texts)} stream texts (~{tokens:.0f} words each), {args.rounds} alternating rounds, torch threads 2, cores {os.cpu_count()}")
+    print(
+        f"{len(texts)} stream texts (~{tokens:.0f} words each), {args.rounds} alternating rounds, torch threads 2, cores {os.cpu_count()}"
+    )
     base_name = next(iter(variants))
     base = statistics.median(speeds[base_name])
     print(f"{'variant':42} {'texts/s (median)':>17} {'ratio':>6} {'cos mean':>9} {'cos min':>8}")
@@ -87,9 +93,9 @@ def replay_effect(variants, onnx_dir) -> None:
     from evla_miner.core.settings import models_dir
     from evla_miner.core.taxonomy import Taxonomy
     from evla_miner.scoring.embed import VectorStore, embed_texts, vectors_for
-    from evla_miner.scoring.training import description_texts, node_texts
     from evla_miner.scoring.estimators import PaperSet, RelevanceClassifier
     from evla_miner.scoring.evaluate import ReplayData, replay, taxonomy_cv
+    from evla_miner.scoring.training import description_texts, node_texts
 
     examples = training_examples(seeds_dir())
     nodes = Taxonomy.of(None, seeds_dir())
@@ -106,16 +112,22 @@ def replay_effect(variants, onnx_dir) -> None:
         else:
             start = time.perf_counter()
             vectors = embed_texts(None, texts, embedder).astype(np.float16).astype(np.float32)
-            print(f"embedded {len(texts):,} training texts with int8 in {time.perf_counter() - start:.0f} s")
+            print(
+                f"embedded {len(texts):,} training texts with int8 in {time.perf_counter() - start:.0f} s"
+            )
             desc = embed_texts(None, description_texts(nodes), embedder)
             prior = embed_texts(None, node_texts(nodes), embedder)
         X = PaperSet(texts, vectors)
         tax = taxonomy_cv(X, [e.labels for e in examples], nodes, desc)
         data = ReplayData.from_examples(X, examples)
-        ranker = lambda: RelevanceClassifier(prior_texts=tuple(node_texts(nodes)), prior_vectors=prior)  # noqa: E731
+        ranker = lambda: RelevanceClassifier(
+            prior_texts=tuple(node_texts(nodes)), prior_vectors=prior
+        )  # noqa: E731
         rep = replay(data, {"evla": ranker})["rankers"]["evla"]
         rows[name] = (tax, rep)
-    print(f"{'vectors':16} {'pillar acc':>10} {'leaf R@3':>9} {'R@10 wk':>8} {'R@20 wk':>8} {'AP':>6} {'WSS@95':>7}")
+    print(
+        f"{'vectors':16} {'pillar acc':>10} {'leaf R@3':>9} {'R@10 wk':>8} {'R@20 wk':>8} {'AP':>6} {'WSS@95':>7}"
+    )
     for name, (tax, rep) in rows.items():
         print(
             f"{name:16} {tax['pillar_top1_accuracy']:10.3f} {tax['leaf_recall@3']:9.3f} "

@@ -14,13 +14,15 @@ class LocalHttpServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_class)
         self.httpd.daemon_threads = True
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
 
     def close(self) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "LocalHttpServer":
+    def __enter__(self) -> LocalHttpServer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -39,7 +39,9 @@ def test_paper_text_collapses_whitespace_and_tolerates_missing_parts():
 
 def test_hashing_embedder_is_deterministic_normalised_and_lexical():
     emb = HashingEmbedder(128)
-    a, b, c = emb.encode(["token pruning for VLA models", "pruning tokens in VLA models", "galaxy rotation curves"])
+    a, b, c = emb.encode(
+        ["token pruning for VLA models", "pruning tokens in VLA models", "galaxy rotation curves"]
+    )
     again = HashingEmbedder(128).encode(["token pruning for VLA models"])[0]
     assert np.allclose(a, again)
     assert np.isclose(np.linalg.norm(a), 1.0)
@@ -54,7 +56,9 @@ def test_embed_texts_caches_by_model_and_content_hash(db):
     assert emb.seen == ["alpha beta", "gamma delta"]  # the duplicate is embedded once
     assert np.allclose(first[0], first[2])
     assert db["embeddings"].count == 2
-    row = db.execute("select model, content_hash, dim from embeddings order by content_hash").fetchall()[0]
+    row = db.execute(
+        "select model, content_hash, dim from embeddings order by content_hash"
+    ).fetchall()[0]
     assert row[0] == emb.model_id and row[2] == 64
     assert row[1] in {content_hash("alpha beta"), content_hash("gamma delta")}
 
@@ -79,7 +83,13 @@ def test_store_round_trip_splits_files_and_preseeds_by_hash(db, tmp_path):
     emb = HashingEmbedder(16)
     texts = [f"paper number {i}" for i in range(50)]
     vectors = emb.encode(texts)
-    paths = save_store(tmp_path, emb.model_id, [content_hash(t) for t in texts], vectors, max_bytes=20 * (16 * 2 + 64))
+    paths = save_store(
+        tmp_path,
+        emb.model_id,
+        [content_hash(t) for t in texts],
+        vectors,
+        max_bytes=20 * (16 * 2 + 64),
+    )
     assert len(paths) == 3  # 20 rows per file
     store = VectorStore.load(tmp_path)
     assert store.model_id == emb.model_id
@@ -96,8 +106,13 @@ def test_store_round_trip_splits_files_and_preseeds_by_hash(db, tmp_path):
 
 
 def test_embedder_from_settings():
-    assert embedder_from_settings(ClassifySettings()).model_id == "sentence-transformers/all-MiniLM-L6-v2"
-    assert isinstance(embedder_from_settings(ClassifySettings(embedding_model="hashing-bow-64")), HashingEmbedder)
+    assert (
+        embedder_from_settings(ClassifySettings()).model_id
+        == "sentence-transformers/all-MiniLM-L6-v2"
+    )
+    assert isinstance(
+        embedder_from_settings(ClassifySettings(embedding_model="hashing-bow-64")), HashingEmbedder
+    )
     custom = embedder_from_settings(ClassifySettings(embedding_model="/opt/my-model"))
     assert custom.model_id == "/opt/my-model"
 

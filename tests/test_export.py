@@ -10,13 +10,13 @@ from bibtexparser.bparser import BibTexParser
 from click.testing import CliRunner
 
 from evla_miner.cli import cli
-from evla_miner.core.settings import seeds_dir
 from evla_miner.core.db import open_db
-from evla_miner.core.errors import BadInput
-from evla_miner.review.export import export_bibtex, export_markdown, tex_escape
-from evla_miner.core.records import paper_from_snapshot, upsert_papers
 from evla_miner.core.decisions import record_decision
+from evla_miner.core.errors import BadInput
+from evla_miner.core.records import paper_from_snapshot, upsert_papers
+from evla_miner.core.settings import seeds_dir
 from evla_miner.ingest.seeds import init_db
+from evla_miner.review.export import export_bibtex, export_markdown, tex_escape
 
 LEAF = "model.compression.quantization"
 
@@ -27,12 +27,14 @@ HOSTILE_TITLES = {
     "2510.10004": "Ünïcödé — naïve 日本語 Δ-VLA",
     "2510.10005": r"\emph{Fast} \LaTeX\ commands and \"{u}ber \& escaped",
     "2510.10006": "Trailing backslash \\",
-    "2510.10007": "Tilde ~ caret ^ and @at and \"quotes\"",
+    "2510.10007": 'Tilde ~ caret ^ and @at and "quotes"',
     "2510.10008": "$\\mathcal{O}(n)$ attention with 50% less {memory}",
 }
 
 
-def add_paper(db, paper_id, title, date="Mon, 6 Oct 2025 00:00:00 GMT", authors_parsed=None, **extra):
+def add_paper(
+    db, paper_id, title, date="Mon, 6 Oct 2025 00:00:00 GMT", authors_parsed=None, **extra
+):
     authors_parsed = authors_parsed or [["Lovelace", "Ada", ""], ["Turing", "Alan", ""]]
     record = {
         "id": paper_id,
@@ -71,7 +73,7 @@ def test_hostile_titles_round_trip(seeded_db):
             seeded_db,
             paper_id,
             title,
-            authors_parsed=[["M\\\"uller", "J{\\o}rg", "Jr"], ["O'Brien_%", "Ana & Co", ""]],
+            authors_parsed=[['M\\"uller', "J{\\o}rg", "Jr"], ["O'Brien_%", "Ana & Co", ""]],
         )
         accept(seeded_db, paper_id)
     result = export_bibtex(seeded_db, status="accepted")  # validates by parsing back itself
@@ -95,8 +97,14 @@ def test_hostile_titles_round_trip(seeded_db):
     assert "\\textbraceright{}\\textbraceleft{}" in titles["2510.10002"]
     assert by_eprint["2510.10003"]["author"] == r"M\"uller, Jr, J{\o}rg and O'Brien\_\%, Ana \& Co"
     assert {e["ID"] for e in entries.values()} == {
-        "muller2025unbalanced", "muller2025balanced", "muller2025100", "muller2025unicode",
-        "muller2025fast", "muller2025trailing", "muller2025tilde", "muller2025attention",
+        "muller2025unbalanced",
+        "muller2025balanced",
+        "muller2025100",
+        "muller2025unicode",
+        "muller2025fast",
+        "muller2025trailing",
+        "muller2025tilde",
+        "muller2025attention",
     }
 
 
@@ -116,7 +124,12 @@ def test_arxiv_fields_types_and_key_shape(seeded_db):
         doi="10.1000/xyz123",
     )
     add_paper(seeded_db, "2510.10011", "Conference Paper", **{"journal-ref": "CoRL 2024, Munich"})
-    add_paper(seeded_db, "2510.10012", "Journal Paper", **{"journal-ref": "IEEE Robotics and Automation Letters 9 (2024) 1-8"})
+    add_paper(
+        seeded_db,
+        "2510.10012",
+        "Journal Paper",
+        **{"journal-ref": "IEEE Robotics and Automation Letters 9 (2024) 1-8"},
+    )
     for pid in ("2510.10010", "2510.10011", "2510.10012"):
         accept(seeded_db, pid)
     text = export_bibtex(seeded_db, status="accepted").text
@@ -173,15 +186,33 @@ def test_status_and_category_filters(seeded_db):
 
 def test_markdown_tables(seeded_db):
     leaf = "model.arch.mixture_of_experts"
-    add_paper(seeded_db, "2510.10040", "Zeta | Pipe [draft]", date="Mon, 6 Oct 2025 00:00:00 GMT",
-              comments="Project page: https://zeta.github.io/. Code: https://github.com/z/zeta.")
-    add_paper(seeded_db, "2510.10041", "alpha first", date="Mon, 6 Oct 2025 00:00:00 GMT", **{"journal-ref": "CoRL 2025"})
+    add_paper(
+        seeded_db,
+        "2510.10040",
+        "Zeta | Pipe [draft]",
+        date="Mon, 6 Oct 2025 00:00:00 GMT",
+        comments="Project page: https://zeta.github.io/. Code: https://github.com/z/zeta.",
+    )
+    add_paper(
+        seeded_db,
+        "2510.10041",
+        "alpha first",
+        date="Mon, 6 Oct 2025 00:00:00 GMT",
+        **{"journal-ref": "CoRL 2025"},
+    )
     add_paper(seeded_db, "2310.10042", "Older Paper", date="Mon, 9 Oct 2023 00:00:00 GMT")
     for pid in ("2510.10040", "2510.10041", "2310.10042"):
         accept(seeded_db, pid, leaf)
     text = export_markdown(seeded_db, category=leaf)
     lines = text.splitlines()
-    assert lines[:6] == ["## Efficient Model Design", "", "### Efficient Architectures", "", "#### Mixture-of-Experts", ""]
+    assert lines[:6] == [
+        "## Efficient Model Design",
+        "",
+        "### Efficient Architectures",
+        "",
+        "#### Mixture-of-Experts",
+        "",
+    ]
     assert lines[6] == "| Year | Venue | Paper | Website | Code |"
     assert lines[7] == "|---|---|---|---|---|"
     rows = [line for line in lines[8:] if line.startswith("| ")]
@@ -195,13 +226,18 @@ def test_markdown_tables(seeded_db):
         "[Website](https://zeta.github.io/) | [Code](https://github.com/z/zeta) |"
     )
     assert rows.index(zeta) > [i for i, r in enumerate(rows) if "alpha first" in r][0]
-    assert all(row.count(" | ") == 4 for row in rows)  # every row has 5 cells (escaped pipes do not count)
+    assert all(
+        row.count(" | ") == 4 for row in rows
+    )  # every row has 5 cells (escaped pipes do not count)
     # the full export has a heading per pillar and the auxiliary sections last
     full = export_markdown(seeded_db)
     headings = [line for line in full.splitlines() if line.startswith("## ")]
     assert headings == [
-        "## Efficient Model Design", "## Efficient Training", "## Efficient Data Collection",
-        "## VLA Foundations (non-efficient baselines)", "## Applications",
+        "## Efficient Model Design",
+        "## Efficient Training",
+        "## Efficient Data Collection",
+        "## VLA Foundations (non-efficient baselines)",
+        "## Applications",
     ]
 
 

@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from evla_miner.core.settings import DEMO_SNAPSHOT
 from evla_miner.core.errors import BadInput
+from evla_miner.core.settings import DEMO_SNAPSHOT
 from evla_miner.ingest.snapshot import import_snapshot
 
 
@@ -76,7 +76,10 @@ def test_date_window_applies_to_the_first_version(db, tmp_path):
         ),
     ]
     result = import_snapshot(
-        db, write_lines(tmp_path / "s.jsonl", lines), since=date(2024, 6, 4), until=date(2024, 6, 30)
+        db,
+        write_lines(tmp_path / "s.jsonl", lines),
+        since=date(2024, 6, 4),
+        until=date(2024, 6, 30),
     )
     assert [row["id"] for row in db["papers"].rows] == ["2406.00002"]
     assert result.counts["outside_window"] == 2

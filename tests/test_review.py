@@ -10,17 +10,17 @@ from click.testing import CliRunner
 
 from evla_miner.cli import cli
 from evla_miner.core.db import open_db
-from evla_miner.core.errors import BadInput
-from evla_miner.core.records import paper_from_snapshot, upsert_papers
 from evla_miner.core.decisions import (
     decision_history,
     effective_decision,
     record_decision,
     undo_decision,
 )
+from evla_miner.core.errors import BadInput
+from evla_miner.core.records import paper_from_snapshot, upsert_papers
+from evla_miner.core.settings import seeds_dir
 from evla_miner.ingest.seeds import init_db
 from evla_miner.review.csv_import import import_decisions_csv
-from evla_miner.core.settings import seeds_dir
 
 LEAF = "model.compression.quantization"
 OTHER_LEAF = "model.arch.mixture_of_experts"
@@ -72,14 +72,24 @@ def test_latest_decision_wins_and_undo_pops(seeded_db):
     assert json.loads(survey_row(db, "2510.00002")["labels"]) == [LEAF, OTHER_LEAF]
 
     undone = undo_decision(db, "2510.00002", reviewer="bo")
-    assert undone == {"paper_id": "2510.00002", "undone": "accept", "now": "reject", "survey": "removed"}
+    assert undone == {
+        "paper_id": "2510.00002",
+        "undone": "accept",
+        "now": "reject",
+        "survey": "removed",
+    }
     assert survey_row(db, "2510.00002") is None
     undo_decision(db, "2510.00002")
     assert effective_decision(db, "2510.00002") is None
     with pytest.raises(BadInput, match="no decision to undo"):
         undo_decision(db, "2510.00002")
     # the log keeps everything: reject, accept, undo, undo
-    assert [d.decision for d in decision_history(db, "2510.00002")] == ["reject", "accept", "undo", "undo"]
+    assert [d.decision for d in decision_history(db, "2510.00002")] == [
+        "reject",
+        "accept",
+        "undo",
+        "undo",
+    ]
 
 
 def test_versioned_and_prefixed_ids_resolve(seeded_db):
@@ -103,7 +113,13 @@ def test_errors_are_one_line(seeded_db):
 def test_accept_without_category_takes_classifier_suggestion(seeded_db):
     add_paper(seeded_db, "2510.00005")
     seeded_db["scores"].insert(
-        {"paper_id": "2510.00005", "relevance": 0.9, "categories": json.dumps([{"id": OTHER_LEAF, "score": 0.8}, {"id": LEAF, "score": 0.1}])}
+        {
+            "paper_id": "2510.00005",
+            "relevance": 0.9,
+            "categories": json.dumps(
+                [{"id": OTHER_LEAF, "score": 0.8}, {"id": LEAF, "score": 0.1}]
+            ),
+        }
     )
     assert record_decision(seeded_db, "2510.00005", "accept")["categories"] == [OTHER_LEAF]
 
@@ -142,7 +158,9 @@ CSV_TEXT = (
 def test_import_csv_reports_bad_rows_with_line_numbers_and_keeps_good_ones(seeded_db):
     for n in range(10, 14):
         add_paper(seeded_db, f"2510.000{n}")
-    n_ok, errors = import_decisions_csv(seeded_db, io.StringIO(CSV_TEXT, newline=""), reviewer="csv")
+    n_ok, errors = import_decisions_csv(
+        seeded_db, io.StringIO(CSV_TEXT, newline=""), reviewer="csv"
+    )
     assert n_ok == 4
     assert [e["line"] for e in errors] == [4, 5, 6, 10]
     assert errors[0]["reason"].startswith("unknown paper id: 2599.99999")
@@ -171,16 +189,24 @@ def test_review_cli(tmp_path):
     add_paper(db, "2510.00021")
     db.close()
     runner = CliRunner()
-    result = runner.invoke(cli, ["review", "2510.00020", "--accept", "--category", LEAF, "--reviewer", "ana"])
+    result = runner.invoke(
+        cli, ["review", "2510.00020", "--accept", "--category", LEAF, "--reviewer", "ana"]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"2510.00020: accepted as {LEAF}; added to the survey"
     result = runner.invoke(cli, ["review", "2510.00021", "--reject", "--note", "no"])
     assert result.output.strip() == "2510.00021: rejected; survey unchanged"
     result = runner.invoke(cli, ["review", "--undo", "2510.00020"])
-    assert result.output.strip() == "2510.00020: accept undone, now no decision; removed from the survey"
+    assert (
+        result.output.strip()
+        == "2510.00020: accept undone, now no decision; removed from the survey"
+    )
     result = runner.invoke(cli, ["review", "2599.00000", "--reject"])
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: unknown paper id: 2599.00000 (not in the database; harvest it first)"
+    assert (
+        result.output.strip()
+        == "Error: unknown paper id: 2599.00000 (not in the database; harvest it first)"
+    )
     result = runner.invoke(cli, ["review", "2510.00021"])
     assert result.exit_code == 2 and "exactly one of" in result.output
 

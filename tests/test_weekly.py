@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from evla_miner.cli import cli
 from evla_miner.core.db import loads, open_db
-from evla_miner.review.digest import bar_chart_svg, write_digest
 from evla_miner.core.errors import EvlaError
 from evla_miner.pipeline.weekly import WeeklyLocked, lock_path, run_weekly, weekly_lock
+from evla_miner.review.digest import bar_chart_svg, write_digest
 
 HOLD_LOCK = textwrap.dedent(
     """
@@ -38,7 +38,10 @@ def test_second_overlapping_run_exits_nonzero_and_does_nothing(tmp_path):
     db.close()
     # the first "run" is another process holding the weekly lock
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(lock)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD_LOCK, str(lock)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "locked"
@@ -68,17 +71,32 @@ class BrokenEmbedder:
 
 def test_failing_stage_is_recorded_and_raised(tmp_path):
     snapshot = tmp_path / "tiny.jsonl"
-    snapshot.write_text(json.dumps({
-        "id": "2510.40001", "title": "A tiny efficient VLA", "abstract": "Small.", "authors": "A B",
-        "categories": "cs.RO", "versions": [{"version": "v1", "created": "Mon, 6 Oct 2025 00:00:00 GMT"}],
-    }) + "\n")
+    snapshot.write_text(
+        json.dumps(
+            {
+                "id": "2510.40001",
+                "title": "A tiny efficient VLA",
+                "abstract": "Small.",
+                "authors": "A B",
+                "categories": "cs.RO",
+                "versions": [{"version": "v1", "created": "Mon, 6 Oct 2025 00:00:00 GMT"}],
+            }
+        )
+        + "\n"
+    )
     db = open_db(tmp_path / "evla.db")
     with pytest.raises(EvlaError, match=r"^weekly run 1: classify failed: model exploded"):
         run_weekly(db, snapshot=snapshot, online=False, embedder=BrokenEmbedder())
     run = db["runs"].get(1)
-    assert (run["kind"], run["status"], run["message"]) == ("weekly", "failed", "classify failed: model exploded")
+    assert (run["kind"], run["status"], run["message"]) == (
+        "weekly",
+        "failed",
+        "classify failed: model exploded",
+    )
     assert loads(run["errors"]) == [{"reason": "model exploded", "stage": "classify"}]
-    assert loads(run["counts"])["harvest"]["inserted"] == 1  # what was done before the failure is kept
+    assert (
+        loads(run["counts"])["harvest"]["inserted"] == 1
+    )  # what was done before the failure is kept
     with weekly_lock(lock_path(db)):  # and the lock was released
         pass
     with pytest.raises(EvlaError, match="nothing to harvest"):
@@ -87,21 +105,56 @@ def test_failing_stage_is_recorded_and_raised(tmp_path):
 
 def test_digest_files(seeded_db, tmp_path):
     proposals = [
-        {"id": "2510.50001", "title": "<script>alert(1)</script> | Fast [VLA]", "score": 0.91,
-         "leaf": "model.compression.quantization", "categories": [], "reasons": ["relevance 0.91", "a < b & c"],
-         "link": "https://arxiv.org/abs/2510.50001"},
-        {"id": "2510.50002", "title": "Second", "score": 0.5, "leaf": "data.augmentation", "categories": [],
-         "reasons": [], "link": "https://arxiv.org/abs/2510.50002"},
-        {"id": "2510.50003", "title": "Third", "score": 0.4, "leaf": None,
-         "categories": [{"id": "model.arch.mixture_of_experts", "score": 0.3}], "reasons": [], "link": None},
-        {"id": "2510.50004", "title": "Fourth", "score": 0.3, "leaf": None, "categories": [], "reasons": [], "link": None},
+        {
+            "id": "2510.50001",
+            "title": "<script>alert(1)</script> | Fast [VLA]",
+            "score": 0.91,
+            "leaf": "model.compression.quantization",
+            "categories": [],
+            "reasons": ["relevance 0.91", "a < b & c"],
+            "link": "https://arxiv.org/abs/2510.50001",
+        },
+        {
+            "id": "2510.50002",
+            "title": "Second",
+            "score": 0.5,
+            "leaf": "data.augmentation",
+            "categories": [],
+            "reasons": [],
+            "link": "https://arxiv.org/abs/2510.50002",
+        },
+        {
+            "id": "2510.50003",
+            "title": "Third",
+            "score": 0.4,
+            "leaf": None,
+            "categories": [{"id": "model.arch.mixture_of_experts", "score": 0.3}],
+            "reasons": [],
+            "link": None,
+        },
+        {
+            "id": "2510.50004",
+            "title": "Fourth",
+            "score": 0.3,
+            "leaf": None,
+            "categories": [],
+            "reasons": [],
+            "link": None,
+        },
     ]
-    stages = {"harvest": {"inserted": 0, "updated": 0}, "classify": {"scored": 0}, "propose": {"unreviewed": 4, "listed": 4}}
+    stages = {
+        "harvest": {"inserted": 0, "updated": 0},
+        "classify": {"scored": 0},
+        "propose": {"unreviewed": 4, "listed": 4},
+    }
     paths = write_digest(seeded_db, 7, stages, proposals, tmp_path / "reports")
     md = paths["markdown"].read_text()
     html = paths["html"].read_text()
     svg = paths["svg"].read_text()
-    assert paths["markdown"].name.startswith("weekly-") and (tmp_path / "reports" / "latest.html").exists()
+    assert (
+        paths["markdown"].name.startswith("weekly-")
+        and (tmp_path / "reports" / "latest.html").exists()
+    )
     assert "(run 7)" in md and "nothing new this week" in md
     assert "| Efficient Model Design | 2 |" in md
     assert "| Efficient Training | 0 |" in md
@@ -117,7 +170,11 @@ def test_digest_files(seeded_db, tmp_path):
 
 def test_bar_chart_scales_to_the_biggest_bar():
     svg = bar_chart_svg([("A & B", 4), ("C", 2), ("D", 0)], "t")
-    assert 'width="300" height="18"' in svg and 'width="150" height="18"' in svg and 'width="0" height="18"' in svg
+    assert (
+        'width="300" height="18"' in svg
+        and 'width="150" height="18"' in svg
+        and 'width="0" height="18"' in svg
+    )
     assert "A &amp; B" in svg
 
 
@@ -126,14 +183,26 @@ def test_weekly_demo_end_to_end(tmp_path):
     """Every stage on the bundled snapshot with the packaged model, then a second run: nothing new."""
     db_file = tmp_path / "evla.db"
     runner = CliRunner()
-    result = runner.invoke(cli, ["--db", str(db_file), "weekly", "--demo", "--limit", "5", "--format", "jsonl"])
+    result = runner.invoke(
+        cli, ["--db", str(db_file), "weekly", "--demo", "--limit", "5", "--format", "jsonl"]
+    )
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(lines) == 5
     for item in lines:
-        assert list(item)[:7] == ["id", "title", "score", "relevance", "influence", "categories", "reasons"]
+        assert list(item)[:7] == [
+            "id",
+            "title",
+            "score",
+            "relevance",
+            "influence",
+            "categories",
+            "reasons",
+        ]
         assert item["reasons"]
-    assert [item["score"] for item in lines] == sorted((item["score"] for item in lines), reverse=True)
+    assert [item["score"] for item in lines] == sorted(
+        (item["score"] for item in lines), reverse=True
+    )
     assert "harvest: 1,282 records read, 1,279 new" in result.stderr
     assert "weekly run 1: ok" in result.stderr
 
@@ -141,7 +210,14 @@ def test_weekly_demo_end_to_end(tmp_path):
     run = db["runs"].get(1)
     assert (run["kind"], run["status"]) == ("weekly", "ok")
     stages = loads(run["counts"])
-    assert set(stages) == {"init", "harvest", "classify", "graph", "propose", "digest"}  # no pdfs offline
+    assert set(stages) == {
+        "init",
+        "harvest",
+        "classify",
+        "graph",
+        "propose",
+        "digest",
+    }  # no pdfs offline
     assert stages["classify"]["scored"] == db["papers"].count
     assert db["scores"].count == db["papers"].count
     reports = tmp_path / "reports"
@@ -152,19 +228,32 @@ def test_weekly_demo_end_to_end(tmp_path):
     assert 0 < relevant < stages["propose"]["unreviewed"]
     assert f"![Relevant unreviewed candidates per pillar ({relevant})]" in md
     table = md.split("| Pillar | Proposals | |")[1].split("## Top proposals")[0]
-    assert sum(int(row.split(" | ")[1]) for row in table.splitlines() if row.startswith("| ") and "---" not in row) == relevant
+    assert (
+        sum(
+            int(row.split(" | ")[1])
+            for row in table.splitlines()
+            if row.startswith("| ") and "---" not in row
+        )
+        == relevant
+    )
     assert lines[0]["title"].replace("[", "\\[").replace("]", "\\]").replace("|", "\\|") in md
     assert "<svg" in Path(stages["digest"]["html"]).read_text()
     db.close()
 
     # the same snapshot again: nothing new, still a success
-    result = runner.invoke(cli, ["--db", str(db_file), "weekly", "--demo", "--limit", "3", "--format", "csv"])
+    result = runner.invoke(
+        cli, ["--db", str(db_file), "weekly", "--demo", "--limit", "3", "--format", "csv"]
+    )
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[0].startswith("id,title,score,relevance,influence")
     assert len(result.stdout.splitlines()) == 4
     assert "0 new" in result.stderr
     db = open_db(db_file)
-    stages = loads(db["runs"].get(db.execute("select max(id) from runs where kind = 'weekly'").fetchone()[0])["counts"])
+    stages = loads(
+        db["runs"].get(db.execute("select max(id) from runs where kind = 'weekly'").fetchone()[0])[
+            "counts"
+        ]
+    )
     assert stages["harvest"]["inserted"] == 0 and stages["classify"]["scored"] == 0
     assert "nothing new this week" in (reports / "latest.md").read_text()
 
@@ -182,20 +271,28 @@ def test_weekly_online_reads_pdfs_of_relevant_papers_and_graphs_their_references
     from evla_miner.ingest.pdfs import PdfClient
 
     with gzip.open(DEMO_SNAPSHOT, "rt") as handle:
-        record = next(r for r in map(json.loads, handle) if r["id"] == "2510.09607")  # VITA-VLA, relevant
+        record = next(
+            r for r in map(json.loads, handle) if r["id"] == "2510.09607"
+        )  # VITA-VLA, relevant
     snapshot = tmp_path / "week.jsonl"
     snapshot.write_text(json.dumps(record) + "\n")
-    pdf = paper_pdf(references=[
-        "[1] M. Kim et al. OpenVLA: An open-source vision-language-action model. arXiv:2406.09246, 2024.",
-        "[2] M. Shukor et al. SmolVLA: A vision-language-action model for affordable robotics. arXiv:2506.01844, 2025.",
-    ])
+    pdf = paper_pdf(
+        references=[
+            "[1] M. Kim et al. OpenVLA: An open-source vision-language-action model. arXiv:2406.09246, 2024.",
+            "[2] M. Shukor et al. SmolVLA: A vision-language-action model for affordable robotics. arXiv:2506.01844, 2025.",
+        ]
+    )
     server = PdfServer()
     server.pdf("2510.09607", 1, pdf)
     try:
         db = open_db(tmp_path / "evla.db")
         result = run_weekly(
-            db, snapshot=snapshot, online=True, limit=5,
-            pdf_client=PdfClient(base_url=server.url, min_interval=0), citation_client=None,
+            db,
+            snapshot=snapshot,
+            online=True,
+            limit=5,
+            pdf_client=PdfClient(base_url=server.url, min_interval=0),
+            citation_client=None,
         )
     finally:
         server.close()

@@ -12,7 +12,9 @@ from .common import ISO_DAY, as_date, echo_jsonl, pass_app, stdout_console
 
 
 @click.command()
-@click.option("--rescore", is_flag=True, help="Score every paper again, not only the unscored ones.")
+@click.option(
+    "--rescore", is_flag=True, help="Score every paper again, not only the unscored ones."
+)
 @pass_app
 def classify(app, rescore):
     """Score papers: relevance to the survey, taxonomy categories, explanation.
@@ -27,7 +29,9 @@ def classify(app, rescore):
     """
     from ..scoring.classify import score_papers
 
-    counts = score_papers(app.db(), reporter=RichReporter(), rescore=rescore, settings=app.settings.classify)
+    counts = score_papers(
+        app.db(), reporter=RichReporter(), rescore=rescore, settings=app.settings.classify
+    )
     click.echo(
         f"run {counts['run_id']}: {counts['scored']:,} papers scored with {counts['model']}"
         f"{' (retrained on reviewer decisions)' if counts['retrained'] else ''}; "
@@ -37,8 +41,15 @@ def classify(app, rescore):
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
-@click.option("--models", "models_path", type=click.Path(file_okay=False, exists=True), help="Model directory. Default: the db's retrained model if any, else models/.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True
+)
+@click.option(
+    "--models",
+    "models_path",
+    type=click.Path(file_okay=False, exists=True),
+    help="Model directory. Default: the db's retrained model if any, else models/.",
+)
 @pass_app
 def predict(app, file, fmt, models_path):
     """Score the records of FILE (arXiv snapshot format, JSON lines, optionally .gz).
@@ -59,7 +70,11 @@ def predict(app, file, fmt, models_path):
     from ..scoring.model import find_model, model_directories
 
     settings = app.settings
-    directories = [Path(models_path)] if models_path else model_directories(app.resolved_db_path.parent, settings.models)
+    directories = (
+        [Path(models_path)]
+        if models_path
+        else model_directories(app.resolved_db_path.parent, settings.models)
+    )
     model = find_model(directories)
     records, errors = [], {}
     for line in iter_jsonl(file):
@@ -69,7 +84,9 @@ def predict(app, file, fmt, models_path):
         else:
             records.append(line.value)
     embedder = embedder_from_settings(settings.classify)
-    predictions = predict_records(records, model, embedder, VectorStore.load(settings.models), reporter=RichReporter())
+    predictions = predict_records(
+        records, model, embedder, VectorStore.load(settings.models), reporter=RichReporter()
+    )
     for i, error in errors.items():
         predictions[i] = {"id": None, "error": error}
     if fmt == "jsonl":
@@ -90,7 +107,9 @@ def predict(app, file, fmt, models_path):
         table.add_row(
             p["id"] or clean_text(record.get("title")) or "-",
             f"{p['relevance']:.3f}",
-            f"{p['categories'][0]['id']} {p['categories'][0]['score']:.2f}" if p["categories"] else "",
+            f"{p['categories'][0]['id']} {p['categories'][0]['score']:.2f}"
+            if p["categories"]
+            else "",
             f"{nearest.get('title', '')[:40]} ({nearest.get('similarity', 0):.2f})",
             ", ".join(p["explanation"]["terms"][:4]),
         )
@@ -98,8 +117,17 @@ def predict(app, file, fmt, models_path):
 
 
 @click.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where to write the artefacts. Default: models/.")
-@click.option("--no-eval", is_flag=True, help="Skip the evaluation whose metrics are recorded beside the artefacts.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Where to write the artefacts. Default: models/.",
+)
+@click.option(
+    "--no-eval",
+    is_flag=True,
+    help="Skip the evaluation whose metrics are recorded beside the artefacts.",
+)
 @pass_app
 def train(app, out_dir, no_eval):
     """Rebuild the shipped classifier from seeds/ (deterministic, fixed seeds).
@@ -117,8 +145,12 @@ def train(app, out_dir, no_eval):
 
     settings = app.settings
     meta = build_shipped_models(
-        app.db(), embedder_from_settings(settings.classify), Path(out_dir) if out_dir else None,
-        evaluate=not no_eval, seeds=settings.seeds, reporter=RichReporter(),
+        app.db(),
+        embedder_from_settings(settings.classify),
+        Path(out_dir) if out_dir else None,
+        evaluate=not no_eval,
+        seeds=settings.seeds,
+        reporter=RichReporter(),
     )
     click.echo(
         f"model {meta['model_id']}: {meta['examples']:,} papers ({meta['positives']} relevant, "
@@ -148,7 +180,16 @@ def print_eval(result: dict) -> None:
             f"known before: {rep['known_papers']:,} / {rep['known_positives']}"
         )
     )
-    for column in ("ranker", "recall@10 week-mean", "recall@10 overall", "missed@10", "recall@20 week-mean", "recall@20 overall", "AP (static)", "WSS@95"):
+    for column in (
+        "ranker",
+        "recall@10 week-mean",
+        "recall@10 overall",
+        "missed@10",
+        "recall@20 week-mean",
+        "recall@20 overall",
+        "AP (static)",
+        "WSS@95",
+    ):
         r.add_column(column, justify="right" if column != "ranker" else "left")
     for name, m in rep["rankers"].items():
         r.add_row(
@@ -170,11 +211,17 @@ def print_eval(result: dict) -> None:
                 for b in reversed(m["calibration"]["bands"])
                 if b["papers"]
             )
-            click.echo(f"{name} probabilities on the post-cut stream: Brier {m['calibration']['brier']:.4f}; {bands}")
+            click.echo(
+                f"{name} probabilities on the post-cut stream: Brier {m['calibration']['brier']:.4f}; {bands}"
+            )
 
 
 @click.command(name="eval")
-@click.option("--cut", type=ISO_DAY, help="Replay cut date (YYYY-MM-DD): what was published before it is known. Default 2025-03-31.")
+@click.option(
+    "--cut",
+    type=ISO_DAY,
+    help="Replay cut date (YYYY-MM-DD): what was published before it is known. Default 2025-03-31.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @pass_app
 def eval_(app, cut, as_json):
@@ -191,7 +238,9 @@ def eval_(app, cut, as_json):
 
     settings, reporter = app.settings, RichReporter()
     embedder = embedder_from_settings(settings.classify)
-    training = training_set(app.db(), embedder, settings.seeds, VectorStore.load(settings.models), reporter=reporter)
+    training = training_set(
+        app.db(), embedder, settings.seeds, VectorStore.load(settings.models), reporter=reporter
+    )
     result = run_eval(training, cut=as_date(cut) or DEFAULT_CUT, reporter=reporter)
     if as_json:
         click.echo(json.dumps(result, indent=2))

@@ -55,10 +55,14 @@ def since_until_options(what: str = "the first version's date"):
 
     def decorate(func):
         func = click.option(
-            "--until", type=ISO_DAY, help=f"Only papers whose {what} is on or before this day (YYYY-MM-DD)."
+            "--until",
+            type=ISO_DAY,
+            help=f"Only papers whose {what} is on or before this day (YYYY-MM-DD).",
         )(func)
         func = click.option(
-            "--since", type=ISO_DAY, help=f"Only papers whose {what} is on or after this day (YYYY-MM-DD)."
+            "--since",
+            type=ISO_DAY,
+            help=f"Only papers whose {what} is on or after this day (YYYY-MM-DD).",
         )(func)
         return func
 

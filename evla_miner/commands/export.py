@@ -31,8 +31,14 @@ def export():
     show_default=True,
     help="accepted: papers reviewers accepted; survey: every survey paper (seeds + accepted); all: every paper in the db.",
 )
-@click.option("--category", metavar="NODE", help="Only papers labelled with this taxonomy node or one below it.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option(
+    "--category",
+    metavar="NODE",
+    help="Only papers labelled with this taxonomy node or one below it.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout."
+)
 @pass_app
 def bibtex(app, status, category, output):
     """BibTeX entries (@misc for arXiv preprints, @article/@inproceedings when a
@@ -46,12 +52,17 @@ def bibtex(app, status, category, output):
     result = export_bibtex(app.db(), status, category)
     _write(result.text, output)
     if output and output != "-":
-        click.echo(f"{output}: {result.count} entries ({result.new_keys} new keys), parsed back with bibtexparser: ok", err=True)
+        click.echo(
+            f"{output}: {result.count} entries ({result.new_keys} new keys), parsed back with bibtexparser: ok",
+            err=True,
+        )
 
 
 @export.command()
 @click.option("--category", metavar="NODE", help="Only this taxonomy node's part of the tables.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout."
+)
 @pass_app
 def markdown(app, category, output):
     """The survey's README tables: | Year | Venue | Paper | Website | Code |, one
@@ -64,7 +75,9 @@ def markdown(app, category, output):
     text = export_markdown(app.db(), category)
     _write(text, output)
     if output and output != "-":
-        rows = sum(line.startswith("| ") and not line.startswith("| Year ") for line in text.splitlines())
+        rows = sum(
+            line.startswith("| ") and not line.startswith("| Year ") for line in text.splitlines()
+        )
         click.echo(f"{output}: {rows} table rows", err=True)
 
 

@@ -50,19 +50,28 @@ def graph(app, online, service, fetch_limit):
         online = has_api_key(settings.service)
     db = app.db()
     client = client_from_settings(settings, db=db) if online else None
-    counts = build_graph(db, citation_client=client, reporter=RichReporter(), fetch_limit=fetch_limit or None)
+    counts = build_graph(
+        db, citation_client=client, reporter=RichReporter(), fetch_limit=fetch_limit or None
+    )
     click.echo(
         f"run {counts['run_id']}: {counts['nodes']:,} nodes ({counts['corpus_nodes']:,} papers, "
         f"{counts['stub_nodes']:,} cited works outside the db), {counts['edges']:,} edges; "
         f"{counts['references']:,} references read ({counts['references_unresolved']:,} unidentifiable)"
-        + (f", {counts['papers_fetched']:,} papers asked online ({counts['edges_from_service']:,} edges)" if online else "")
+        + (
+            f", {counts['papers_fetched']:,} papers asked online ({counts['edges_from_service']:,} edges)"
+            if online
+            else ""
+        )
     )
     click.echo(
         f"{counts['survey_papers_citing']:,} survey papers cite something; "
         f"{counts['cited_by_survey']:,} works are cited by survey papers"
     )
     if not counts["edges"]:
-        click.echo("no edges: run `evla pdf`/`evla refs` first, or go --online; `evla propose` ranks by relevance only", err=True)
+        click.echo(
+            "no edges: run `evla pdf`/`evla refs` first, or go --online; `evla propose` ranks by relevance only",
+            err=True,
+        )
 
 
 COMMANDS = [graph]

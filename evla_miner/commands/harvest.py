@@ -24,7 +24,10 @@ def print_snapshot_result(result) -> None:
     for error in result.errors[:SHOWN_BAD_LINES]:
         click.echo(f"  line {error['line']}: {error['reason']}", err=True)
     if counts["bad"] > SHOWN_BAD_LINES:
-        click.echo(f"  ... and {counts['bad'] - SHOWN_BAD_LINES} more bad lines (see `evla status --json`)", err=True)
+        click.echo(
+            f"  ... and {counts['bad'] - SHOWN_BAD_LINES} more bad lines (see `evla status --json`)",
+            err=True,
+        )
 
 
 def print_arxiv_result(result) -> None:
@@ -56,7 +59,11 @@ def print_arxiv_result(result) -> None:
     help="arXiv search query for the live harvest (repeatable); replaces the configured queries "
     "($EVLA_ARXIV_QUERIES, [harvest.queries] in evla.toml, default: cs.RO + VLA terms in cs.CV/AI/LG/CL).",
 )
-@click.option("--delay", type=float, help="Seconds between arXiv API requests (default 3, or [harvest] delay_seconds).")
+@click.option(
+    "--delay",
+    type=float,
+    help="Seconds between arXiv API requests (default 3, or [harvest] delay_seconds).",
+)
 @pass_app
 def harvest(app, snapshot, since, until, queries, delay):
     """Bring new arXiv papers into the database.
@@ -90,12 +97,16 @@ def harvest(app, snapshot, since, until, queries, delay):
             "harvest", delay_seconds=delay, queries=queries_from_specs(queries) if queries else None
         ).harvest
         client = client_from_settings(settings, on_retry=reporter.note)
-        result = harvest_arxiv(app.db(), client, as_date(since), as_date(until), reporter=reporter, settings=settings)
+        result = harvest_arxiv(
+            app.db(), client, as_date(since), as_date(until), reporter=reporter, settings=settings
+        )
         print_arxiv_result(result)
         return
     if queries or delay is not None:
         raise click.UsageError("--query and --delay apply to the live harvest, not to --snapshot")
-    result = import_snapshot(app.db(), snapshot, as_date(since), as_date(until), reporter=RichReporter())
+    result = import_snapshot(
+        app.db(), snapshot, as_date(since), as_date(until), reporter=RichReporter()
+    )
     print_snapshot_result(result)
 
 

@@ -14,17 +14,51 @@ DEFAULTS = PdfSettings()
 
 
 @click.command()
-@click.option("--min-relevance", type=float, help="Only papers whose classifier relevance is at least this (default: all papers). [pdf] min_relevance")
-@click.option("--no-survey", is_flag=True, help="With --min-relevance, leave out the survey's own papers (included by default: their references feed the citation graph).")
-@click.option("--limit", type=click.IntRange(min=0), help="Process at most this many papers this run.")
-@click.option("--workers", type=click.IntRange(min=0), help="Extraction processes (default: number of cores; 0 = in this process). [pdf] workers")
-@click.option("--interval", type=click.FloatRange(min=0), help=f"Seconds between downloads (default {DEFAULTS.interval:g}, arXiv's rule). [pdf] interval")
-@click.option("--max-mb", type=click.FloatRange(min=0.001), help=f"Size cap per PDF in MB (default {DEFAULTS.max_mb:g}). [pdf] max_mb")
-@click.option("--max-pages", type=click.IntRange(min=1), help=f"Refuse PDFs with more pages (default {DEFAULTS.max_pages}). [pdf] max_pages")
-@click.option("--time-limit", type=click.FloatRange(min=0.1), help=f"Seconds of extraction per PDF (default {DEFAULTS.time_limit:g}). [pdf] time_limit")
-@click.option("--base-url", help=f"Where PDFs are fetched from (default {DEFAULTS.base_url}). [pdf] base_url")
+@click.option(
+    "--min-relevance",
+    type=float,
+    help="Only papers whose classifier relevance is at least this (default: all papers). [pdf] min_relevance",
+)
+@click.option(
+    "--no-survey",
+    is_flag=True,
+    help="With --min-relevance, leave out the survey's own papers (included by default: their references feed the citation graph).",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=0), help="Process at most this many papers this run."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    help="Extraction processes (default: number of cores; 0 = in this process). [pdf] workers",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    help=f"Seconds between downloads (default {DEFAULTS.interval:g}, arXiv's rule). [pdf] interval",
+)
+@click.option(
+    "--max-mb",
+    type=click.FloatRange(min=0.001),
+    help=f"Size cap per PDF in MB (default {DEFAULTS.max_mb:g}). [pdf] max_mb",
+)
+@click.option(
+    "--max-pages",
+    type=click.IntRange(min=1),
+    help=f"Refuse PDFs with more pages (default {DEFAULTS.max_pages}). [pdf] max_pages",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0.1),
+    help=f"Seconds of extraction per PDF (default {DEFAULTS.time_limit:g}). [pdf] time_limit",
+)
+@click.option(
+    "--base-url", help=f"Where PDFs are fetched from (default {DEFAULTS.base_url}). [pdf] base_url"
+)
 @pass_app
-def pdf(app, min_relevance, no_survey, limit, workers, interval, max_mb, max_pages, time_limit, base_url):
+def pdf(
+    app, min_relevance, no_survey, limit, workers, interval, max_mb, max_pages, time_limit, base_url
+):
     """Download and read the PDFs of candidate papers.
 
     For each selected paper whose latest version is not yet read: download
@@ -39,8 +73,14 @@ def pdf(app, min_relevance, no_survey, limit, workers, interval, max_mb, max_pag
       evla pdf --min-relevance 0.5
     """
     settings = app.settings.with_flags(
-        "pdf", min_relevance=min_relevance, workers=workers, interval=interval, max_mb=max_mb,
-        max_pages=max_pages, time_limit=time_limit, base_url=base_url,
+        "pdf",
+        min_relevance=min_relevance,
+        workers=workers,
+        interval=interval,
+        max_mb=max_mb,
+        max_pages=max_pages,
+        time_limit=time_limit,
+        base_url=base_url,
     ).pdf
     counts = process_pdfs(
         app.db(),
@@ -60,8 +100,12 @@ def pdf(app, min_relevance, no_survey, limit, workers, interval, max_mb, max_pag
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True)
-@click.option("--max-pages", type=click.IntRange(min=1), default=DEFAULTS.max_pages, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True
+)
+@click.option(
+    "--max-pages", type=click.IntRange(min=1), default=DEFAULTS.max_pages, show_default=True
+)
 def refs(file, fmt, max_pages):
     """Print the references found in one PDF (no database needed).
 
@@ -79,7 +123,11 @@ def refs(file, fmt, max_pages):
         echo_jsonl(entries)
         return
     for ref in entries:
-        ident = f"arXiv:{ref['arxiv_id']}" if ref["arxiv_id"] else (f"doi:{ref['doi']}" if ref["doi"] else "-")
+        ident = (
+            f"arXiv:{ref['arxiv_id']}"
+            if ref["arxiv_id"]
+            else (f"doi:{ref['doi']}" if ref["doi"] else "-")
+        )
         label = ref["title"] or ref["raw"]
         if len(label) > 90:
             label = label[:87] + "..."

@@ -31,7 +31,9 @@ SURVEY_EFFECT = {
 )
 @click.option("--note", help="A free-text note kept with the decision.")
 @click.option("--reviewer", help="Who decides. Default: $EVLA_REVIEWER, else your login name.")
-@click.option("--undo", "undo_id", metavar="ID", help="Cancel the decision currently in force for paper ID.")
+@click.option(
+    "--undo", "undo_id", metavar="ID", help="Cancel the decision currently in force for paper ID."
+)
 @click.option(
     "--import",
     "import_file",
@@ -55,13 +57,17 @@ def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_
     """
     modes = sum(bool(x) for x in (decision, undo_id, import_file))
     if modes != 1:
-        raise click.UsageError("give exactly one of: ID --accept, ID --reject, --undo ID, --import FILE")
+        raise click.UsageError(
+            "give exactly one of: ID --accept, ID --reject, --undo ID, --import FILE"
+        )
     db = app.db()
     if import_file:
         if paper_id:
             raise click.UsageError("--import takes no paper id")
         n_ok, errors = import_decisions_csv(db, import_file, reviewer=reviewer)
-        click.echo(f"{import_file}: {n_ok} decision{'s' if n_ok != 1 else ''} recorded, {len(errors)} bad row{'s' if len(errors) != 1 else ''}")
+        click.echo(
+            f"{import_file}: {n_ok} decision{'s' if n_ok != 1 else ''} recorded, {len(errors)} bad row{'s' if len(errors) != 1 else ''}"
+        )
         for error in errors:
             click.echo(f"  line {error['line']}: {error['reason']}", err=True)
         if errors:
@@ -72,7 +78,9 @@ def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_
             raise click.UsageError("--undo takes the paper id as its value: evla review --undo ID")
         result = undo_decision(db, undo_id, reviewer=reviewer)
         now = result["now"] or "no decision"
-        click.echo(f"{result['paper_id']}: {result['undone']} undone, now {now}; {SURVEY_EFFECT[result['survey']]}")
+        click.echo(
+            f"{result['paper_id']}: {result['undone']} undone, now {now}; {SURVEY_EFFECT[result['survey']]}"
+        )
         return
     if not paper_id:
         raise click.UsageError("which paper? evla review ID --accept|--reject")

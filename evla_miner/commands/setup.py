@@ -62,8 +62,19 @@ def status(app, as_json):
     for column in ("id", "kind", "started", "status", "counts", "errors"):
         runs.add_column(column)
     for run in info["runs"]:
-        summary = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in run["counts"].items() if v)
-        runs.add_row(str(run["id"]), run["kind"], run["started"] or "", run["status"], summary, str(run["errors"]))
+        summary = ", ".join(
+            f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
+            for k, v in run["counts"].items()
+            if v
+        )
+        runs.add_row(
+            str(run["id"]),
+            run["kind"],
+            run["started"] or "",
+            run["status"],
+            summary,
+            str(run["errors"]),
+        )
     console.print(runs)
 
 

@@ -11,7 +11,9 @@ from .common import as_date, pass_app, since_until_options
 
 @click.command()
 @since_until_options("first version's date")
-@click.option("--limit", type=click.IntRange(min=1), help="Triage at most this many proposals (best first).")
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Triage at most this many proposals (best first)."
+)
 @click.option("--reviewer", help="Who decides. Default: $EVLA_REVIEWER, else your login name.")
 @pass_app
 def triage(app, since, until, limit, reviewer):

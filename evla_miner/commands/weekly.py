@@ -32,30 +32,56 @@ def _summary(result) -> list[str]:
         )
     if "classify" in stages:
         c = stages["classify"]
-        lines.append(f"classify: {c.get('scored', 0):,} papers scored" + (" (retrained)" if c.get("retrained") else ""))
+        lines.append(
+            f"classify: {c.get('scored', 0):,} papers scored"
+            + (" (retrained)" if c.get("retrained") else "")
+        )
     if "pdfs" in stages:
         d = stages["pdfs"]
-        lines.append(f"pdfs: {d.get('downloaded', 0):,} downloaded, {d.get('extracted', 0):,} read, "
-                     f"{d.get('references', 0):,} references")
+        lines.append(
+            f"pdfs: {d.get('downloaded', 0):,} downloaded, {d.get('extracted', 0):,} read, "
+            f"{d.get('references', 0):,} references"
+        )
     if "graph" in stages:
         g = stages["graph"]
         lines.append(f"graph: {g.get('nodes', 0):,} nodes, {g.get('edges', 0):,} edges")
     if "propose" in stages:
         p = stages["propose"]
-        lines.append(f"propose: {p['unreviewed']:,} unreviewed candidates ({p['relevant']:,} relevant), top {p['listed']} listed")
+        lines.append(
+            f"propose: {p['unreviewed']:,} unreviewed candidates ({p['relevant']:,} relevant), top {p['listed']} listed"
+        )
     if result.digest:
         lines.append(f"digest: {result.digest['markdown']} and {result.digest['html']}")
     return lines
 
 
 @click.command()
-@click.option("--snapshot", type=click.Path(dir_okay=False, exists=True), help="Harvest from this snapshot file instead of the arXiv API.")
+@click.option(
+    "--snapshot",
+    type=click.Path(dir_okay=False, exists=True),
+    help="Harvest from this snapshot file instead of the arXiv API.",
+)
 @since_until_options("first version's date")
-@click.option("--limit", type=click.IntRange(min=0), default=DEFAULT_LIMIT, show_default=True,
-              help="How many proposals to print and put in the digest; 0 = all.")
-@click.option("--format", "format_", type=click.Choice(["table", "jsonl", "csv"]), default="table", show_default=True,
-              help="How to print the proposals on stdout (stage summaries go to stderr).")
-@click.option("--demo", is_flag=True, help="Run offline on the bundled sample of real arXiv records (the stream's last 4 weeks) into db/demo.db.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=DEFAULT_LIMIT,
+    show_default=True,
+    help="How many proposals to print and put in the digest; 0 = all.",
+)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["table", "jsonl", "csv"]),
+    default="table",
+    show_default=True,
+    help="How to print the proposals on stdout (stage summaries go to stderr).",
+)
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Run offline on the bundled sample of real arXiv records (the stream's last 4 weeks) into db/demo.db.",
+)
 @pass_app
 def weekly(app, snapshot, since, until, limit, format_, demo):
     """Run the whole weekly pipeline: harvest, classify, PDFs, graph, propose, digest.
@@ -77,8 +103,15 @@ def weekly(app, snapshot, since, until, limit, format_, demo):
     settings = app.settings
     citation_client = None if demo else _citation_client(db, settings)
     result = run_weekly(
-        db, snapshot, as_date(since), as_date(until), demo=demo, reporter=RichReporter(), settings=settings,
-        limit=limit or None, citation_client=citation_client,
+        db,
+        snapshot,
+        as_date(since),
+        as_date(until),
+        demo=demo,
+        reporter=RichReporter(),
+        settings=settings,
+        limit=limit or None,
+        citation_client=citation_client,
     )
     for line in _summary(result):
         click.echo(line, err=True)

@@ -45,7 +45,7 @@ class Decision:
     decided_at: str
 
     @classmethod
-    def from_row(cls, row: dict) -> "Decision":
+    def from_row(cls, row: dict) -> Decision:
         return cls(
             row["id"],
             row["paper_id"],
@@ -151,7 +151,9 @@ def effective_decisions(db: sqlite_utils.Database) -> dict[str, Decision]:
 
 def _seed_labels(db: sqlite_utils.Database, paper_id: str) -> tuple[list[str], str] | None:
     """The labels the seeds this database loaded give a paper, if they list it (to restore a seed row)."""
-    row = db.execute("select labels, label_source from seed_labels where paper_id = ?", [paper_id]).fetchone()
+    row = db.execute(
+        "select labels, label_source from seed_labels where paper_id = ?", [paper_id]
+    ).fetchone()
     return (loads(row[0], []), row[1]) if row else None
 
 
@@ -179,7 +181,12 @@ def _sync_survey(db: sqlite_utils.Database, paper_id: str) -> str:
         if seed:
             labels, label_source = seed
             db["survey"].insert(
-                {"paper_id": paper_id, "labels": dumps(labels), "source": f"seed:{label_source}", "added_at": now_iso()}
+                {
+                    "paper_id": paper_id,
+                    "labels": dumps(labels),
+                    "source": f"seed:{label_source}",
+                    "added_at": now_iso(),
+                }
             )
             return "restored"
         return "removed"
@@ -212,7 +219,9 @@ def record_decision(
     elif not categories:
         categories = suggested_categories(db, paper_id)
         if not categories:
-            raise BadInput(f"{paper_id}: give at least one category to accept (no classifier suggestion yet)")
+            raise BadInput(
+                f"{paper_id}: give at least one category to accept (no classifier suggestion yet)"
+            )
     reviewer = reviewer or default_reviewer()
     with db.conn:
         db["decisions"].insert(

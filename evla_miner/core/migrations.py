@@ -121,9 +121,7 @@ def m001_create_core_tables(db):
         pk="id",
     )
     db["references"].create_index(["paper_id"])
-    db["bibtex_keys"].create(
-        {"paper_id": str, "key": str, "assigned_at": str}, pk="paper_id"
-    )
+    db["bibtex_keys"].create({"paper_id": str, "key": str, "assigned_at": str}, pk="paper_id")
     db["bibtex_keys"].create_index(["key"], unique=True)
 
 

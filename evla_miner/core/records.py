@@ -14,9 +14,9 @@ here, so a paper is stored the same way whoever found it. The rules:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
-from typing import Iterable
 
 import sqlite_utils
 
@@ -104,11 +104,18 @@ def paper_from_snapshot(record: dict, source: str) -> dict:
         if not isinstance(entry, dict):
             raise RecordError("bad versions entry")
         created = parse_date(entry.get("created"))
-        versions.append({"version": _version_number(entry.get("version")), "created": created.isoformat() if created else None})
+        versions.append(
+            {
+                "version": _version_number(entry.get("version")),
+                "created": created.isoformat() if created else None,
+            }
+        )
     versions.sort(key=lambda v: v["version"])
     if not versions:
         fallback = parse_date(record.get("update_date"))
-        versions = [{"version": id_version or 1, "created": fallback.isoformat() if fallback else None}]
+        versions = [
+            {"version": id_version or 1, "created": fallback.isoformat() if fallback else None}
+        ]
 
     categories = clean_text(record.get("categories"))
     authors_parsed = record.get("authors_parsed")
@@ -201,8 +208,10 @@ def upsert_papers(db: sqlite_utils.Database, papers: Iterable[dict]) -> dict:
         row, outcome = merge_paper(current.get(paper["id"]), paper, seen_at)
         current[paper["id"]] = row
         previous = outcome_by_id.get(paper["id"])
-        outcome_by_id[paper["id"]] = "inserted" if previous == "inserted" else (
-            "updated" if "updated" in (previous, outcome) else outcome
+        outcome_by_id[paper["id"]] = (
+            "inserted"
+            if previous == "inserted"
+            else ("updated" if "updated" in (previous, outcome) else outcome)
         )
     with db.conn:
         db["papers"].upsert_all([current[i] for i in outcome_by_id], pk="id", alter=False)

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
 
 import sqlite_utils
 
@@ -58,7 +58,11 @@ def close_abandoned(db: sqlite_utils.Database) -> list[int]:
         if is_abandoned(row):
             db["runs"].update(
                 row["id"],
-                {"status": "interrupted", "finished": now_iso(), "message": f"process {row['pid']} ended without closing the run"},
+                {
+                    "status": "interrupted",
+                    "finished": now_iso(),
+                    "message": f"process {row['pid']} ended without closing the run",
+                },
             )
             closed.append(row["id"])
     return closed
@@ -84,7 +88,9 @@ class Run:
         """Write the counts so far (``counts`` replaces them when given)."""
         if counts is not None:
             self.counts = counts
-        self.db["runs"].update(self.id, {"counts": dumps(self.counts), "errors": dumps(self.errors)})
+        self.db["runs"].update(
+            self.id, {"counts": dumps(self.counts), "errors": dumps(self.errors)}
+        )
 
     def update_params(self, params: dict) -> None:
         self.db["runs"].update(self.id, {"params": dumps(params)})
@@ -121,7 +127,9 @@ def finish_run(db: sqlite_utils.Database, run: Run, status: str) -> None:
 
 
 @contextmanager
-def recorded_run(db: sqlite_utils.Database, kind: str, params: dict | None = None, counts: dict | None = None) -> Iterator[Run]:
+def recorded_run(
+    db: sqlite_utils.Database, kind: str, params: dict | None = None, counts: dict | None = None
+) -> Iterator[Run]:
     """Record the body as one run of ``kind`` (see the module docstring for the statuses)."""
     run = Run(db, start_run(db, kind, params), counts=dict(counts or {}))
     try:

@@ -20,9 +20,10 @@ import os
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import BadInput
 
@@ -152,7 +153,12 @@ class ClassifySettings:
     ENV: typing.ClassVar[dict] = {}
 
 
-SECTIONS = {"harvest": HarvestSettings, "pdf": PdfSettings, "citations": CitationSettings, "classify": ClassifySettings}
+SECTIONS = {
+    "harvest": HarvestSettings,
+    "pdf": PdfSettings,
+    "citations": CitationSettings,
+    "classify": ClassifySettings,
+}
 
 
 def _convert(section: str, key: str, value: Any, kind: Any) -> Any:
@@ -160,10 +166,16 @@ def _convert(section: str, key: str, value: Any, kind: Any) -> Any:
     if value is None:
         return None
     optional = typing.get_origin(kind) in (typing.Union, types.UnionType)
-    base = next((t for t in typing.get_args(kind) if t is not type(None)), kind) if optional else kind
+    base = (
+        next((t for t in typing.get_args(kind) if t is not type(None)), kind) if optional else kind
+    )
     if base in (int, float):
         try:
-            number = base(float(value)) if base is int and isinstance(value, str) and "." in value else base(value)
+            number = (
+                base(float(value))
+                if base is int and isinstance(value, str) and "." in value
+                else base(value)
+            )
         except (TypeError, ValueError):
             raise BadInput(f"[{section}] {key}: expected a number, got {value!r}") from None
         if number < 0:
@@ -212,18 +224,24 @@ def _resolve_queries(section: Mapping, environ: Mapping[str, str]) -> dict[str, 
     defaults, plus or overridden by ``[harvest.queries]`` (same name replaces, an empty
     string removes; ``replace_default_queries = true`` drops the defaults)."""
     if environ.get(QUERIES_ENV):
-        queries = queries_from_specs([part for part in environ[QUERIES_ENV].split(";") if part.strip()])
+        queries = queries_from_specs(
+            [part for part in environ[QUERIES_ENV].split(";") if part.strip()]
+        )
     else:
         user = section.get("queries", {})
         if not isinstance(user, dict) or not all(isinstance(v, str) for v in user.values()):
-            raise BadInput('[harvest.queries] must map names to query strings, e.g. robotics = "cat:cs.RO"')
+            raise BadInput(
+                '[harvest.queries] must map names to query strings, e.g. robotics = "cat:cs.RO"'
+            )
         queries = {} if section.get("replace_default_queries") else dict(DEFAULT_HARVEST_QUERIES)
         queries.update(user)
     return clean_queries(queries)
 
 
 def clean_queries(queries: Mapping[str, str]) -> dict[str, str]:
-    cleaned = {name: " ".join(query.split()) for name, query in queries.items() if query and query.strip()}
+    cleaned = {
+        name: " ".join(query.split()) for name, query in queries.items() if query and query.strip()
+    }
     if not cleaned:
         raise BadInput("no arXiv queries configured (see [harvest.queries] in evla.toml)")
     return cleaned
@@ -242,7 +260,7 @@ class Settings:
     source: Path | None = None
 
     @classmethod
-    def load(cls, path: Path | None = None, environ: Mapping[str, str] | None = None) -> "Settings":
+    def load(cls, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
         """Read the config file once (``path``, else ``$EVLA_CONFIG``, else ./evla.toml) and
         resolve every section against the environment."""
         environ = os.environ if environ is None else environ
@@ -250,14 +268,19 @@ class Settings:
         config = load_config(path)
         unknown = sorted(set(config) - set(SECTIONS))
         if unknown:
-            raise BadInput(f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}")
-        sections = {name: _resolve_section(name, cls_, config.get(name, {}), environ) for name, cls_ in SECTIONS.items()}
+            raise BadInput(
+                f"{path}: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTIONS)}"
+            )
+        sections = {
+            name: _resolve_section(name, cls_, config.get(name, {}), environ)
+            for name, cls_ in SECTIONS.items()
+        }
         sections["harvest"] = dataclasses.replace(
             sections["harvest"], queries=_resolve_queries(config.get("harvest", {}), environ)
         )
         return cls(**sections, source=path if path.exists() else None)
 
-    def with_flags(self, section: str, **flags: Any) -> "Settings":
+    def with_flags(self, section: str, **flags: Any) -> Settings:
         """These settings with a command's flags applied to one section (None = not given)."""
         given = {key: value for key, value in flags.items() if value is not None}
         if not given:
@@ -265,6 +288,7 @@ class Settings:
         current = getattr(self, section)
         hints = typing.get_type_hints(type(current))
         converted = {
-            key: value if key == "queries" else _convert(section, key, value, hints[key]) for key, value in given.items()
+            key: value if key == "queries" else _convert(section, key, value, hints[key])
+            for key, value in given.items()
         }
         return dataclasses.replace(self, **{section: dataclasses.replace(current, **converted)})

@@ -15,8 +15,8 @@ database's ``taxonomy`` table once ``evla init`` loaded them. Every stage asks a
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import sqlite_utils
 
@@ -92,15 +92,17 @@ class Taxonomy:
             self._children.setdefault(row["parent"], []).append(row["id"])
 
     @classmethod
-    def from_db(cls, db: sqlite_utils.Database) -> "Taxonomy":
-        return cls(db["taxonomy"].rows_where(order_by="position") if db["taxonomy"].exists() else [])
+    def from_db(cls, db: sqlite_utils.Database) -> Taxonomy:
+        return cls(
+            db["taxonomy"].rows_where(order_by="position") if db["taxonomy"].exists() else []
+        )
 
     @classmethod
-    def from_file(cls, path: Path) -> "Taxonomy":
+    def from_file(cls, path: Path) -> Taxonomy:
         return cls(load_taxonomy(path))
 
     @classmethod
-    def of(cls, db: sqlite_utils.Database | None, seeds: Path) -> "Taxonomy":
+    def of(cls, db: sqlite_utils.Database | None, seeds: Path) -> Taxonomy:
         """The database's taxonomy when it has one (what ``evla init`` loaded), else the seeds' file."""
         if db is not None and db["taxonomy"].exists() and db["taxonomy"].count:
             return cls.from_db(db)
@@ -155,7 +157,9 @@ class Taxonomy:
     def roots(self) -> list[dict]:
         """Top-level nodes: the pillars first, then auxiliary roots, each in taxonomy order."""
         roots = [self.nodes[i] for i in self._children.get(None, [])]
-        return [n for n in roots if n["level"] != "auxiliary"] + [n for n in roots if n["level"] == "auxiliary"]
+        return [n for n in roots if n["level"] != "auxiliary"] + [
+            n for n in roots if n["level"] == "auxiliary"
+        ]
 
     def children(self, node_id: str | None) -> list[dict]:
         return [self.nodes[i] for i in self._children.get(node_id, [])]
@@ -188,7 +192,9 @@ class Taxonomy:
         groups: dict[str, list[dict]] = {}
         for node_id in self.leaves:
             parent = self.nodes[node_id]["parent"]
-            groups.setdefault(self.label(parent) if parent else "Other", []).append(self.nodes[node_id])
+            groups.setdefault(self.label(parent) if parent else "Other", []).append(
+                self.nodes[node_id]
+            )
         return list(groups.items())
 
     def suggested_leaf(self, categories: Iterable[dict]) -> str | None:

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import arxiv
 import requests
@@ -101,7 +101,9 @@ class ArxivClient:
         clock: Callable[[], float] = time.monotonic,
     ):
         if not 1 <= page_size <= API_PAGE_LIMIT:
-            raise BadInput(f"page size must be 1..{API_PAGE_LIMIT} (arXiv's limit), got {page_size}")
+            raise BadInput(
+                f"page size must be 1..{API_PAGE_LIMIT} (arXiv's limit), got {page_size}"
+            )
         if delay_seconds < 0 or retries < 0 or backoff_seconds < 0 or timeout_seconds <= 0:
             raise BadInput("arXiv client settings must be non-negative (timeout > 0)")
         self.endpoint = (endpoint or endpoint_from_env()).strip()
@@ -119,7 +121,9 @@ class ArxivClient:
         self.retries_made = 0
         # The library client supplies URL building and the HTTP session. Its own
         # retry loop is switched off (num_retries=0) and never used.
-        self._client = arxiv.Client(page_size=self.page_size, delay_seconds=self.delay_seconds, num_retries=0)
+        self._client = arxiv.Client(
+            page_size=self.page_size, delay_seconds=self.delay_seconds, num_retries=0
+        )
         separator = "&" if "?" in self.endpoint else "?"
         self._client.query_url_format = self.endpoint + separator + "{}"
 
@@ -128,9 +132,18 @@ class ArxivClient:
 
     # --- URLs -----------------------------------------------------------------
 
-    def url(self, query: str = "", start: int = 0, max_results: int | None = None, id_list=None,
-            sort_by=arxiv.SortCriterion.SubmittedDate, sort_order=arxiv.SortOrder.Ascending) -> str:
-        search = arxiv.Search(query=query, id_list=list(id_list or []), sort_by=sort_by, sort_order=sort_order)
+    def url(
+        self,
+        query: str = "",
+        start: int = 0,
+        max_results: int | None = None,
+        id_list=None,
+        sort_by=arxiv.SortCriterion.SubmittedDate,
+        sort_order=arxiv.SortOrder.Ascending,
+    ) -> str:
+        search = arxiv.Search(
+            query=query, id_list=list(id_list or []), sort_by=sort_by, sort_order=sort_order
+        )
         return self._client._format_url(search, start, max_results or self.page_size)
 
     # --- fetching -------------------------------------------------------------
@@ -203,7 +216,9 @@ class ArxivClient:
         except requests.exceptions.ConnectionError as exc:
             raise _Retryable(f"connection error ({_short(exc)})") from None
         except requests.exceptions.RequestException as exc:  # invalid URL and the like
-            raise ArxivUnavailable(f"cannot reach the arXiv API at {self.endpoint}: {_short(exc)}") from None
+            raise ArxivUnavailable(
+                f"cannot reach the arXiv API at {self.endpoint}: {_short(exc)}"
+            ) from None
 
         status = response.status_code
         if status == 429 or status >= 500:
@@ -240,7 +255,9 @@ def _error_message(content: bytes) -> str | None:
     if b"/api/errors" not in content:
         return None
     try:
-        root = etree.fromstring(content, parser=etree.XMLParser(resolve_entities=False, no_network=True, recover=True))
+        root = etree.fromstring(
+            content, parser=etree.XMLParser(resolve_entities=False, no_network=True, recover=True)
+        )
     except etree.XMLSyntaxError:
         return None
     if root is None:
@@ -255,8 +272,15 @@ def _error_message(content: bytes) -> str | None:
 def _short(exc: Exception) -> str:
     """The innermost reason of a requests/urllib3 error, on one line."""
     text = str(exc)
-    for marker in ("Connection reset by peer", "Connection refused", "Connection aborted", "Name or service not known",
-                   "Remote end closed connection", "IncompleteRead", "timed out"):
+    for marker in (
+        "Connection reset by peer",
+        "Connection refused",
+        "Connection aborted",
+        "Name or service not known",
+        "Remote end closed connection",
+        "IncompleteRead",
+        "timed out",
+    ):
         if marker in text:
             return marker
     return " ".join(text.split())[:160]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import re
 import socket
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 import sqlite_utils
 
@@ -47,7 +47,9 @@ def _parse_author(name: str) -> list[str]:
     return [parts[-1], " ".join(parts[:-1]), suffix]
 
 
-def paper_from_result(result, categories_harvested: set[str] | None = None, source: str = API_SOURCE) -> dict:
+def paper_from_result(
+    result, categories_harvested: set[str] | None = None, source: str = API_SOURCE
+) -> dict:
     """One ``arxiv.Result`` -> the paper dict ``paper_from_snapshot`` builds (same keys, same forms).
 
     The API gives the first-version date (``published``) and the latest
@@ -92,8 +94,8 @@ def paper_from_result(result, categories_harvested: set[str] | None = None, sour
 
 def _utc_minute(value: datetime) -> datetime:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).replace(second=0, microsecond=0)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def _as_bound(value, end: bool) -> datetime | None:
@@ -103,7 +105,7 @@ def _as_bound(value, end: bool) -> datetime | None:
     if isinstance(value, datetime):
         return _utc_minute(value)
     if isinstance(value, date):
-        moment = datetime.combine(value, time(23, 59) if end else time(0, 0), tzinfo=timezone.utc)
+        moment = datetime.combine(value, time(23, 59) if end else time(0, 0), tzinfo=UTC)
         return moment
     raise BadInput(f"not a date: {value!r}")
 
@@ -113,7 +115,7 @@ def _iso(moment: datetime) -> str:
 
 
 def _from_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def window_query(query: str, window_from: str, window_to: str) -> str:
@@ -128,25 +130,41 @@ def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
     A run that is still alive on this host is an error: two harvesters would
     break arXiv's one-connection rule.
     """
-    last_ok = db.execute("select coalesce(max(id), 0) from runs where kind = 'arxiv' and status = 'ok'").fetchone()[0]
+    last_ok = db.execute(
+        "select coalesce(max(id), 0) from runs where kind = 'arxiv' and status = 'ok'"
+    ).fetchone()[0]
     for run in db.query(
-        "select * from runs where kind = 'arxiv' and status != 'ok' and id > ? order by id desc", [last_ok]
+        "select * from runs where kind = 'arxiv' and status != 'ok' and id > ? order by id desc",
+        [last_ok],
     ):
         params = loads(run["params"], {})
-        if run["status"] == "running" and params.get("host") == socket.gethostname() and params.get("pid") and pid_alive(params["pid"]) and params["pid"] != os.getpid():
-            raise EvlaError(f"another arXiv harvest is running (run {run['id']}, pid {params['pid']}); wait for it to finish")
+        if (
+            run["status"] == "running"
+            and params.get("host") == socket.gethostname()
+            and params.get("pid")
+            and pid_alive(params["pid"])
+            and params["pid"] != os.getpid()
+        ):
+            raise EvlaError(
+                f"another arXiv harvest is running (run {run['id']}, pid {params['pid']}); wait for it to finish"
+            )
         pending = db.execute(
-            "select count(*) from harvest_slices where run_id = ? and status = 'pending'", [run["id"]]
+            "select count(*) from harvest_slices where run_id = ? and status = 'pending'",
+            [run["id"]],
         ).fetchone()[0]
         if not pending:
             continue
         same_queries = params.get("queries") == queries
-        same_window = (since is None or params.get("since") == _iso(since)) and (until is None or params.get("until") == _iso(until))
+        same_window = (since is None or params.get("since") == _iso(since)) and (
+            until is None or params.get("until") == _iso(until)
+        )
         return run if same_queries and same_window else None
     return None
 
 
-def _plan(db, run_id: int, queries: dict, since, until, now: datetime, settings: HarvestSettings) -> None:
+def _plan(
+    db, run_id: int, queries: dict, since, until, now: datetime, settings: HarvestSettings
+) -> None:
     """Insert one pending slice per query: [since or watermark - overlap or now - initial_days, until or now]."""
     window_to = until or now
     for name, query in queries.items():
@@ -154,16 +172,33 @@ def _plan(db, run_id: int, queries: dict, since, until, now: datetime, settings:
             start = since
         else:
             mark = _watermark(db, query)
-            start = (_from_iso(mark) - timedelta(days=settings.overlap_days)) if mark else now - timedelta(days=settings.initial_days)
+            start = (
+                (_from_iso(mark) - timedelta(days=settings.overlap_days))
+                if mark
+                else now - timedelta(days=settings.initial_days)
+            )
         if start > window_to:
             raise BadInput(f"--since {_iso(start)} is after --until {_iso(window_to)}")
         _insert_slice(db, run_id, name, query, start, window_to)
 
 
-def _insert_slice(db, run_id: int, name: str, query: str, window_from: datetime, window_to: datetime) -> None:
+def _insert_slice(
+    db, run_id: int, name: str, query: str, window_from: datetime, window_to: datetime
+) -> None:
     db["harvest_slices"].insert(
-        {"run_id": run_id, "query_name": name, "query": query, "window_from": _iso(window_from), "window_to": _iso(window_to),
-         "total": None, "next_start": 0, "records": 0, "pages": 0, "status": "pending", "note": None}
+        {
+            "run_id": run_id,
+            "query_name": name,
+            "query": query,
+            "window_from": _iso(window_from),
+            "window_to": _iso(window_to),
+            "total": None,
+            "next_start": 0,
+            "records": 0,
+            "pages": 0,
+            "status": "pending",
+            "note": None,
+        }
     )
 
 
@@ -178,10 +213,17 @@ def _expects_results(db, query: str, window_from: str, window_to: str, run_id: i
     and the window is at least a day long."""
     if _from_iso(window_to) - _from_iso(window_from) < timedelta(days=1):
         return False
-    return bool(db.execute("select 1 from harvest_slices where query = ? and total > 0 and run_id != ? limit 1", [query, run_id]).fetchone())
+    return bool(
+        db.execute(
+            "select 1 from harvest_slices where query = ? and total > 0 and run_id != ? limit 1",
+            [query, run_id],
+        ).fetchone()
+    )
 
 
-def client_from_settings(settings: HarvestSettings, on_retry=None, endpoint: str | None = None) -> ArxivClient:
+def client_from_settings(
+    settings: HarvestSettings, on_retry=None, endpoint: str | None = None
+) -> ArxivClient:
     """The arXiv client the ``[harvest]`` settings describe."""
     return ArxivClient(
         endpoint=endpoint,
@@ -232,29 +274,60 @@ def harvest_arxiv(
     since_at, until_at = _as_bound(since, end=False), _as_bound(until, end=True)
     if since_at and until_at and since_at > until_at:
         raise BadInput(f"--since {_iso(since_at)} is after --until {_iso(until_at)}")
-    now = _utc_minute(datetime.now(timezone.utc))
+    now = _utc_minute(datetime.now(UTC))
     cap = int(settings.max_results_per_query)
 
     previous = _previous_unfinished_run(db, queries, since_at, until_at)
-    params = {"queries": queries, "endpoint": client.endpoint, "pid": os.getpid(), "host": socket.gethostname()}
+    params = {
+        "queries": queries,
+        "endpoint": client.endpoint,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
     if previous:
         old = loads(previous["params"], {})
         params.update(since=old.get("since"), until=old.get("until"), resumed_from=previous["id"])
     else:
         params.update(since=since_at and _iso(since_at), until=_iso(until_at or now))
-    counts = {key: 0 for key in ("queries", "windows", "pages", "records", "inserted", "updated", "unchanged",
-                                 "split", "flagged", "empty", "requests", "retries")}
+    counts = {
+        key: 0
+        for key in (
+            "queries",
+            "windows",
+            "pages",
+            "records",
+            "inserted",
+            "updated",
+            "unchanged",
+            "split",
+            "flagged",
+            "empty",
+            "requests",
+            "retries",
+        )
+    }
     counts["queries"] = len(queries)
     requests_before, retries_before = client.requests_made, client.retries_made
 
     with recorded_run(db, "arxiv", params, counts) as run:
         if previous:
             with db.conn:
-                db.execute("update harvest_slices set run_id = ? where run_id = ?", [run.id, previous["id"]])
+                db.execute(
+                    "update harvest_slices set run_id = ? where run_id = ?",
+                    [run.id, previous["id"]],
+                )
                 if previous["status"] in ("running", "interrupted"):
-                    db["runs"].update(previous["id"], {"status": "interrupted", "finished": now_iso(),
-                                                        "message": f"resumed by run {run.id}"})
-            reporter.note(f"resuming run {previous['id']} ({previous['status']}) from its last committed page")
+                    db["runs"].update(
+                        previous["id"],
+                        {
+                            "status": "interrupted",
+                            "finished": now_iso(),
+                            "message": f"resumed by run {run.id}",
+                        },
+                    )
+            reporter.note(
+                f"resuming run {previous['id']} ({previous['status']}) from its last committed page"
+            )
         else:
             _plan(db, run.id, queries, since_at, until_at or now, now, settings)
 
@@ -268,7 +341,8 @@ def harvest_arxiv(
         try:
             while True:
                 row = db.execute(
-                    "select id from harvest_slices where run_id = ? and status = 'pending' order by id limit 1", [run.id]
+                    "select id from harvest_slices where run_id = ? and status = 'pending' order by id limit 1",
+                    [run.id],
                 ).fetchone()
                 if row is None:
                     if not extend_to_now:
@@ -277,14 +351,26 @@ def harvest_arxiv(
                     _advance_watermarks(db, run.id, queries)
                     # only queries whose old window completed; a flagged one waits for the next run
                     old_until = params["until"]
-                    caught_up = {name: q for name, q in queries.items() if (_watermark(db, q) or "") >= old_until}
+                    caught_up = {
+                        name: q
+                        for name, q in queries.items()
+                        if (_watermark(db, q) or "") >= old_until
+                    }
                     if caught_up and old_until < _iso(now):
                         _plan(db, run.id, caught_up, None, now, now, settings)
                         params["until"] = _iso(now)
                         run.update_params(params)
                     continue
-                _harvest_slice(db, client, db["harvest_slices"].get(row[0]), cap, run.counts, run.errors, reporter,
-                               checkpoint)
+                _harvest_slice(
+                    db,
+                    client,
+                    db["harvest_slices"].get(row[0]),
+                    cap,
+                    run.counts,
+                    run.errors,
+                    reporter,
+                    checkpoint,
+                )
         finally:
             checkpoint()
             reporter.finish()
@@ -300,7 +386,16 @@ def harvest_arxiv(
     return HarvestResult(run.id, run.counts, run.errors)
 
 
-def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: list, reporter: Reporter, checkpoint) -> None:
+def _harvest_slice(
+    db,
+    client,
+    slice_row: dict,
+    cap: int,
+    counts: dict,
+    errors: list,
+    reporter: Reporter,
+    checkpoint,
+) -> None:
     """Page through one (query, window) slice, committing after every page; split it if it is too big."""
     table = db["harvest_slices"]
     sid, name, query = slice_row["id"], slice_row["query_name"], slice_row["query"]
@@ -325,10 +420,18 @@ def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: 
                 with db.conn:
                     for a, b in ((left, middle), (middle + MINUTE, right)):
                         _insert_slice(db, slice_row["run_id"], name, query, a, b)
-                    table.update(sid, {"status": "split", "total": page.total,
-                                       "note": f"{page.total:,} results > {cap:,} per query"})
+                    table.update(
+                        sid,
+                        {
+                            "status": "split",
+                            "total": page.total,
+                            "note": f"{page.total:,} results > {cap:,} per query",
+                        },
+                    )
                 counts["split"] += 1
-                reporter.note(f"arXiv: {label} has {page.total:,} results (> {cap:,} per query); splitting the window")
+                reporter.note(
+                    f"arXiv: {label} has {page.total:,} results (> {cap:,} per query); splitting the window"
+                )
                 checkpoint()
                 return
             capped = True
@@ -337,10 +440,21 @@ def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: 
             errors.append({"query": name, "window": f"{wfrom}..{wto}", "reason": reason})
             counts["flagged"] += 1
         if page.suspect_empty:
-            reason = "no results although this query normally has some" if page.total == 0 else (
-                f"empty page at offset {start:,} although arXiv reports {page.total:,} results")
+            reason = (
+                "no results although this query normally has some"
+                if page.total == 0
+                else (
+                    f"empty page at offset {start:,} although arXiv reports {page.total:,} results"
+                )
+            )
             table.update(sid, {"status": "flagged", "total": page.total, "note": reason})
-            errors.append({"query": name, "window": f"{wfrom}..{wto}", "reason": f"{reason} (after {page.attempts} attempts)"})
+            errors.append(
+                {
+                    "query": name,
+                    "window": f"{wfrom}..{wto}",
+                    "reason": f"{reason} (after {page.attempts} attempts)",
+                }
+            )
             counts["flagged"] += 1
             reporter.note(f"arXiv: FLAGGED {label}: {reason}")
             checkpoint()
@@ -360,9 +474,16 @@ def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: 
         done = not page.results or start >= min(total, cap)
         if done and start == 0:
             counts["empty"] += 1
-        table.update(sid, {"next_start": start, "total": total,
-                           "status": ("capped" if capped else "done") if done else "pending",
-                           "records": start, "pages": pages})
+        table.update(
+            sid,
+            {
+                "next_start": start,
+                "total": total,
+                "status": ("capped" if capped else "done") if done else "pending",
+                "records": start,
+                "pages": pages,
+            },
+        )
         checkpoint()
         if done:
             return
@@ -373,7 +494,9 @@ def _advance_watermarks(db, run_id: int, queries: dict) -> None:
     (no flagged slice) and joins up with the previous watermark (a back-fill of an old range
     must not jump it forward over a gap, nor move it back)."""
     for name, query in queries.items():
-        rows = list(db.query("select * from harvest_slices where run_id = ? and query = ?", [run_id, query]))
+        rows = list(
+            db.query("select * from harvest_slices where run_id = ? and query = ?", [run_id, query])
+        )
         if not rows or any(r["status"] in ("pending", "flagged", "capped") for r in rows):
             continue
         window_from = min(r["window_from"] for r in rows)
@@ -381,6 +504,12 @@ def _advance_watermarks(db, run_id: int, queries: dict) -> None:
         current = _watermark(db, query)
         if current is None or (window_from <= current < window_to):
             db["harvest_watermarks"].upsert(
-                {"query": query, "query_name": name, "until": window_to, "run_id": run_id, "updated": now_iso()},
+                {
+                    "query": query,
+                    "query_name": name,
+                    "until": window_to,
+                    "run_id": run_id,
+                    "updated": now_iso(),
+                },
                 pk="query",
             )

@@ -31,11 +31,17 @@ import sqlite_utils
 
 from .. import __version__
 from ..core.db import db_dir, dumps, now_iso
+from ..core.errors import BadInput, EvlaError, one_line
+from ..core.progress import Reporter
 from ..core.runs import recorded_run
 from ..core.settings import PdfSettings
-from ..core.errors import BadInput, EvlaError, one_line
-from .pdf_text import DEFAULT_MAX_PAGES, DEFAULT_TIME_LIMIT, PdfError, extract_document, sniff_not_pdf
-from ..core.progress import Reporter
+from .pdf_text import (
+    DEFAULT_MAX_PAGES,
+    DEFAULT_TIME_LIMIT,
+    PdfError,
+    extract_document,
+    sniff_not_pdf,
+)
 from .references import PaperIndex, match_references, parse_references
 
 DEFAULT_BASE_URL = "https://arxiv.org/pdf/"
@@ -43,7 +49,12 @@ DEFAULT_INTERVAL = 3.0  # seconds between requests (arXiv's rule)
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_TIMEOUT = 60.0
 CHUNK = 64 * 1024
-ACCEPTED_TYPES = ("application/pdf", "application/x-pdf", "application/octet-stream", "binary/octet-stream")
+ACCEPTED_TYPES = (
+    "application/pdf",
+    "application/x-pdf",
+    "application/octet-stream",
+    "binary/octet-stream",
+)
 
 
 class DownloadError(EvlaError):
@@ -68,7 +79,9 @@ class PdfClient:
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.session = session or requests.Session()
-        self.session.headers.setdefault("User-Agent", f"evla-miner/{__version__} (literature survey maintenance)")
+        self.session.headers.setdefault(
+            "User-Agent", f"evla-miner/{__version__} (literature survey maintenance)"
+        )
         self._last_request: float | None = None
         self.requests_made = 0
 
@@ -88,13 +101,19 @@ class PdfClient:
         try:
             with self.session.get(url, stream=True, timeout=self.timeout) as response:
                 if response.status_code != 200:
-                    raise DownloadError(f"HTTP {response.status_code} {response.reason or ''}".strip())
-                content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+                    raise DownloadError(
+                        f"HTTP {response.status_code} {response.reason or ''}".strip()
+                    )
+                content_type = (
+                    (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+                )
                 if content_type and content_type not in ACCEPTED_TYPES:
                     raise DownloadError(f"not a PDF: content type {content_type}")
                 declared = response.headers.get("Content-Length")
                 if declared and declared.isdigit() and int(declared) > self.max_bytes:
-                    raise DownloadError(f"too large: {int(declared):,} bytes > cap {self.max_bytes:,}")
+                    raise DownloadError(
+                        f"too large: {int(declared):,} bytes > cap {self.max_bytes:,}"
+                    )
                 chunks, size = [], 0
                 for chunk in response.iter_content(CHUNK):
                     size += len(chunk)
@@ -129,7 +148,9 @@ def pdf_filename(paper_id: str, version: int | None) -> str:
 # --- extraction (runs in worker processes) ------------------------------------------
 
 
-def extract_file(path: str, max_pages: int = DEFAULT_MAX_PAGES, time_limit: float | None = DEFAULT_TIME_LIMIT) -> dict:
+def extract_file(
+    path: str, max_pages: int = DEFAULT_MAX_PAGES, time_limit: float | None = DEFAULT_TIME_LIMIT
+) -> dict:
     """Text, sections and parsed references of one PDF file, or ``{"error": one line}``.
 
     Never raises: whatever a PDF does to the parser becomes an error string, so
@@ -168,7 +189,9 @@ class _Extractor:
             return future
         if self.pool is None:
             # spawn, not fork: the parent may run a progress-bar thread.
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
         try:
             return self.pool.submit(extract_file, path, *self.args)
         except BrokenProcessPool:
@@ -215,7 +238,9 @@ def select_papers(
         try:
             threshold = float(selection)
         except (TypeError, ValueError):
-            raise BadInput(f"selection must be 'all' or a relevance threshold, not {selection!r}") from None
+            raise BadInput(
+                f"selection must be 'all' or a relevance threshold, not {selection!r}"
+            ) from None
         where = "s.relevance >= ?"
         params.append(threshold)
         if include_survey:
@@ -276,7 +301,12 @@ def process_pdfs(
     max_pages, time_limit = settings.max_pages, settings.time_limit
     base = db_dir(db)
     rows = select_papers(db, selection, include_survey, limit, max_attempts)
-    params = {"selection": selection, "limit": limit, "include_survey": include_survey, "base_url": client.base_url}
+    params = {
+        "selection": selection,
+        "limit": limit,
+        "include_survey": include_survey,
+        "base_url": client.base_url,
+    }
     counts = {
         "selected": len(rows),
         "downloaded": 0,
@@ -296,7 +326,9 @@ def process_pdfs(
         def record_failure(paper: dict, stage: str, reason: str, extra: dict | None = None) -> None:
             counts[f"{stage}_failed"] += 1
             run.error(id=paper["id"], stage=stage, reason=reason)
-            previous = db.execute("select attempts from pdfs where paper_id = ?", [paper["id"]]).fetchone()
+            previous = db.execute(
+                "select attempts from pdfs where paper_id = ?", [paper["id"]]
+            ).fetchone()
             db["pdfs"].upsert(
                 {
                     "paper_id": paper["id"],
@@ -335,8 +367,13 @@ def process_pdfs(
                 relative = Path("pdfs") / pdf_filename(paper["id"], version)
                 path = base / relative
                 have_file = (
-                    paper["status"] in ("downloaded", "extracted") or (paper["status"] == "failed" and paper["stage"] == "extract")
-                ) and paper["file_version"] == version and path.is_file()
+                    (
+                        paper["status"] in ("downloaded", "extracted")
+                        or (paper["status"] == "failed" and paper["stage"] == "extract")
+                    )
+                    and paper["file_version"] == version
+                    and path.is_file()
+                )
                 if not have_file:
                     url = client.url_for(paper["id"], version)
                     before = client.requests_made
@@ -345,7 +382,9 @@ def process_pdfs(
                     except DownloadError as exc:
                         counts["requests"] += client.requests_made - before
                         with db.conn:
-                            record_failure(paper, "download", str(exc), {"version": version, "url": url})
+                            record_failure(
+                                paper, "download", str(exc), {"version": version, "url": url}
+                            )
                         reporter.advance(1)
                         collect(block=False)
                         continue
@@ -379,7 +418,9 @@ def process_pdfs(
     return {**counts, "run_id": run.id, "failures": run.errors}
 
 
-def _store_extraction(db: sqlite_utils.Database, paper_id: str, result: dict, index: PaperIndex) -> tuple[int, int]:
+def _store_extraction(
+    db: sqlite_utils.Database, paper_id: str, result: dict, index: PaperIndex
+) -> tuple[int, int]:
     """Write one paper's text and sections, and replace its references (reruns stay idempotent)."""
     # a paper citing an earlier version of itself is no edge
     references = match_references(db, result["references"], index, exclude_id=paper_id)
@@ -420,4 +461,3 @@ def _store_extraction(db: sqlite_utils.Database, paper_id: str, result: dict, in
             ]
         )
     return len(references), matched
-

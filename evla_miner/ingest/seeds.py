@@ -75,7 +75,11 @@ def init_db(db: sqlite_utils.Database, seeds: Path) -> dict:
         row = existing.get(paper["id"])
         if row and not row["source"].startswith("seed:"):
             continue  # a reviewer's decision about this paper wins over the seed file
-        wanted = {"paper_id": paper["id"], "labels": dumps(labels), "source": f"seed:{label_source}"}
+        wanted = {
+            "paper_id": paper["id"],
+            "labels": dumps(labels),
+            "source": f"seed:{label_source}",
+        }
         if row and all(row[k] == v for k, v in wanted.items()):
             continue
         survey_rows.append({**wanted, "added_at": row["added_at"] if row else now_iso()})
@@ -83,7 +87,10 @@ def init_db(db: sqlite_utils.Database, seeds: Path) -> dict:
         db["survey"].upsert_all(survey_rows, pk="paper_id")
         db.execute("delete from seed_labels")
         db["seed_labels"].insert_all(
-            [{"paper_id": p["id"], "labels": dumps(labels), "label_source": source} for p, labels, source in seed_papers],
+            [
+                {"paper_id": p["id"], "labels": dumps(labels), "label_source": source}
+                for p, labels, source in seed_papers
+            ],
             pk="paper_id",
         )
     return {

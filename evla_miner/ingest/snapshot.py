@@ -61,8 +61,19 @@ def import_snapshot(
         raise BadInput(f"--since {since} is after --until {until}")
     reporter = reporter or Reporter()
     source = source or f"snapshot:{path.name}"
-    params = {"file": str(path), "since": since and since.isoformat(), "until": until and until.isoformat()}
-    counts = {"lines": 0, "inserted": 0, "updated": 0, "unchanged": 0, "outside_window": 0, "bad": 0}
+    params = {
+        "file": str(path),
+        "since": since and since.isoformat(),
+        "until": until and until.isoformat(),
+    }
+    counts = {
+        "lines": 0,
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "outside_window": 0,
+        "bad": 0,
+    }
     with recorded_run(db, "snapshot", params, counts) as run:
         batch: list[dict] = []
 

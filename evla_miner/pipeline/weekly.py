@@ -135,25 +135,59 @@ def run_weekly(
         citation_client = None
     online = (not demo) if online is None else online
     if snapshot is None and not online:
-        raise EvlaError("offline run without a snapshot: nothing to harvest (give --snapshot FILE or --demo)")
+        raise EvlaError(
+            "offline run without a snapshot: nothing to harvest (give --snapshot FILE or --demo)"
+        )
     with weekly_lock(lock_path(db)):
-        return _run(db, snapshot, since, until, demo, reporter, settings, limit, online, arxiv_client, pdf_client,
-                    citation_client, embedder, reports_dir)
+        return _run(
+            db,
+            snapshot,
+            since,
+            until,
+            demo,
+            reporter,
+            settings,
+            limit,
+            online,
+            arxiv_client,
+            pdf_client,
+            citation_client,
+            embedder,
+            reports_dir,
+        )
 
 
-def _run(db, snapshot, since, until, demo, reporter, settings, limit, online, arxiv_client, pdf_client,
-         citation_client, embedder, reports_dir) -> WeeklyResult:
+def _run(
+    db,
+    snapshot,
+    since,
+    until,
+    demo,
+    reporter,
+    settings,
+    limit,
+    online,
+    arxiv_client,
+    pdf_client,
+    citation_client,
+    embedder,
+    reports_dir,
+) -> WeeklyResult:
     # Imported here, not at the top: they pull scikit-learn, networkx and torch,
     # which every other `evla` command would otherwise pay for at start-up.
-    from ..scoring.classify import RELEVANT, score_papers
-    from ..review.digest import write_digest
-    from ..scoring.graph import build_graph
     from ..ingest.pdfs import process_pdfs
+    from ..review.digest import write_digest
     from ..review.propose import list_proposals
+    from ..scoring.classify import RELEVANT, score_papers
+    from ..scoring.graph import build_graph
 
     params = {
-        "snapshot": snapshot and str(snapshot), "demo": demo, "online": online,
-        "since": since and since.isoformat(), "until": until and until.isoformat(), "limit": limit,
+        "snapshot": snapshot and str(snapshot),
+        "demo": demo,
+        "online": online,
+        "since": since and since.isoformat(),
+        "until": until and until.isoformat(),
+        "limit": limit,
         "citations": getattr(citation_client, "service", None),
     }
     with recorded_run(db, "weekly", params) as run:
@@ -171,17 +205,25 @@ def _run(db, snapshot, since, until, demo, reporter, settings, limit, online, ar
             if snapshot:
                 result.harvest = import_snapshot(db, snapshot, since, until, reporter=reporter)
             else:
-                result.harvest = harvest_arxiv(db, arxiv_client, since, until, reporter=reporter,
-                                               settings=settings.harvest)
+                result.harvest = harvest_arxiv(
+                    db, arxiv_client, since, until, reporter=reporter, settings=settings.harvest
+                )
             done("harvest", {"run_id": result.harvest.run_id, **result.harvest.counts})
 
             stage = "classify"
-            done("classify", score_papers(db, reporter, embedder=embedder, settings=settings.classify))
+            done(
+                "classify",
+                score_papers(db, reporter, embedder=embedder, settings=settings.classify),
+            )
 
             if online:
                 stage = "pdfs"
-                selection = RELEVANT if settings.pdf.min_relevance is None else settings.pdf.min_relevance
-                pdfs = process_pdfs(db, pdf_client, selection=selection, reporter=reporter, settings=settings.pdf)
+                selection = (
+                    RELEVANT if settings.pdf.min_relevance is None else settings.pdf.min_relevance
+                )
+                pdfs = process_pdfs(
+                    db, pdf_client, selection=selection, reporter=reporter, settings=settings.pdf
+                )
                 done("pdfs", {key: value for key, value in pdfs.items() if key != "failures"})
 
             stage = "graph"
@@ -191,20 +233,36 @@ def _run(db, snapshot, since, until, demo, reporter, settings, limit, online, ar
             everything = list_proposals(db, since, until, None)
             result.proposals = everything[:limit] if limit else everything
             relevant = [p for p in everything if (p.get("relevance") or 0) >= RELEVANT]
-            done("propose", {"unreviewed": len(everything), "relevant": len(relevant),
-                             "listed": len(result.proposals)})
+            done(
+                "propose",
+                {
+                    "unreviewed": len(everything),
+                    "relevant": len(relevant),
+                    "listed": len(result.proposals),
+                },
+            )
 
             stage = "digest"
             # The chart shows where this week's relevant candidates fall in the taxonomy,
             # not just the few listed: that is what tells a survey editor which part moves.
             paths = write_digest(
-                db, run.id, result.stages, result.proposals, reports_dir or db_dir(db) / "reports", demo=demo,
-                charted=relevant, chart_title=f"Relevant unreviewed candidates per pillar ({len(relevant)})",
+                db,
+                run.id,
+                result.stages,
+                result.proposals,
+                reports_dir or db_dir(db) / "reports",
+                demo=demo,
+                charted=relevant,
+                chart_title=f"Relevant unreviewed candidates per pillar ({len(relevant)})",
             )
             result.digest = {kind: str(path) for kind, path in paths.items()}
             done("digest", dict(result.digest))
         except BaseException as exc:
-            run.message = f"interrupted during {stage}" if not isinstance(exc, Exception) else f"{stage} failed: {exc}"
+            run.message = (
+                f"interrupted during {stage}"
+                if not isinstance(exc, Exception)
+                else f"{stage} failed: {exc}"
+            )
             if isinstance(exc, Exception):
                 run.error(stage=stage, reason=str(exc))
                 raise EvlaError(f"weekly run {run.id}: {run.message}") from exc

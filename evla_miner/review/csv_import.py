@@ -22,7 +22,9 @@ CSV_COLUMNS = ("id", "decision", "categories", "note")
 
 
 def import_decisions_csv(
-    db: sqlite_utils.Database, path_or_file: str | os.PathLike | IO[str], reviewer: str | None = None
+    db: sqlite_utils.Database,
+    path_or_file: str | os.PathLike | IO[str],
+    reviewer: str | None = None,
 ) -> tuple[int, list[dict]]:
     """Record the decisions of a CSV file with header ``id,decision,categories,note``
     (categories separated by ``;``). Each good row lands even when others are bad.
@@ -49,7 +51,9 @@ def import_decisions_csv(
         header = []
     missing = [name for name in ("id", "decision") if name not in header]
     if missing:
-        raise BadInput(f"decisions CSV needs the header {','.join(CSV_COLUMNS)} (missing: {', '.join(missing)})")
+        raise BadInput(
+            f"decisions CSV needs the header {','.join(CSV_COLUMNS)} (missing: {', '.join(missing)})"
+        )
     reviewer = reviewer or default_reviewer()
     n_ok, errors = 0, []
     line = reader.line_num + 1  # where the next record starts (records may span lines)
@@ -67,7 +71,9 @@ def _import_row(db, header, fields, record_line, reviewer, errors) -> int:
     if not any(field.strip() for field in fields):
         return 0
     if len(fields) > len(header):
-        errors.append({"line": record_line, "reason": f"{len(fields)} fields, expected {len(header)}"})
+        errors.append(
+            {"line": record_line, "reason": f"{len(fields)} fields, expected {len(header)}"}
+        )
         return 0
     row = dict(zip(header, fields))
     categories = [c for c in (row.get("categories") or "").split(";") if c.strip()]

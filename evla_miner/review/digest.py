@@ -44,14 +44,18 @@ def bar_chart_svg(rows: list[tuple[str, int]], title: str) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'role="img" aria-label="{html.escape(title)}" font-family="sans-serif" font-size="13">',
-        f'<title>{html.escape(title)}</title>',
+        f"<title>{html.escape(title)}</title>",
         f'<text x="0" y="20" font-weight="bold" font-size="15">{html.escape(title)}</text>',
     ]
     for index, (label, count) in enumerate(rows):
         y = top + index * row_height
         length = round(bar_width * count / biggest)
-        parts.append(f'<text x="{label_width - 8}" y="{y + 16}" text-anchor="end">{html.escape(label)}</text>')
-        parts.append(f'<rect x="{label_width}" y="{y + 4}" width="{length}" height="{row_height - 8}" fill="#4c78a8"/>')
+        parts.append(
+            f'<text x="{label_width - 8}" y="{y + 16}" text-anchor="end">{html.escape(label)}</text>'
+        )
+        parts.append(
+            f'<rect x="{label_width}" y="{y + 4}" width="{length}" height="{row_height - 8}" fill="#4c78a8"/>'
+        )
         parts.append(f'<text x="{label_width + length + 6}" y="{y + 16}">{count}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
@@ -72,7 +76,11 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
         lines.append(
             f"Classifier: {classify.get('scored', 0):,} papers scored"
             + (f", model {classify['model']}" if classify.get("model") else "")
-            + (" (retrained first: no model matched the current decisions)" if classify.get("retrained") else "")
+            + (
+                " (retrained first: no model matched the current decisions)"
+                if classify.get("retrained")
+                else ""
+            )
         )
     pdfs = stages.get("pdfs") or {}
     if pdfs:
@@ -82,11 +90,15 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
         )
     graph = stages.get("graph") or {}
     if graph:
-        lines.append(f"Citation graph: {graph.get('nodes', 0):,} nodes, {graph.get('edges', 0):,} edges")
+        lines.append(
+            f"Citation graph: {graph.get('nodes', 0):,} nodes, {graph.get('edges', 0):,} edges"
+        )
     propose = stages.get("propose") or {}
     if propose:
         relevant = f" ({propose['relevant']:,} relevant)" if "relevant" in propose else ""
-        lines.append(f"Proposals: {propose.get('unreviewed', 0):,} unreviewed candidates{relevant}, top {propose.get('listed', 0)} below")
+        lines.append(
+            f"Proposals: {propose.get('unreviewed', 0):,} unreviewed candidates{relevant}, top {propose.get('listed', 0)} below"
+        )
     if demo:
         lines.append("Demo run: bundled snapshot, offline (no PDFs, no citation services)")
     return lines
@@ -96,14 +108,23 @@ def _md(text: str) -> str:
     return (text or "").replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
 
 
-def digest_markdown(title: str, summary: list[str], rows: list[tuple[str, int]], svg_name: str,
-                    proposals: list[dict], leaf_names: dict[str, str], chart_title: str = "Proposals per pillar") -> str:
+def digest_markdown(
+    title: str,
+    summary: list[str],
+    rows: list[tuple[str, int]],
+    svg_name: str,
+    proposals: list[dict],
+    leaf_names: dict[str, str],
+    chart_title: str = "Proposals per pillar",
+) -> str:
     lines = [f"# {title}", ""]
     lines += [f"- {line}" for line in summary] + [""]
     lines += ["## Proposals per pillar", "", f"![{chart_title}]({svg_name})", ""]
     biggest = max((count for _, count in rows), default=0) or 1
     lines += ["| Pillar | Proposals | |", "|---|---:|---|"]
-    lines += [f"| {_md(name)} | {count} | {'█' * round(20 * count / biggest)} |" for name, count in rows]
+    lines += [
+        f"| {_md(name)} | {count} | {'█' * round(20 * count / biggest)} |" for name, count in rows
+    ]
     lines += ["", "## Top proposals", ""]
     if not proposals:
         lines.append("Nothing to propose: every paper is reviewed or already in the survey.")
@@ -115,11 +136,17 @@ def digest_markdown(title: str, summary: list[str], rows: list[tuple[str, int]],
         score = f"score {item['score']:.2f}" if isinstance(item.get("score"), (int, float)) else ""
         lines.append(f"{number}. **{title_text}** — `{item['id']}` · {score}{where}")
         lines += [f"    - {_md(reason)}" for reason in item.get("reasons") or []]
-    lines += ["", "Review with `evla triage`, or `evla review ID --accept --category NODE` / `--reject`.", ""]
+    lines += [
+        "",
+        "Review with `evla triage`, or `evla review ID --accept --category NODE` / `--reject`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def digest_html(title: str, summary: list[str], svg: str, proposals: list[dict], leaf_names: dict[str, str]) -> str:
+def digest_html(
+    title: str, summary: list[str], svg: str, proposals: list[dict], leaf_names: dict[str, str]
+) -> str:
     esc = html.escape
     items = []
     for item in proposals:
@@ -130,10 +157,18 @@ def digest_html(title: str, summary: list[str], svg: str, proposals: list[dict],
         score = f"{item['score']:.2f}" if isinstance(item.get("score"), (int, float)) else "-"
         items.append(
             f"<li><strong>{name}</strong> <code>{esc(item['id'])}</code> · score {score}"
-            + (f" · suggested leaf: {esc(leaf_names.get(leaf, leaf))} (<code>{esc(leaf)}</code>)" if leaf else "")
+            + (
+                f" · suggested leaf: {esc(leaf_names.get(leaf, leaf))} (<code>{esc(leaf)}</code>)"
+                if leaf
+                else ""
+            )
             + f"<ul>{reasons}</ul></li>"
         )
-    body = "".join(items) if items else "<p>Nothing to propose: every paper is reviewed or already in the survey.</p>"
+    body = (
+        "".join(items)
+        if items
+        else "<p>Nothing to propose: every paper is reviewed or already in the survey.</p>"
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
 <style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.4}}
@@ -178,13 +213,19 @@ def write_digest(
     svg_path = directory / f"{stem}-pillars.svg"
     svg_path.write_text(svg + "\n", encoding="utf-8")
     md_path = directory / f"{stem}.md"
-    md_path.write_text(digest_markdown(title, summary, rows, svg_path.name, proposals, leaf_names, chart_title), encoding="utf-8")
+    md_path.write_text(
+        digest_markdown(title, summary, rows, svg_path.name, proposals, leaf_names, chart_title),
+        encoding="utf-8",
+    )
     html_path = directory / f"{stem}.html"
     page = digest_html(title, summary, svg, proposals, leaf_names)
     html_path.write_text(page, encoding="utf-8")
     (directory / "latest-pillars.svg").write_text(svg + "\n", encoding="utf-8")
     (directory / "latest.md").write_text(
-        digest_markdown(title, summary, rows, "latest-pillars.svg", proposals, leaf_names, chart_title), encoding="utf-8"
+        digest_markdown(
+            title, summary, rows, "latest-pillars.svg", proposals, leaf_names, chart_title
+        ),
+        encoding="utf-8",
     )
     (directory / "latest.html").write_text(page, encoding="utf-8")
     return {"markdown": md_path, "html": html_path, "svg": svg_path}

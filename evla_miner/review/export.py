@@ -27,15 +27,24 @@ from bibtexparser.bwriter import BibTexWriter
 from bibtexparser.latexenc import latex_to_unicode
 
 from ..core.db import loads, now_iso, papers_by_id
+from ..core.decisions import effective_decisions
 from ..core.errors import BadInput, EvlaError
 from ..core.taxonomy import Taxonomy
-from ..core.decisions import effective_decisions
 
 STATUSES = ("accepted", "survey", "all")
 MONTH_MACROS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 FIELD_ORDER = [
-    "author", "title", "journal", "booktitle", "year", "month",
-    "eprint", "archivePrefix", "primaryClass", "doi", "url",
+    "author",
+    "title",
+    "journal",
+    "booktitle",
+    "year",
+    "month",
+    "eprint",
+    "archivePrefix",
+    "primaryClass",
+    "doi",
+    "url",
 ]
 # Words Better BibTeX skips when it picks the "first significant title word".
 STOPWORDS = set(
@@ -50,11 +59,45 @@ CONFERENCE = re.compile(
     re.I,
 )
 VENUES = [
-    "CVPR", "ICCV", "ECCV", "NeurIPS", "ICML", "ICLR", "CoRL", "RSS", "ICRA", "IROS", "AAAI", "IJCAI",
-    "ACL", "EMNLP", "NAACL", "WACV", "BMVC", "RA-L", "T-RO", "TPAMI", "IJRR", "Science Robotics", "TMLR",
+    "CVPR",
+    "ICCV",
+    "ECCV",
+    "NeurIPS",
+    "ICML",
+    "ICLR",
+    "CoRL",
+    "RSS",
+    "ICRA",
+    "IROS",
+    "AAAI",
+    "IJCAI",
+    "ACL",
+    "EMNLP",
+    "NAACL",
+    "WACV",
+    "BMVC",
+    "RA-L",
+    "T-RO",
+    "TPAMI",
+    "IJRR",
+    "Science Robotics",
+    "TMLR",
 ]
-LETTER_COMMANDS = {"o": "o", "O": "O", "ss": "ss", "ae": "ae", "AE": "AE", "oe": "oe", "OE": "OE",
-                   "aa": "a", "AA": "A", "l": "l", "L": "L", "i": "i", "j": "j"}
+LETTER_COMMANDS = {
+    "o": "o",
+    "O": "O",
+    "ss": "ss",
+    "ae": "ae",
+    "AE": "AE",
+    "oe": "oe",
+    "OE": "OE",
+    "aa": "a",
+    "AA": "A",
+    "l": "l",
+    "L": "L",
+    "i": "i",
+    "j": "j",
+}
 URL = re.compile(r"https?://[^\s,;<>()\[\]{}\"']+")
 CODE_HOSTS = ("github.com", "gitlab.com", "huggingface.co", "bitbucket.org")
 
@@ -62,11 +105,17 @@ CODE_HOSTS = ("github.com", "gitlab.com", "huggingface.co", "bitbucket.org")
 # --- escaping ------------------------------------------------------------------
 
 _TOKEN = re.compile(
-    r"(?P<math>\$[^$]+\$)|(?P<cmd>\\(?:[A-Za-z]+|[^A-Za-z\t\r\n]))|(?P<backslash>\\)|(?P<char>.)", re.S
+    r"(?P<math>\$[^$]+\$)|(?P<cmd>\\(?:[A-Za-z]+|[^A-Za-z\t\r\n]))|(?P<backslash>\\)|(?P<char>.)",
+    re.S,
 )
 _TEXT_ESCAPES = {
-    "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "$": r"\$",
-    "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "&": r"\&",
+    "%": r"\%",
+    "#": r"\#",
+    "_": r"\_",
+    "$": r"\$",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
 }
 _BRACES = {"{": r"\textbraceleft{}", "}": r"\textbraceright{}"}
 
@@ -118,7 +167,11 @@ def tex_escape_plain(text: str) -> str:
     """Escape every special character, math included (for text whose braces do not balance)."""
     out = []
     for char in text:
-        out.append(_BRACES.get(char) or _TEXT_ESCAPES.get(char) or ("\\textbackslash{}" if char == "\\" else char))
+        out.append(
+            _BRACES.get(char)
+            or _TEXT_ESCAPES.get(char)
+            or ("\\textbackslash{}" if char == "\\" else char)
+        )
     return "".join(out)
 
 
@@ -138,7 +191,11 @@ def _ascii_word(text: str) -> str:
 
 
 def first_author_last_name(paper: dict) -> str:
-    parsed = loads(paper.get("authors_parsed"), None) if isinstance(paper.get("authors_parsed"), str) else paper.get("authors_parsed")
+    parsed = (
+        loads(paper.get("authors_parsed"), None)
+        if isinstance(paper.get("authors_parsed"), str)
+        else paper.get("authors_parsed")
+    )
     if parsed and parsed[0] and parsed[0][0]:
         return parsed[0][0]
     authors = split_authors(paper.get("authors"))
@@ -157,7 +214,11 @@ def first_significant_word(title: str | None) -> str:
 def base_key(paper: dict) -> str:
     """Better BibTeX style: last name + year + first significant title word, ASCII lowercase."""
     year = (paper.get("published") or "")[:4]
-    key = _ascii_word(first_author_last_name(paper)) + year + first_significant_word(paper.get("title"))
+    key = (
+        _ascii_word(first_author_last_name(paper))
+        + year
+        + first_significant_word(paper.get("title"))
+    )
     return key or "paper"
 
 
@@ -177,9 +238,13 @@ def assign_keys(db: sqlite_utils.Database, papers: list[dict]) -> dict[str, str]
     ids = [p["id"] for p in papers]
     stored = {}
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        stored.update(db.execute(f"select paper_id, key from bibtex_keys where paper_id in ({marks})", chunk).fetchall())
+        stored.update(
+            db.execute(
+                f"select paper_id, key from bibtex_keys where paper_id in ({marks})", chunk
+            ).fetchall()
+        )
     taken = {row[0] for row in db.execute("select key from bibtex_keys")}
     new_rows = []
     for paper in sorted(papers, key=lambda p: (p.get("published") or "", p["id"])):
@@ -199,13 +264,17 @@ def assign_keys(db: sqlite_utils.Database, papers: list[dict]) -> dict[str, str]
 # --- selecting papers -----------------------------------------------------------------
 
 
-def select_papers(db: sqlite_utils.Database, status: str = "survey", category: str | None = None) -> list[dict]:
+def select_papers(
+    db: sqlite_utils.Database, status: str = "survey", category: str | None = None
+) -> list[dict]:
     """Papers to export, each with ``labels``: survey papers (seeds and accepts), only the
     reviewer-accepted ones, or every paper in the db (labels then from the classifier's
     best category when the paper is not in the survey)."""
     if status not in STATUSES:
         raise BadInput(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
-    survey = {row["paper_id"]: (loads(row["labels"], []), row["source"]) for row in db["survey"].rows}
+    survey = {
+        row["paper_id"]: (loads(row["labels"], []), row["source"]) for row in db["survey"].rows
+    }
     if status == "accepted":
         accepted = {pid for pid, d in effective_decisions(db).items() if d.decision == "accept"}
         wanted = {pid: survey.get(pid, ([], ""))[0] for pid in accepted}
@@ -224,7 +293,9 @@ def select_papers(db: sqlite_utils.Database, status: str = "survey", category: s
     if category:
         nodes = Taxonomy.from_db(db).subtree(category)
         wanted = {pid: labels for pid, labels in wanted.items() if nodes & set(labels)}
-    papers = [{**row, "labels": wanted[pid]} for pid, row in papers_by_id(db, sorted(wanted)).items()]
+    papers = [
+        {**row, "labels": wanted[pid]} for pid, row in papers_by_id(db, sorted(wanted)).items()
+    ]
     papers.sort(key=lambda p: (p.get("published") or "", p["id"]))
     return papers
 
@@ -304,14 +375,18 @@ def _field_text(value) -> str:
 
 def validate_bibtex(text: str, entries: list[dict]) -> None:
     """Parse ``text`` back with bibtexparser and check every entry and field survived."""
-    parser = BibTexParser(common_strings=True, interpolate_strings=False, ignore_nonstandard_types=False)
+    parser = BibTexParser(
+        common_strings=True, interpolate_strings=False, ignore_nonstandard_types=False
+    )
     try:
         parsed = bibtexparser.loads(text, parser=parser)
     except Exception as exc:  # pyparsing errors and friends
         raise EvlaError(f"BibTeX export does not parse back: {exc}") from exc
     by_key = {entry["ID"]: entry for entry in parsed.entries}
     if len(by_key) != len(entries) or len(parsed.entries) != len(entries):
-        raise EvlaError(f"BibTeX export parses back to {len(parsed.entries)} entries, expected {len(entries)}")
+        raise EvlaError(
+            f"BibTeX export parses back to {len(parsed.entries)} entries, expected {len(entries)}"
+        )
     for entry in entries:
         back = by_key.get(entry["ID"])
         if back is None:
@@ -324,7 +399,9 @@ def validate_bibtex(text: str, entries: list[dict]) -> None:
             if field == "month":
                 got = _field_text(got)
             if got != want:
-                raise EvlaError(f"BibTeX export: {entry['ID']}.{field} parses back as {got!r}, expected {want!r}")
+                raise EvlaError(
+                    f"BibTeX export: {entry['ID']}.{field} parses back as {got!r}, expected {want!r}"
+                )
 
 
 @dataclass
@@ -334,7 +411,9 @@ class BibtexExport:
     new_keys: int
 
 
-def export_bibtex(db: sqlite_utils.Database, status: str = "survey", category: str | None = None) -> BibtexExport:
+def export_bibtex(
+    db: sqlite_utils.Database, status: str = "survey", category: str | None = None
+) -> BibtexExport:
     """The BibTeX for the selected papers, validated by parsing it back. Keys are
     assigned (and stored) for papers exported for the first time."""
     papers = select_papers(db, status, category)
@@ -359,7 +438,13 @@ def export_bibtex(db: sqlite_utils.Database, status: str = "survey", category: s
 
 
 def _md_cell(text: str) -> str:
-    return (text or "").replace("\\", "\\\\").replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+    return (
+        (text or "")
+        .replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("[", "\\[")
+        .replace("]", "\\]")
+    )
 
 
 def venue(paper: dict) -> str:
@@ -411,7 +496,9 @@ def export_markdown(db: sqlite_utils.Database, category: str | None = None) -> s
     papers = select_papers(db, "survey", category)
     taxonomy = Taxonomy.from_db(db)
     in_scope = taxonomy.subtree(category) if category else set(taxonomy.nodes)
-    keep = set().union(*(taxonomy.ancestors(node_id) for node_id in in_scope))  # the scope and its headings
+    keep = set().union(
+        *(taxonomy.ancestors(node_id) for node_id in in_scope)
+    )  # the scope and its headings
     by_label: dict[str, list[dict]] = {}
     for paper in papers:
         for label in paper["labels"]:
@@ -431,7 +518,9 @@ def export_markdown(db: sqlite_utils.Database, category: str | None = None) -> s
         rows = by_label.get(node["id"], []) if node["id"] in in_scope else []
         if rows:
             lines.append(TABLE_HEADER)
-            for paper in sorted(rows, key=lambda p: ((p.get("published") or "")[:4], (p.get("title") or "").lower())):
+            for paper in sorted(
+                rows, key=lambda p: ((p.get("published") or "")[:4], (p.get("title") or "").lower())
+            ):
                 lines.append(markdown_row(paper))
             lines.append("")
         for child in taxonomy.children(node["id"]):

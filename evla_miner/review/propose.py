@@ -38,9 +38,9 @@ from urllib.parse import urlencode
 import sqlite_utils
 
 from ..core.db import loads, survey_paper_ids
-from ..scoring.graph import RECENT_DAYS, has_graph
 from ..core.records import arxiv_id_or_none
 from ..core.taxonomy import Taxonomy
+from ..scoring.graph import RECENT_DAYS, has_graph
 
 MIN_CITERS = 2
 NO_GRAPH_REASON = "no citation graph yet (run `evla graph`): ranked by relevance only"
@@ -106,7 +106,9 @@ class _Context:
         self.survey = survey_paper_ids(db)
         self.reviewed = _reviewed(db)
         self.taxonomy = Taxonomy.from_db(db)
-        self.survey_labels = {row["paper_id"]: loads(row["labels"], []) for row in db["survey"].rows}
+        self.survey_labels = {
+            row["paper_id"]: loads(row["labels"], []) for row in db["survey"].rows
+        }
         self.scores = {}
         if db["scores"].exists():
             for row in db["scores"].rows:
@@ -115,7 +117,9 @@ class _Context:
                 self.scores[row["paper_id"]] = row
         self.graph = has_graph(db)
         self.influence = {row["node_id"]: row for row in db["influence"].rows} if self.graph else {}
-        self.max_near = max((r["survey_pagerank"] or 0 for r in self.influence.values()), default=0) or 1.0
+        self.max_near = (
+            max((r["survey_pagerank"] or 0 for r in self.influence.values()), default=0) or 1.0
+        )
         self.citers: dict[str, set] = defaultdict(set)
         self.cites: dict[str, set] = defaultdict(set)
         if self.graph:
@@ -142,7 +146,9 @@ class _Context:
 
     def is_recent(self, node_id: str) -> bool:
         published = self.published.get(node_id)
-        return node_id not in self.survey and bool(published) and published[:10] >= self.recent_cutoff
+        return (
+            node_id not in self.survey and bool(published) and published[:10] >= self.recent_cutoff
+        )
 
     def influence_of(self, node_id: str) -> tuple[float, dict]:
         row = self.influence.get(node_id) or {}
@@ -156,7 +162,12 @@ class _Context:
             "cocite": _saturate(row.get("cocited_survey") or 0),
             "cites_survey": _saturate(cites_survey),
         }
-        value = 0.40 * parts["cite"] + 0.25 * parts["near"] + 0.15 * parts["cocite"] + 0.20 * parts["cites_survey"]
+        value = (
+            0.40 * parts["cite"]
+            + 0.25 * parts["near"]
+            + 0.15 * parts["cocite"]
+            + 0.20 * parts["cites_survey"]
+        )
         return value, {**row, "cites_survey_papers": cites_survey}
 
     def citer_relevance(self, node_id: str) -> float | None:
@@ -210,7 +221,9 @@ def _reasons(ctx: _Context, item: dict, signals: dict, score_row: dict | None) -
     reasons = []
     node_id = item["id"]
     if item["kind"] == "missing":
-        reasons.append("missing from the survey: older work that survey papers or new candidates cite")
+        reasons.append(
+            "missing from the survey: older work that survey papers or new candidates cite"
+        )
     survey_reason = ctx.survey_citer_reason(node_id) if ctx.graph else None
     if survey_reason:
         reasons.append(survey_reason)
@@ -275,19 +288,31 @@ def list_proposals(
         paper_id, title, published, doi = row
         if paper_id in excluded or not _in_window(published, since, until):
             continue
-        items.append(_proposal(ctx, paper_id, title, published, doi, in_corpus=True, min_citers=min_citers))
+        items.append(
+            _proposal(ctx, paper_id, title, published, doi, in_corpus=True, min_citers=min_citers)
+        )
     if ctx.graph:
         for stub in db["graph_nodes"].rows:
             if stub["id"] in excluded or stub["id"] in ctx.published:
                 continue
             signals = ctx.influence.get(stub["id"]) or {}
-            if (signals.get("survey_citations") or 0) + (signals.get("recent_citations") or 0) < min_citers:
+            if (signals.get("survey_citations") or 0) + (
+                signals.get("recent_citations") or 0
+            ) < min_citers:
                 continue
             if not _year_in_window(stub["year"], since, until):
                 continue
             items.append(
-                _proposal(ctx, stub["id"], stub["title"], None, stub["doi"], in_corpus=False, min_citers=min_citers,
-                          year=stub["year"])
+                _proposal(
+                    ctx,
+                    stub["id"],
+                    stub["title"],
+                    None,
+                    stub["doi"],
+                    in_corpus=False,
+                    min_citers=min_citers,
+                    year=stub["year"],
+                )
             )
     # best score first; among equal scores newer first, then by id (stable sorts, last key first)
     items.sort(key=lambda p: p["id"])
@@ -296,10 +321,14 @@ def list_proposals(
     return items[:limit] if limit else items
 
 
-def _proposal(ctx: _Context, node_id, title, published, doi, *, in_corpus: bool, min_citers: int, year=None) -> dict:
+def _proposal(
+    ctx: _Context, node_id, title, published, doi, *, in_corpus: bool, min_citers: int, year=None
+) -> dict:
     score_row = ctx.scores.get(node_id)
     influence, signals = ctx.influence_of(node_id) if ctx.graph else (0.0, {})
-    cited_enough = (signals.get("survey_citations") or 0) + (signals.get("recent_citations") or 0) >= min_citers
+    cited_enough = (signals.get("survey_citations") or 0) + (
+        signals.get("recent_citations") or 0
+    ) >= min_citers
     if not in_corpus:
         kind = "missing"
     elif ctx.is_recent(node_id):
@@ -308,7 +337,9 @@ def _proposal(ctx: _Context, node_id, title, published, doi, *, in_corpus: bool,
         kind = "missing" if ctx.graph and cited_enough else "older"
     if score_row is not None:
         relevance = score_row["relevance"] or 0.0
-        categories = [{"id": c["id"], "score": round(c["score"], 4)} for c in score_row["categories"]]
+        categories = [
+            {"id": c["id"], "score": round(c["score"], 4)} for c in score_row["categories"]
+        ]
     else:
         relevance = ctx.citer_relevance(node_id) if ctx.graph else None
         categories = ctx.citer_categories(node_id) if ctx.graph else []

@@ -18,15 +18,15 @@ from __future__ import annotations
 
 import textwrap
 import webbrowser
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import click
 import sqlite_utils
 
 from ..core.db import now_iso
-from ..core.taxonomy import Taxonomy
 from ..core.decisions import default_reviewer, effective_decisions, record_decision
+from ..core.taxonomy import Taxonomy
 
 KEYS = {
     "a": "accept",
@@ -73,17 +73,29 @@ def queue(db: sqlite_utils.Database, proposals: list[dict], reviewer: str) -> li
     return unseen + later
 
 
-def render(paper: dict, proposal: dict, leaf: str | None, names: dict[str, str], position: str,
-           leaves: set[str] = frozenset()) -> str:
+def render(
+    paper: dict,
+    proposal: dict,
+    leaf: str | None,
+    names: dict[str, str],
+    position: str,
+    leaves: set[str] = frozenset(),
+) -> str:
     """The text shown for one paper."""
     authors = paper.get("authors") or "(no authors)"
     if len(authors) > 200:
         authors = authors[:197].rstrip() + "..."
-    abstract = textwrap.fill(paper.get("abstract") or "(no abstract)", width=100, initial_indent="  ", subsequent_indent="  ")
+    abstract = textwrap.fill(
+        paper.get("abstract") or "(no abstract)",
+        width=100,
+        initial_indent="  ",
+        subsequent_indent="  ",
+    )
     score = proposal.get("score")
     lines = [
         "",
-        f"{position}  {paper['id']}" + (f"  score {score:.3f}" if isinstance(score, (int, float)) else ""),
+        f"{position}  {paper['id']}"
+        + (f"  score {score:.3f}" if isinstance(score, (int, float)) else ""),
         paper.get("title") or "(untitled)",
         f"  {authors}",
         f"  {paper.get('published') or '?'} | https://arxiv.org/abs/{paper['id']}",
@@ -92,9 +104,13 @@ def render(paper: dict, proposal: dict, leaf: str | None, names: dict[str, str],
         "",
         f"Suggested leaf: {names.get(leaf, leaf) + f' ({leaf})' if leaf else '(none)'}",
     ]
-    others = [c for c in proposal.get("categories") or [] if c["id"] != leaf and c["id"] in leaves][:2]
+    others = [c for c in proposal.get("categories") or [] if c["id"] != leaf and c["id"] in leaves][
+        :2
+    ]
     for category in others:
-        lines.append(f"  also: {names.get(category['id'], category['id'])} ({category['id']}) {category.get('score', 0):.2f}")
+        lines.append(
+            f"  also: {names.get(category['id'], category['id'])} ({category['id']}) {category.get('score', 0):.2f}"
+        )
     reasons = proposal.get("reasons") or []
     if reasons:
         lines.append("Why proposed:")
@@ -179,6 +195,7 @@ def run_triage(
             io.echo(f"  keys: {HELP_LINE}")
         if result.quit:
             break
-    result.remaining = len(todo) - len(result.accepted) - len(result.rejected)  # skipped ones stay queued
+    result.remaining = (
+        len(todo) - len(result.accepted) - len(result.rejected)
+    )  # skipped ones stay queued
     return result
-

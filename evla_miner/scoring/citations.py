@@ -29,8 +29,8 @@ import hashlib
 import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
 import requests
@@ -51,7 +51,9 @@ class CitationApiError(EvlaError):
 class RateLimiter:
     """Spaces requests at least ``min_interval`` seconds apart (one connection at a time)."""
 
-    def __init__(self, min_interval: float, clock: Callable[[], float] = time.monotonic, sleep=time.sleep):
+    def __init__(
+        self, min_interval: float, clock: Callable[[], float] = time.monotonic, sleep=time.sleep
+    ):
         self.min_interval = min_interval
         self.clock = clock
         self.sleep = sleep
@@ -82,13 +84,20 @@ class ResponseCache:
         row = rows[0]
         if self.max_age is not None:
             fetched = datetime.fromisoformat(row["fetched_at"])
-            if datetime.now(timezone.utc) - fetched > self.max_age:
+            if datetime.now(UTC) - fetched > self.max_age:
                 return None
         return row["status"], row["body"]
 
     def put(self, service: str, key: str, url: str, status: int, body: str) -> None:
         self.db["citation_cache"].upsert(
-            {"service": service, "key": key, "url": url, "status": status, "body": body, "fetched_at": now_iso()},
+            {
+                "service": service,
+                "key": key,
+                "url": url,
+                "status": status,
+                "body": body,
+                "fetched_at": now_iso(),
+            },
             pk=("service", "key"),
         )
 
@@ -108,6 +117,7 @@ class ServiceClient:
     @classmethod
     def from_env(cls, **kwargs):
         return cls(api_key=cls.key_from_env(), **kwargs)
+
     retry_statuses = (429, 500, 502, 503, 504)
 
     def __init__(
@@ -181,7 +191,11 @@ class ServiceClient:
             self.requests_made += 1
             try:
                 response = self.session.request(
-                    method, f"{self.base_url}{path}", params=send_params, data=payload, headers=headers,
+                    method,
+                    f"{self.base_url}{path}",
+                    params=send_params,
+                    data=payload,
+                    headers=headers,
                     timeout=self.timeout,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -203,7 +217,9 @@ class ServiceClient:
             if self.cache is not None:
                 self.cache.put(self.service, key, url, status, response.text)
             return None
-        raise CitationApiError(f"{self.service}: {method} {url} -> HTTP {status}: {_error_message(response)}")
+        raise CitationApiError(
+            f"{self.service}: {method} {url} -> HTTP {status}: {_error_message(response)}"
+        )
 
 
 def _error_message(response: requests.Response) -> str:
@@ -262,13 +278,17 @@ class SemanticScholarClient(ServiceClient):
 
     def paper(self, paper_id: str, fields: Iterable[str] = ("title",)) -> dict | None:
         """``GET /paper/{id}``; ``None`` when the paper is unknown (404)."""
-        return self.request("GET", f"/paper/{self._path_id(paper_id)}", {"fields": ",".join(fields)})
+        return self.request(
+            "GET", f"/paper/{self._path_id(paper_id)}", {"fields": ",".join(fields)}
+        )
 
     def papers(self, paper_ids: list[str], fields: Iterable[str] = ("title",)) -> list[dict | None]:
         """``POST /paper/batch`` in chunks of 500; unknown ids give ``None`` at their position."""
         out: list[dict | None] = []
         for chunk in _chunks(list(paper_ids), self.batch_size):
-            data = self.request("POST", "/paper/batch", {"fields": ",".join(fields)}, {"ids": chunk})
+            data = self.request(
+                "POST", "/paper/batch", {"fields": ",".join(fields)}, {"ids": chunk}
+            )
             if data is None:  # the whole batch unknown
                 data = [None] * len(chunk)
             out.extend(data)
@@ -277,7 +297,9 @@ class SemanticScholarClient(ServiceClient):
     def _paged(self, path: str, fields: Iterable[str], page_size: int) -> Iterator[dict]:
         offset = 0
         while True:
-            data = self.request("GET", path, {"fields": ",".join(fields), "offset": offset, "limit": page_size})
+            data = self.request(
+                "GET", path, {"fields": ",".join(fields), "offset": offset, "limit": page_size}
+            )
             if data is None:
                 return
             yield from data.get("data") or []
@@ -285,20 +307,30 @@ class SemanticScholarClient(ServiceClient):
                 return
             offset = data["next"]
 
-    def references(self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000) -> Iterator[dict]:
+    def references(
+        self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000
+    ) -> Iterator[dict]:
         """The papers ``paper_id`` cites (``citedPaper`` objects), every page; unresolved ones have paperId None."""
         for item in self._paged(f"/paper/{self._path_id(paper_id)}/references", fields, page_size):
             yield item.get("citedPaper") or {}
 
-    def citations(self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000) -> Iterator[dict]:
+    def citations(
+        self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000
+    ) -> Iterator[dict]:
         """The papers citing ``paper_id`` (``citingPaper`` objects), every page."""
         for item in self._paged(f"/paper/{self._path_id(paper_id)}/citations", fields, page_size):
             yield item.get("citingPaper") or {}
 
-    def search(self, query: str, fields: Iterable[str] = ("title",), limit: int = 10, offset: int = 0) -> dict:
+    def search(
+        self, query: str, fields: Iterable[str] = ("title",), limit: int = 10, offset: int = 0
+    ) -> dict:
         """One page of ``/paper/search`` (``{"total", "offset", "next", "data"}``)."""
         params = {"query": query, "fields": ",".join(fields), "offset": offset, "limit": limit}
-        return self.request("GET", "/paper/search", params) or {"total": 0, "offset": offset, "data": []}
+        return self.request("GET", "/paper/search", params) or {
+            "total": 0,
+            "offset": offset,
+            "data": [],
+        }
 
     @staticmethod
     def cited_work(paper: dict) -> dict:
@@ -320,7 +352,9 @@ class SemanticScholarClient(ServiceClient):
         Uses ``references.<field>`` on ``/paper/batch``; references S2 could not
         resolve (no paperId and no title) are dropped.
         """
-        fields = ["title", "externalIds"] + [f"references.{f}" for f in ("paperId",) + self.reference_fields]
+        fields = ["title", "externalIds"] + [
+            f"references.{f}" for f in ("paperId",) + self.reference_fields
+        ]
         papers = self.papers([f"ARXIV:{a}" for a in arxiv_ids], fields)
         out: dict[str, list[dict] | None] = {}
         for arxiv_id, paper in zip(arxiv_ids, papers):
@@ -361,7 +395,9 @@ class OpenAlexClient(ServiceClient):
         cursor = "*"
         while cursor:
             data = self.request(
-                "GET", "/works", {"filter": filter_, "select": select, "per-page": per_page, "cursor": cursor}
+                "GET",
+                "/works",
+                {"filter": filter_, "select": select, "per-page": per_page, "cursor": cursor},
             )
             if data is None:
                 return
@@ -394,18 +430,31 @@ class OpenAlexClient(ServiceClient):
         wanted = sorted({w for ws in referenced.values() for w in ws})
         resolved: dict[str, dict] = {}
         for chunk in _chunks(wanted, self.filter_batch):
-            for work in self.works("openalex_id:" + "|".join(chunk), select="id,doi,title,publication_year,ids"):
+            for work in self.works(
+                "openalex_id:" + "|".join(chunk), select="id,doi,title,publication_year,ids"
+            ):
                 resolved[self.short_id(work["id"])] = self.cited_work(work)
         for arxiv_id, ws in referenced.items():
             out[arxiv_id] = [
-                resolved.get(w) or {"title": None, "year": None, "arxiv_id": None, "doi": None, "s2_id": None,
-                                    "openalex_id": w}
+                resolved.get(w)
+                or {
+                    "title": None,
+                    "year": None,
+                    "arxiv_id": None,
+                    "doi": None,
+                    "s2_id": None,
+                    "openalex_id": w,
+                }
                 for w in ws
             ]
         return out
 
 
-SERVICES = {"s2": SemanticScholarClient, "semantic_scholar": SemanticScholarClient, "openalex": OpenAlexClient}
+SERVICES = {
+    "s2": SemanticScholarClient,
+    "semantic_scholar": SemanticScholarClient,
+    "openalex": OpenAlexClient,
+}
 
 
 def has_api_key(service: str) -> bool:

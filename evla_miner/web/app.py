@@ -145,7 +145,13 @@ def filtered_queue(db: sqlite_utils.Database, args, taxonomy: Taxonomy) -> list[
         if words:
             paper = papers.get(proposal["id"]) or {}
             haystack = " ".join(
-                str(x or "") for x in (proposal["id"], proposal.get("title"), paper.get("authors"), paper.get("abstract"))
+                str(x or "")
+                for x in (
+                    proposal["id"],
+                    proposal.get("title"),
+                    paper.get("authors"),
+                    paper.get("abstract"),
+                )
             ).lower()
             if not all(word in haystack for word in words):
                 continue
@@ -190,7 +196,9 @@ def create_app(
     the server binds; on loopback the Host header must name a loopback host too.
     """
     check_bind(host, access_token)
-    app = Flask(__name__, template_folder="templates", static_folder="static", static_url_path="/static")
+    app = Flask(
+        __name__, template_folder="templates", static_folder="static", static_url_path="/static"
+    )
     app.config.update(
         SECRET_KEY=secret_key or secrets.token_bytes(32),
         EVLA_DB_PATH=str(resolve_db_path(db_path)),
@@ -250,7 +258,9 @@ def _register(app: Flask) -> None:
                 return redirect(url_for(request.endpoint, **(request.view_args or {}), **args))
             return None
         auth = request.headers.get("Authorization", "")
-        if session.get("token_ok") or (auth.startswith("Bearer ") and valid(auth[len("Bearer ") :])):
+        if session.get("token_ok") or (
+            auth.startswith("Bearer ") and valid(auth[len("Bearer ") :])
+        ):
             return None
         return Response(
             "Access token required: open the URL printed by `evla serve` (it ends in ?token=...).\n",
@@ -266,7 +276,9 @@ def _register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
-        return render_template("error.html", status=400, message=f"{exc.description} Reload the page and try again."), 400
+        return render_template(
+            "error.html", status=400, message=f"{exc.description} Reload the page and try again."
+        ), 400
 
     @app.errorhandler(EvlaError)
     def evla_error(exc):
@@ -302,11 +314,20 @@ def _register(app: Flask) -> None:
         categories = [c for c in request.form.getlist("category") if c]  # a reject drops them
         note = (request.form.get("note") or "").strip() or None
         result = record_decision(
-            get_db(), paper_id, decision, categories or None, note=note, reviewer=app.config["EVLA_REVIEWER"]
+            get_db(),
+            paper_id,
+            decision,
+            categories or None,
+            note=note,
+            reviewer=app.config["EVLA_REVIEWER"],
         )
         taxonomy = Taxonomy.from_db(get_db())
         verb = "Accepted" if result["decision"] == "accept" else "Rejected"
-        where = f" into {', '.join(taxonomy.name(c) for c in result['categories'])}" if result["decision"] == "accept" else ""
+        where = (
+            f" into {', '.join(taxonomy.name(c) for c in result['categories'])}"
+            if result["decision"] == "accept"
+            else ""
+        )
         flash(f"{verb} {result['paper_id']}{where}.", "ok")
         session["last_decided"] = result["paper_id"]
         return _after_decision(request.form)
@@ -320,7 +341,9 @@ def _register(app: Flask) -> None:
         session.pop("last_decided", None)
         if request.form.get("back") == "queue":
             return redirect(url_for("queue", **_filters_from(request.form)))
-        return redirect(url_for("paper", paper_id=result["paper_id"], **_filters_from(request.form)))
+        return redirect(
+            url_for("paper", paper_id=result["paper_id"], **_filters_from(request.form))
+        )
 
     @app.post("/export/<kind>")
     def export(kind):
@@ -358,7 +381,10 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
     elif position is not None:
         # a cited work outside the db ("missing from the survey"): show what the proposal knows
         item = queue_items[position]
-        paper, stub = {"id": paper_id, "title": item.get("title"), "published": item.get("published")}, True
+        paper, stub = (
+            {"id": paper_id, "title": item.get("title"), "published": item.get("published")},
+            True,
+        )
     else:
         return None
     if position is None:
@@ -384,7 +410,11 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
 
     survey = None
     for row in db["survey"].rows_where("paper_id = ?", [paper_id]):
-        survey = {"labels": loads(row["labels"], []) or [], "source": row["source"], "added_at": row["added_at"]}
+        survey = {
+            "labels": loads(row["labels"], []) or [],
+            "source": row["source"],
+            "added_at": row["added_at"],
+        }
     current = effective_decision(db, paper_id)
     if current and current.decision == "accept" and current.categories:
         chosen = current.categories[0]
@@ -396,7 +426,9 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
         "paper": paper,
         "taxonomy": taxonomy,
         "stub": stub,
-        "links": arxiv_links(paper) if not stub else [("Find it", link) for link in [proposal.get("link")] if link],
+        "links": arxiv_links(paper)
+        if not stub
+        else [("Find it", link) for link in [proposal.get("link")] if link],
         "proposal": proposal,
         "scores": scores,
         "suggested": suggested[:5],
@@ -432,7 +464,9 @@ def _influence(db: sqlite_utils.Database, paper_id: str, shown: int = 10) -> dic
     titles = {pid: row.get("title") for pid, row in papers_by_id(db, citers[:shown]).items()}
     return {
         **rows[0],
-        "citers": [{"id": c, "title": titles.get(c), "in_survey": c in survey} for c in citers[:shown]],
+        "citers": [
+            {"id": c, "title": titles.get(c), "in_survey": c in survey} for c in citers[:shown]
+        ],
         "more_citers": max(0, len(citers) - shown),
     }
 
@@ -457,4 +491,6 @@ def make_server(app: Flask, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, 
     try:
         return create_server(app, host=host, port=port, threads=threads, ident="evla-miner")
     except OSError as exc:
-        raise EvlaError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (try another --port)") from exc
+        raise EvlaError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (try another --port)"
+        ) from exc
