@@ -20,12 +20,14 @@ def print_snapshot_result(result) -> None:
         f"run {result.run_id}: {counts['lines']:,} records read, {counts['inserted']:,} new, "
         f"{counts['updated']:,} updated, {counts['unchanged']:,} unchanged, "
         f"{counts['outside_window']:,} outside the date window, {counts['bad']:,} bad"
+        + (f", {counts['duplicates']:,} duplicate ids" if counts.get("duplicates") else "")
     )
     for error in result.errors[:SHOWN_BAD_LINES]:
         click.echo(f"  line {error['line']}: {error['reason']}", err=True)
-    if counts["bad"] > SHOWN_BAD_LINES:
+    reported = counts["bad"] + counts.get("duplicates", 0)
+    if reported > SHOWN_BAD_LINES:
         click.echo(
-            f"  ... and {counts['bad'] - SHOWN_BAD_LINES} more bad lines (see `evla status --json`)",
+            f"  ... and {reported - SHOWN_BAD_LINES} more bad lines (see `evla status --json`)",
             err=True,
         )
 

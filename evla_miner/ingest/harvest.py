@@ -23,7 +23,7 @@ import sqlite_utils
 from ..core.db import dumps, loads, now_iso
 from ..core.errors import BadInput, EvlaError
 from ..core.progress import Reporter
-from ..core.records import clean_text, split_arxiv_id, upsert_papers
+from ..core.records import RecordError, check_paper, clean_text, split_arxiv_id, upsert_papers
 from ..core.runs import pid_alive, recorded_run
 from ..core.settings import HarvestSettings, clean_queries
 from .arxiv_client import ArxivClient
@@ -73,27 +73,29 @@ def paper_from_result(
     categories = [primary] if primary else []
     categories += [c for c in result.categories if c and c not in categories]
     names = [name for name in (clean_text(a.name) for a in result.authors) if name]
-    return {
-        "id": paper_id,
-        "version": version,
-        "versions": versions,
-        "title": clean_text(result.title),
-        "authors": ", ".join(names) or None,
-        "authors_parsed": [_parse_author(n) for n in names] or None,
-        "abstract": clean_text(result.summary),
-        "categories": " ".join(categories) or None,
-        "primary_category": primary,
-        "cross_list": int(bool(categories_harvested) and primary not in categories_harvested),
-        "published": published,
-        "updated": updated,
-        "doi": clean_text(result.doi),
-        "journal_ref": clean_text(result.journal_ref),
-        "comments": clean_text(result.comment),
-        "report_no": None,
-        "license": None,
-        "pdf_url": result.pdf_url,
-        "source": source,
-    }
+    return check_paper(
+        {
+            "id": paper_id,
+            "version": version,
+            "versions": versions,
+            "title": clean_text(result.title),
+            "authors": ", ".join(names) or None,
+            "authors_parsed": [_parse_author(n) for n in names] or None,
+            "abstract": clean_text(result.summary),
+            "categories": " ".join(categories) or None,
+            "primary_category": primary,
+            "cross_list": int(bool(categories_harvested) and primary not in categories_harvested),
+            "published": published,
+            "updated": updated,
+            "doi": clean_text(result.doi),
+            "journal_ref": clean_text(result.journal_ref),
+            "comments": clean_text(result.comment),
+            "report_no": None,
+            "license": None,
+            "pdf_url": result.pdf_url,
+            "source": source,
+        }
+    )
 
 
 def _utc_minute(value: datetime) -> datetime:
@@ -561,10 +563,16 @@ def _remember_ids(db, slice_id: int, papers: list[dict]) -> None:
 
 
 def _new_papers(results, seen: set[str], harvested_through: set[str]) -> list[dict]:
-    """The page's papers that this slice has not received yet; ``seen`` grows with them."""
+    """The page's papers that this slice has not received yet; ``seen`` grows with them.
+
+    An entry that does not fit the paper schema is left out, so its window ends up
+    short of arXiv's total and is flagged rather than silently trusted."""
     papers = []
     for result in results:
-        paper = paper_from_result(result, harvested_through)
+        try:
+            paper = paper_from_result(result, harvested_through)
+        except RecordError:
+            continue
         if paper["id"] not in seen:
             seen.add(paper["id"])
             papers.append(paper)
