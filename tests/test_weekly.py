@@ -161,8 +161,11 @@ def test_digest_files(seeded_db, tmp_path):
     assert "| Efficient Data Collection | 1 |" in md
     assert "| (no category) | 1 |" in md
     assert f"![Top 4 proposals per pillar]({paths['svg'].name})" in md
-    assert r"[<script>alert(1)</script> \| Fast \[VLA\]](https://arxiv.org/abs/2510.50001)" in md
-    assert "    - a < b & c" in md
+    assert (
+        r"[&lt;script&gt;alert(1)&lt;/script&gt; \| Fast \[VLA\]](https://arxiv.org/abs/2510.50001)"
+        in md
+    )
+    assert "    - a &lt; b &amp; c" in md and "<script>" not in md
     assert "<script>" not in html and "&lt;script&gt;" in html and "a &lt; b &amp; c" in html
     assert html.count("<svg") == 1 and svg.count("<rect") == 4
     assert "suggested leaf: Quantization" in html

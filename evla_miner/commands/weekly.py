@@ -29,6 +29,7 @@ def _summary(result) -> list[str]:
         lines.append(
             f"harvest: {read:,} records read, {h.get('inserted', 0):,} new, {h.get('updated', 0):,} updated"
             + (f", {h['bad']:,} bad" if h.get("bad") else "")
+            + (f", {h['flagged']} window(s) FLAGGED" if h.get("flagged") else "")
         )
     if "classify" in stages:
         c = stages["classify"]
