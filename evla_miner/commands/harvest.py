@@ -40,7 +40,9 @@ def print_arxiv_result(result) -> None:
         f"run {result.run_id}: arXiv API, {c['queries']} queries, {c['windows']} windows"
         f"{split}, {c['pages']:,} pages, "
         f"{c['records']:,} records: {c['inserted']:,} new, {c['updated']:,} updated, {c['unchanged']:,} unchanged; "
-        f"{c['requests']:,} requests, {c['retries']:,} retries, {c['empty']} empty windows, {c['flagged']} flagged"
+        f"{c['requests']:,} requests, {c['retries']:,} retries, "
+        + (f"{c['rerequests']:,} stale/short pages re-requested, " if c.get("rerequests") else "")
+        + f"{c['empty']} empty windows, {c['flagged']} flagged"
     )
     for error in result.errors:
         click.echo(f"  FLAGGED {error['query']} {error['window']}: {error['reason']}", err=True)
