@@ -29,7 +29,8 @@ def export():
     type=click.Choice(STATUSES),
     default="survey",
     show_default=True,
-    help="accepted: papers reviewers accepted; survey: every survey paper (seeds + accepted); all: every paper in the db.",
+    help="accepted: papers reviewers accepted; survey: every survey paper (seeds + accepted); all: "
+    "every paper in the db.",
 )
 @click.option(
     "--category",
@@ -53,7 +54,8 @@ def bibtex(app, status, category, output):
     _write(result.text, output)
     if output and output != "-":
         click.echo(
-            f"{output}: {result.count} entries ({result.new_keys} new keys), parsed back with bibtexparser: ok",
+            f"{output}: {result.count} entries ({result.new_keys} new keys), parsed back with "
+            "bibtexparser: ok",
             err=True,
         )
 

@@ -39,7 +39,8 @@ def print_arxiv_result(result) -> None:
     click.echo(
         f"run {result.run_id}: arXiv API, {c['queries']} queries, {c['windows']} windows"
         f"{split}, {c['pages']:,} pages, "
-        f"{c['records']:,} records: {c['inserted']:,} new, {c['updated']:,} updated, {c['unchanged']:,} unchanged; "
+        f"{c['records']:,} records: {c['inserted']:,} new, {c['updated']:,} updated, "
+        f"{c['unchanged']:,} unchanged; "
         f"{c['requests']:,} requests, {c['retries']:,} retries, "
         + (f"{c['rerequests']:,} stale/short pages re-requested, " if c.get("rerequests") else "")
         + f"{c['empty']} empty windows, {c['flagged']} flagged"
@@ -52,7 +53,8 @@ def print_arxiv_result(result) -> None:
 @click.option(
     "--snapshot",
     type=click.Path(dir_okay=False),
-    help="Import this arXiv metadata snapshot (JSON lines, optionally .gz) instead of calling the arXiv API.",
+    help="Import this arXiv metadata snapshot (JSON lines, optionally .gz) instead of calling the "
+    "arXiv API.",
 )
 @since_until_options("submission (first version) date")
 @click.option(
@@ -61,7 +63,8 @@ def print_arxiv_result(result) -> None:
     multiple=True,
     metavar="[NAME=]QUERY",
     help="arXiv search query for the live harvest (repeatable); replaces the configured queries "
-    "($EVLA_ARXIV_QUERIES, [harvest.queries] in evla.toml, default: cs.RO + VLA terms in cs.CV/AI/LG/CL).",
+    "($EVLA_ARXIV_QUERIES, [harvest.queries] in evla.toml, default: cs.RO + VLA terms in "
+    "cs.CV/AI/LG/CL).",
 )
 @click.option(
     "--delay",

@@ -38,7 +38,8 @@ SURVEY_EFFECT = {
     "--import",
     "import_file",
     type=click.Path(dir_okay=False),
-    help="Record the decisions of a CSV file with header id,decision,categories,note (categories split by ';').",
+    help="Record the decisions of a CSV file with header id,decision,categories,note (categories "
+    "split by ';').",
 )
 @pass_app
 def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_file):
@@ -82,7 +83,8 @@ def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_
         result = undo_decision(db, undo_id, reviewer=reviewer)
         now = result["now"] or "no decision"
         click.echo(
-            f"{result['paper_id']}: {result['undone']} undone, now {now}; {SURVEY_EFFECT[result['survey']]}"
+            f"{result['paper_id']}: {result['undone']} undone, now {now}; "
+            f"{SURVEY_EFFECT[result['survey']]}"
         )
         return
     if not paper_id:

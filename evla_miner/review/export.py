@@ -49,10 +49,10 @@ FIELD_ORDER = [
 ]
 # Words Better BibTeX skips when it picks the "first significant title word".
 STOPWORDS = set(
-    """a about above across after against along among an and around as at before behind below beneath
-    beside between beyond but by down during except for from in inside into like near nor of off on onto
-    or out outside over past since so the through throughout till to toward towards under underneath
-    until up upon via vs with within without yet""".split()
+    """a about above across after against along among an and around as at before behind below
+    beneath beside between beyond but by down during except for from in inside into like near nor
+    of off on onto or out outside over past since so the through throughout till to toward towards
+    under underneath until up upon via vs with within without yet""".split()
 )
 CONFERENCE = re.compile(
     r"\b(conference|proceedings|proc\.|workshop|symposium|CVPR|ICCV|ECCV|NeurIPS|NIPS|ICML|ICLR|CoRL|RSS|"
@@ -180,7 +180,8 @@ def tex_escape_plain(text: str) -> str:
 
 
 def _ascii_word(text: str) -> str:
-    """Lowercase ASCII letters and digits of a LaTeX-flavoured word (``M\\"uller`` -> ``muller``)."""
+    """Lowercase ASCII letters and digits of a LaTeX-flavoured word (``M\\"uller`` ->
+    ``muller``)."""
     # Letter commands that are letters (\o, \ss) become them; other commands (\emph, \LaTeX) go.
     text = re.sub(r"\\([A-Za-z]+)\*?", lambda m: LETTER_COMMANDS.get(m.group(1), ""), text)
     try:
@@ -235,9 +236,10 @@ def _suffixes():
 
 
 def assign_keys(db: sqlite_utils.Database, papers: list[dict]) -> dict[str, str]:
-    """Keys for these papers: the stored one when there is one, else a new unique key, stored now."""
+    """Keys for these papers: the stored one when there is one, else a new unique key, stored
+    now."""
     ids = [p["id"] for p in papers]
-    stored = {}
+    stored: dict[str, str] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
@@ -258,7 +260,7 @@ def assign_keys(db: sqlite_utils.Database, papers: list[dict]) -> dict[str, str]
         new_rows.append({"paper_id": paper["id"], "key": key, "assigned_at": now_iso()})
     if new_rows:
         with db.conn:
-            db["bibtex_keys"].insert_all(new_rows, pk="paper_id")
+            db.table("bibtex_keys").insert_all(new_rows, pk="paper_id")
     return stored
 
 
@@ -401,7 +403,8 @@ def validate_bibtex(text: str, entries: list[dict]) -> None:
                 got = _field_text(got)
             if got != want:
                 raise EvlaError(
-                    f"BibTeX export: {entry['ID']}.{field} parses back as {got!r}, expected {want!r}"
+                    f"BibTeX export: {entry['ID']}.{field} parses back as {got!r}, expected "
+                    f"{want!r}"
                 )
 
 
