@@ -184,6 +184,22 @@ def test_status_and_category_filters(seeded_db):
         export_bibtex(seeded_db, category="nope")
 
 
+def test_markdown_export_escapes_html_in_titles(seeded_db):
+    add_paper(
+        seeded_db, "2510.10050", "<script>alert(1)</script> Fast & <img src=x onerror=alert(2)>"
+    )
+    add_paper(seeded_db, "2510.10051", "Plain", comments='Code: https://github.com/a/b"><b>x')
+    for pid in ("2510.10050", "2510.10051"):
+        accept(seeded_db, pid)
+    text = export_markdown(seeded_db, category=LEAF)
+    assert "<" not in text and ">" not in text
+    assert (
+        "[&lt;script&gt;alert(1)&lt;/script&gt; Fast &amp; &lt;img src=x onerror=alert(2)&gt;]"
+        "(https://arxiv.org/abs/2510.10050)" in text
+    )
+    assert "[Code](https://github.com/a/b)" in text
+
+
 def test_markdown_tables(seeded_db):
     leaf = "model.arch.mixture_of_experts"
     add_paper(

@@ -20,13 +20,14 @@ def print_snapshot_result(result) -> None:
         f"run {result.run_id}: {counts['lines']:,} records read, {counts['inserted']:,} new, "
         f"{counts['updated']:,} updated, {counts['unchanged']:,} unchanged, "
         f"{counts['outside_window']:,} outside the date window, {counts['bad']:,} bad"
+        + (f", {counts['duplicates']:,} duplicate ids" if counts.get("duplicates") else "")
     )
     for error in result.errors[:SHOWN_BAD_LINES]:
         click.echo(f"  line {error['line']}: {error['reason']}", err=True)
-    if counts["bad"] > SHOWN_BAD_LINES:
+    reported = counts["bad"] + counts.get("duplicates", 0)
+    if reported > SHOWN_BAD_LINES:
         click.echo(
-            f"  ... and {counts['bad'] - SHOWN_BAD_LINES} more bad lines "
-            "(see `evla status --json`)",
+            f"  ... and {reported - SHOWN_BAD_LINES} more bad lines (see `evla status --json`)",
             err=True,
         )
 
@@ -40,8 +41,9 @@ def print_arxiv_result(result) -> None:
         f"{split}, {c['pages']:,} pages, "
         f"{c['records']:,} records: {c['inserted']:,} new, {c['updated']:,} updated, "
         f"{c['unchanged']:,} unchanged; "
-        f"{c['requests']:,} requests, {c['retries']:,} retries, {c['empty']} empty windows, "
-        f"{c['flagged']} flagged"
+        f"{c['requests']:,} requests, {c['retries']:,} retries, "
+        + (f"{c['rerequests']:,} stale/short pages re-requested, " if c.get("rerequests") else "")
+        + f"{c['empty']} empty windows, {c['flagged']} flagged"
     )
     for error in result.errors:
         click.echo(f"  FLAGGED {error['query']} {error['window']}: {error['reason']}", err=True)

@@ -65,10 +65,12 @@ def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_
     if import_file:
         if paper_id:
             raise click.UsageError("--import takes no paper id")
-        n_ok, errors = import_decisions_csv(db, import_file, reviewer=reviewer)
+        result = import_decisions_csv(db, import_file, reviewer=reviewer)
+        errors, n_ok = result.errors, result.recorded
         click.echo(
-            f"{import_file}: {n_ok} decision{'s' if n_ok != 1 else ''} recorded, {len(errors)} bad "
-            f"row{'s' if len(errors) != 1 else ''}"
+            f"{import_file}: {n_ok} decision{'s' if n_ok != 1 else ''} recorded, "
+            f"{len(errors)} bad row{'s' if len(errors) != 1 else ''}"
+            + (f", {result.unchanged} unchanged (already in force)" if result.unchanged else "")
         )
         for error in errors:
             click.echo(f"  line {error['line']}: {error['reason']}", err=True)

@@ -29,6 +29,7 @@ from .records import RecordError, split_arxiv_id
 from .taxonomy import Taxonomy
 
 DECISIONS = ("accept", "reject")
+MAX_NOTE_CHARS = 20_000  # a reviewer's comment, not a document; longer notes are refused
 REVIEW_SOURCE_PREFIX = "review:"
 
 
@@ -195,6 +196,15 @@ def _sync_survey(db: sqlite_utils.Database, paper_id: str) -> str:
     return "unchanged"
 
 
+def clean_note(note: str | None) -> str | None:
+    """A note as stored: NUL characters removed (SQLite tools and C strings stop at them, so
+    the rest of the note would vanish from view), blank = None, at most ``MAX_NOTE_CHARS``."""
+    note = (note or "").replace("\x00", "").strip()
+    if len(note) > MAX_NOTE_CHARS:
+        raise BadInput(f"note is {len(note):,} characters; the limit is {MAX_NOTE_CHARS:,}")
+    return note or None
+
+
 def record_decision(
     db: sqlite_utils.Database,
     paper_id: str,
@@ -202,14 +212,18 @@ def record_decision(
     categories=None,
     note: str | None = None,
     reviewer: str | None = None,
+    unless_in_force: bool = False,
 ) -> dict:
     """Append an accept or reject and bring the survey in line.
 
     An accept without categories takes the classifier's best category; with
     neither it is an error (a survey paper needs a place in the taxonomy). A
     reject is stored without categories.
-    Returns ``{"paper_id", "decision", "categories", "survey"}`` where
-    ``survey`` says what happened to the survey row.
+    ``unless_in_force``: when the decision in force already has the same decision,
+    categories, note and reviewer, append nothing (a re-imported file changes nothing).
+    Returns ``{"paper_id", "decision", "categories", "survey", "recorded"}`` where
+    ``survey`` says what happened to the survey row and ``recorded`` is False when
+    nothing was appended.
     """
     decision = (decision or "").strip().lower()
     if decision not in DECISIONS:
@@ -225,19 +239,41 @@ def record_decision(
                 f"{paper_id}: give at least one category to accept (no classifier suggestion yet)"
             )
     reviewer = reviewer or default_reviewer()
+    note = clean_note(note)
+    if unless_in_force:
+        current = effective_decision(db, paper_id)
+        if current and (current.decision, current.categories, current.note, current.reviewer) == (
+            decision,
+            categories,
+            note,
+            reviewer,
+        ):
+            return {
+                "paper_id": paper_id,
+                "decision": decision,
+                "categories": categories,
+                "survey": "unchanged",
+                "recorded": False,
+            }
     with db.conn:
         db.table("decisions").insert(
             {
                 "paper_id": paper_id,
                 "decision": decision,
                 "categories": dumps(categories),
-                "note": note or None,
+                "note": note,
                 "reviewer": reviewer,
                 "decided_at": now_iso(),
             }
         )
         survey = _sync_survey(db, paper_id)
-    return {"paper_id": paper_id, "decision": decision, "categories": categories, "survey": survey}
+    return {
+        "paper_id": paper_id,
+        "decision": decision,
+        "categories": categories,
+        "survey": survey,
+        "recorded": True,
+    }
 
 
 def undo_decision(db: sqlite_utils.Database, paper_id: str, reviewer: str | None = None) -> dict:

@@ -260,3 +260,14 @@ def m110_runs_add_process(db):
     # closed as `interrupted` by the next run instead of staying `running` forever.
     db["runs"].add_column("pid", int)
     db["runs"].add_column("host", str)
+
+
+@migrations()
+def m120_harvest_reconcile_windows(db):
+    # The ids each harvest slice has received so far, committed with every page, so a
+    # stale or short page (arXiv serving the previous page again, or fewer entries than
+    # asked) is noticed even after a resume, and a window counts as complete only when
+    # it holds as many distinct papers as arXiv's totalResults. ``gaps`` lists the
+    # offsets whose pages stayed incomplete after the re-requests (JSON), for the flag.
+    db["harvest_slice_ids"].create({"slice_id": int, "paper_id": str}, pk=("slice_id", "paper_id"))
+    db["harvest_slices"].add_column("gaps", str)

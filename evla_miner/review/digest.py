@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlite_utils
 
 from ..core.db import now_iso
+from ..core.safe_output import md_text, md_url
 from ..core.taxonomy import Taxonomy
 
 UNCLASSIFIED = "(no category)"
@@ -72,6 +73,11 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
         lines.append(
             f"Harvest: {new:,} new papers, {harvest.get('updated', 0):,} updated"
             + (f", {harvest.get('bad', 0):,} bad records" if harvest.get("bad") else "")
+            + (
+                f", {harvest['flagged']} window(s) FLAGGED (incomplete or empty; not trusted)"
+                if harvest.get("flagged")
+                else ""
+            )
             + (" (nothing new this week)" if not new and not harvest.get("updated") else "")
         )
     classify = stages.get("classify") or {}
@@ -109,8 +115,9 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
     return lines
 
 
-def _md(text: str) -> str:
-    return (text or "").replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+def _code(text: str) -> str:
+    """Text inside a Markdown code span, which a backtick would close."""
+    return str(text).replace("`", "'")
 
 
 def digest_markdown(
@@ -128,19 +135,26 @@ def digest_markdown(
     biggest = max((count for _, count in rows), default=0) or 1
     lines += ["| Pillar | Proposals | |", "|---|---:|---|"]
     lines += [
-        f"| {_md(name)} | {count} | {'█' * round(20 * count / biggest)} |" for name, count in rows
+        f"| {md_text(name)} | {count} | {'█' * round(20 * count / biggest)} |"
+        for name, count in rows
     ]
     lines += ["", "## Top proposals", ""]
     if not proposals:
         lines.append("Nothing to propose: every paper is reviewed or already in the survey.")
     for number, item in enumerate(proposals, 1):
         link = item.get("link")
-        title_text = f"[{_md(item['title'])}]({link})" if link else _md(item["title"])
+        title_text = (
+            f"[{md_text(item['title'])}]({md_url(link)})" if link else md_text(item["title"])
+        )
         leaf = item.get("leaf")
-        where = f" · suggested leaf: {leaf_names.get(leaf, leaf)} (`{leaf}`)" if leaf else ""
+        where = (
+            f" · suggested leaf: {md_text(leaf_names.get(leaf, leaf))} (`{_code(leaf)}`)"
+            if leaf
+            else ""
+        )
         score = f"score {item['score']:.2f}" if isinstance(item.get("score"), (int, float)) else ""
-        lines.append(f"{number}. **{title_text}** — `{item['id']}` · {score}{where}")
-        lines += [f"    - {_md(reason)}" for reason in item.get("reasons") or []]
+        lines.append(f"{number}. **{title_text}** — `{_code(item['id'])}` · {score}{where}")
+        lines += [f"    - {md_text(reason)}" for reason in item.get("reasons") or []]
     lines += [
         "",
         "Review with `evla triage`, or `evla review ID --accept --category NODE` / `--reject`.",

@@ -29,6 +29,7 @@ from bibtexparser.latexenc import latex_to_unicode
 from ..core.db import loads, now_iso, papers_by_id
 from ..core.decisions import effective_decisions
 from ..core.errors import BadInput, EvlaError
+from ..core.safe_output import md_text, md_url
 from ..core.taxonomy import Taxonomy
 
 STATUSES = ("accepted", "survey", "all")
@@ -440,16 +441,6 @@ def export_bibtex(
 # --- Markdown -----------------------------------------------------------------------------
 
 
-def _md_cell(text: str) -> str:
-    return (
-        (text or "")
-        .replace("\\", "\\\\")
-        .replace("|", "\\|")
-        .replace("[", "\\[")
-        .replace("]", "\\]")
-    )
-
-
 def venue(paper: dict) -> str:
     """A short venue from the journal reference (``CoRL 2024``), else ``arXiv``."""
     ref = paper.get("journal_ref") or ""
@@ -480,12 +471,13 @@ def links(paper: dict) -> tuple[str | None, str | None]:
 
 def markdown_row(paper: dict) -> str:
     year = (paper.get("published") or "")[:4] or "-"
-    title = _md_cell(paper.get("title") or paper["id"])
+    title = md_text(paper.get("title") or paper["id"])
     cell = f"[{title}](https://arxiv.org/abs/{paper['id']})" if is_arxiv(paper) else title
     website, code = links(paper)
     return (
-        f"| {year} | {_md_cell(venue(paper))} | {cell} | "
-        f"{f'[Website]({website})' if website else '-'} | {f'[Code]({code})' if code else '-'} |"
+        f"| {year} | {md_text(venue(paper))} | {cell} | "
+        f"{f'[Website]({md_url(website)})' if website else '-'} | "
+        f"{f'[Code]({md_url(code)})' if code else '-'} |"
     )
 
 
