@@ -178,7 +178,9 @@ def venue_from_comments(comments: str | None) -> Venue | None:
         known = known_venue(phrase)
         if known:
             short, full, kind = known
-            year = YEAR.search(phrase)
+            # the year may follow a parenthesis: "... Automation (ICRA) 2026"
+            clause = re.split(r"[;\n]|\.\s", comments[match.start() :])[0]
+            year = YEAR.search(clause)
             return Venue(
                 name=full, kind=kind, short=short, year=int(year.group(0)) if year else None
             )

@@ -16,9 +16,11 @@ BibTeX or LaTeX (``& % # _``, stray ``$``, unbalanced braces, ...).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import multiprocessing
 import os
 import re
+import string
 import unicodedata
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -203,14 +205,12 @@ def base_key(paper: dict) -> str:
 
 
 def _suffixes():
-    """'', a, b, ..., z, aa, ab, ...: Better BibTeX's disambiguation."""
+    """'', a, b, ..., z, aa, ab, ..., zz, aaa, ...: Better BibTeX's disambiguation (unbounded:
+    a base key shared by more than 702 papers is rare, not impossible, in an ``--status all``)."""
     yield ""
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    for first in letters:
-        yield first
-    for first in letters:
-        for second in letters:
-            yield first + second
+    for length in itertools.count(1):
+        for letters in itertools.product(string.ascii_lowercase, repeat=length):
+            yield "".join(letters)
 
 
 def assign_keys(db: sqlite_utils.Database, papers: list[dict]) -> dict[str, str]:
@@ -226,6 +226,8 @@ def assign_keys(db: sqlite_utils.Database, papers: list[dict]) -> dict[str, str]
             ).fetchall()
         )
     taken = {row[0] for row in db.execute("select key from bibtex_keys")}
+    if db["survey_bib"].exists():  # the survey .bib's keys, matched or not, are its own
+        taken |= {row[0] for row in db.execute("select key from survey_bib")}
     new_rows = []
     for paper in sorted(papers, key=lambda p: (p.get("published") or "", p["id"])):
         if paper["id"] in stored:
@@ -555,10 +557,11 @@ def export_bibtex(
     survey's .bib are kept. ``with_bib_entries`` adds the survey .bib's entries that match
     no paper, verbatim (default: for the whole survey, ``--status survey`` without a
     category), so the file can replace the authors' own without breaking a ``\\cite``."""
-    reporter = reporter or Reporter()
+    papers_reporter = reporter or Reporter()
     if with_bib_entries is None:
         with_bib_entries = status == "survey" and not category
     papers = select_papers(db, status, category)
+    reporter = papers_reporter if papers else Reporter()  # no bars for an empty export
     before = db["bibtex_keys"].count
     keys = assign_keys(db, papers)
     venues = best_venues(db, papers)
