@@ -1,4 +1,5 @@
-"""Decisions: accept/reject/undo, the survey following the latest decision, CSV import with bad rows."""
+"""Decisions: accept/reject/undo, the survey following the latest decision, CSV import with bad
+rows."""
 
 from __future__ import annotations
 

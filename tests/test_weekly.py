@@ -180,7 +180,8 @@ def test_bar_chart_scales_to_the_biggest_bar():
 
 @pytest.mark.slow
 def test_weekly_demo_end_to_end(tmp_path):
-    """Every stage on the bundled snapshot with the packaged model, then a second run: nothing new."""
+    """Every stage on the bundled snapshot with the packaged model, then a second run: nothing
+    new."""
     db_file = tmp_path / "evla.db"
     runner = CliRunner()
     result = runner.invoke(
@@ -278,8 +279,10 @@ def test_weekly_online_reads_pdfs_of_relevant_papers_and_graphs_their_references
     snapshot.write_text(json.dumps(record) + "\n")
     pdf = paper_pdf(
         references=[
-            "[1] M. Kim et al. OpenVLA: An open-source vision-language-action model. arXiv:2406.09246, 2024.",
-            "[2] M. Shukor et al. SmolVLA: A vision-language-action model for affordable robotics. arXiv:2506.01844, 2025.",
+            "[1] M. Kim et al. OpenVLA: An open-source vision-language-action model. "
+            "arXiv:2406.09246, 2024.",
+            "[2] M. Shukor et al. SmolVLA: A vision-language-action model for affordable robotics. "
+            "arXiv:2506.01844, 2025.",
         ]
     )
     server = PdfServer()

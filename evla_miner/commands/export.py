@@ -60,7 +60,8 @@ def export():
     type=click.Choice(STATUSES),
     default="survey",
     show_default=True,
-    help="accepted: papers reviewers accepted; survey: every survey paper (seeds + accepted); all: every paper in the db.",
+    help="accepted: papers reviewers accepted; survey: every survey paper (seeds + accepted); all: "
+    "every paper in the db.",
 )
 @click.option(
     "--category",

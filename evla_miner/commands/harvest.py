@@ -26,7 +26,8 @@ def print_snapshot_result(result) -> None:
         click.echo(f"  line {error['line']}: {error['reason']}", err=True)
     if counts["bad"] > SHOWN_BAD_LINES:
         click.echo(
-            f"  ... and {counts['bad'] - SHOWN_BAD_LINES} more bad lines (see `evla status --json`)",
+            f"  ... and {counts['bad'] - SHOWN_BAD_LINES} more bad lines "
+            "(see `evla status --json`)",
             err=True,
         )
 
@@ -47,8 +48,10 @@ def print_arxiv_result(result) -> None:
     click.echo(
         f"run {result.run_id}: arXiv API, {c['queries']} queries, {c['windows']} windows"
         f"{split}, {c['pages']:,} pages, "
-        f"{c['records']:,} records: {c['inserted']:,} new, {c['updated']:,} updated, {c['unchanged']:,} unchanged; "
-        f"{c['requests']:,} requests, {c['retries']:,} retries, {c['empty']} empty windows, {c['flagged']} flagged"
+        f"{c['records']:,} records: {c['inserted']:,} new, {c['updated']:,} updated, "
+        f"{c['unchanged']:,} unchanged; "
+        f"{c['requests']:,} requests, {c['retries']:,} retries, {c['empty']} empty windows, "
+        f"{c['flagged']} flagged"
     )
     for error in result.errors:
         click.echo(f"  FLAGGED {error['query']} {error['window']}: {error['reason']}", err=True)
@@ -58,7 +61,8 @@ def print_arxiv_result(result) -> None:
 @click.option(
     "--snapshot",
     type=click.Path(dir_okay=False),
-    help="Import this arXiv metadata snapshot (JSON lines, optionally .gz) instead of calling the arXiv API.",
+    help="Import this arXiv metadata snapshot (JSON lines, optionally .gz) instead of calling the "
+    "arXiv API.",
 )
 @since_until_options("submission (first version) date")
 @click.option(
@@ -67,7 +71,8 @@ def print_arxiv_result(result) -> None:
     multiple=True,
     metavar="[NAME=]QUERY",
     help="arXiv search query for the live harvest (repeatable); replaces the configured queries "
-    "($EVLA_ARXIV_QUERIES, [harvest.queries] in evla.toml, default: cs.RO + VLA terms in cs.CV/AI/LG/CL).",
+    "($EVLA_ARXIV_QUERIES, [harvest.queries] in evla.toml, default: cs.RO + VLA terms in "
+    "cs.CV/AI/LG/CL).",
 )
 @click.option(
     "--delay",

@@ -121,7 +121,8 @@ def print_proposals(proposals: list[dict], format_: str = "table") -> None:
     else:
         if not proposals:
             click.echo(
-                "nothing to propose: every paper is reviewed or in the survey (or none match the dates)"
+                "nothing to propose: every paper is reviewed or in the survey (or none match the "
+                "dates)"
             )
             return
         print_table(proposals)

@@ -38,7 +38,8 @@ SURVEY_EFFECT = {
     "--import",
     "import_file",
     type=click.Path(dir_okay=False),
-    help="Record the decisions of a CSV file with header id,decision,categories,note (categories split by ';').",
+    help="Record the decisions of a CSV file with header id,decision,categories,note (categories "
+    "split by ';').",
 )
 @pass_app
 def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_file):
@@ -66,7 +67,8 @@ def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_
             raise click.UsageError("--import takes no paper id")
         n_ok, errors = import_decisions_csv(db, import_file, reviewer=reviewer)
         click.echo(
-            f"{import_file}: {n_ok} decision{'s' if n_ok != 1 else ''} recorded, {len(errors)} bad row{'s' if len(errors) != 1 else ''}"
+            f"{import_file}: {n_ok} decision{'s' if n_ok != 1 else ''} recorded, {len(errors)} bad "
+            f"row{'s' if len(errors) != 1 else ''}"
         )
         for error in errors:
             click.echo(f"  line {error['line']}: {error['reason']}", err=True)
@@ -79,7 +81,8 @@ def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_
         result = undo_decision(db, undo_id, reviewer=reviewer)
         now = result["now"] or "no decision"
         click.echo(
-            f"{result['paper_id']}: {result['undone']} undone, now {now}; {SURVEY_EFFECT[result['survey']]}"
+            f"{result['paper_id']}: {result['undone']} undone, now {now}; "
+            f"{SURVEY_EFFECT[result['survey']]}"
         )
         return
     if not paper_id:

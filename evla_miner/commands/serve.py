@@ -51,7 +51,8 @@ def serve(app, host, port, token, reviewer):
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{getattr(server, 'effective_port', port)}/"
     click.echo(
-        f"evla serve: {app.resolved_db_path} at {url}{'?token=' + token if token else ''}  (Ctrl-C stops)"
+        f"evla serve: {app.resolved_db_path} at {url}{'?token=' + token if token else ''}  "
+        "(Ctrl-C stops)"
     )
     try:
         server.run()

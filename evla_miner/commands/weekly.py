@@ -27,8 +27,8 @@ def _summary(result) -> list[str]:
         h = stages["harvest"]
         read = h.get("lines", h.get("records", 0))
         lines.append(
-            f"harvest: {read:,} records read, {h.get('inserted', 0):,} new, {h.get('updated', 0):,} updated"
-            + (f", {h['bad']:,} bad" if h.get("bad") else "")
+            f"harvest: {read:,} records read, {h.get('inserted', 0):,} new, "
+            f"{h.get('updated', 0):,} updated" + (f", {h['bad']:,} bad" if h.get("bad") else "")
         )
     if "classify" in stages:
         c = stages["classify"]
@@ -48,7 +48,8 @@ def _summary(result) -> list[str]:
     if "propose" in stages:
         p = stages["propose"]
         lines.append(
-            f"propose: {p['unreviewed']:,} unreviewed candidates ({p['relevant']:,} relevant), top {p['listed']} listed"
+            f"propose: {p['unreviewed']:,} unreviewed candidates ({p['relevant']:,} relevant), top "
+            f"{p['listed']} listed"
         )
     if result.digest:
         lines.append(f"digest: {result.digest['markdown']} and {result.digest['html']}")
@@ -80,15 +81,17 @@ def _summary(result) -> list[str]:
 @click.option(
     "--demo",
     is_flag=True,
-    help="Run offline on the bundled sample of real arXiv records (the stream's last 4 weeks) into db/demo.db.",
+    help="Run offline on the bundled sample of real arXiv records (the stream's last 4 weeks) into "
+    "db/demo.db.",
 )
 @pass_app
 def weekly(app, snapshot, since, until, limit, format_, demo):
     """Run the whole weekly pipeline: harvest, classify, PDFs, graph, propose, digest.
 
     Harvests from --snapshot, or live from the arXiv API (then also reads the
-    PDFs of relevant papers); with --demo, fully offline on bundled data. Writes a digest (Markdown + HTML with a chart of
-    proposals per pillar) under <db dir>/reports/ and prints the proposals.
+    PDFs of relevant papers); with --demo, fully offline on bundled data.
+    Writes a digest (Markdown + HTML with a chart of proposals per pillar)
+    under <db dir>/reports/ and prints the proposals.
     Only one run at a time: a second run while one is going exits with
     code 1 and says who holds the lock. Exit code 0 when all went well
     (including "nothing new"), non-zero on failure.

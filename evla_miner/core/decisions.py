@@ -137,7 +137,8 @@ def effective_decision(db: sqlite_utils.Database, paper_id: str) -> Decision | N
 
 
 def effective_decisions(db: sqlite_utils.Database) -> dict[str, Decision]:
-    """Effective decision per paper for every paper with a history (for export, triage, training)."""
+    """Effective decision per paper for every paper with a history (for export, triage,
+    training)."""
     by_paper: dict[str, list[Decision]] = {}
     for row in db["decisions"].rows_where(order_by="id"):
         by_paper.setdefault(row["paper_id"], []).append(Decision.from_row(row))
@@ -150,7 +151,8 @@ def effective_decisions(db: sqlite_utils.Database) -> dict[str, Decision]:
 
 
 def _seed_labels(db: sqlite_utils.Database, paper_id: str) -> tuple[list[str], str] | None:
-    """The labels the seeds this database loaded give a paper, if they list it (to restore a seed row)."""
+    """The labels the seeds this database loaded give a paper, if they list it (to restore a seed
+    row)."""
     row = db.execute(
         "select labels, label_source from seed_labels where paper_id = ?", [paper_id]
     ).fetchone()
@@ -173,14 +175,14 @@ def _sync_survey(db: sqlite_utils.Database, paper_id: str) -> str:
         }
         if current and (current[0], current[1]) == (row["labels"], row["source"]):
             return "unchanged"
-        db["survey"].upsert(row, pk="paper_id")
+        db.table("survey").upsert(row, pk="paper_id")
         return "updated" if current else "added"
     if current and current[1].startswith(REVIEW_SOURCE_PREFIX):
-        db["survey"].delete(paper_id)
+        db.table("survey").delete(paper_id)
         seed = _seed_labels(db, paper_id)
         if seed:
             labels, label_source = seed
-            db["survey"].insert(
+            db.table("survey").insert(
                 {
                     "paper_id": paper_id,
                     "labels": dumps(labels),
@@ -224,7 +226,7 @@ def record_decision(
             )
     reviewer = reviewer or default_reviewer()
     with db.conn:
-        db["decisions"].insert(
+        db.table("decisions").insert(
             {
                 "paper_id": paper_id,
                 "decision": decision,
@@ -249,7 +251,7 @@ def undo_decision(db: sqlite_utils.Database, paper_id: str, reviewer: str | None
     if current is None:
         raise BadInput(f"{paper_id}: no decision to undo")
     with db.conn:
-        db["decisions"].insert(
+        db.table("decisions").insert(
             {
                 "paper_id": paper_id,
                 "decision": "undo",

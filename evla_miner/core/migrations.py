@@ -33,7 +33,8 @@ def m001_create_core_tables(db):
             "report_no": str,
             "license": str,
             "pdf_url": str,
-            "source": str,  # where the record came from: snapshot:<file>, arxiv-api, seed, reference
+            # where the record came from: snapshot:<file>, arxiv-api, seed, reference
+            "source": str,
             "first_seen": str,
             "last_seen": str,
         },

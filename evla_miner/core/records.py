@@ -17,6 +17,7 @@ import re
 from collections.abc import Iterable
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import sqlite_utils
 
@@ -33,7 +34,8 @@ class RecordError(ValueError):
 
 
 def split_arxiv_id(raw: str) -> tuple[str, int | None]:
-    """``'2406.04339v2'`` -> ``('2406.04339', 2)``; accepts old-style ids and ``arXiv:`` prefixes."""
+    """``'2406.04339v2'`` -> ``('2406.04339', 2)``; accepts old-style ids and ``arXiv:``
+    prefixes."""
     text = (raw or "").strip()
     text = re.sub(r"^(?:arxiv:|https?://arxiv\.org/(?:abs|pdf)/)", "", text, flags=re.I)
     text = re.sub(r"\.pdf$", "", text)
@@ -87,7 +89,7 @@ def _version_number(label) -> int:
     return int(match.group(1))
 
 
-def paper_from_snapshot(record: dict, source: str) -> dict:
+def paper_from_snapshot(record: object, source: str) -> dict:
     """One arXiv-snapshot-format object -> a ``papers`` row (without the seen timestamps).
 
     Raises ``RecordError`` for records that cannot be keyed or dated.
@@ -99,7 +101,7 @@ def paper_from_snapshot(record: dict, source: str) -> dict:
         raise RecordError("no id")
     paper_id, id_version = split_arxiv_id(str(raw_id))
 
-    versions = []
+    versions: list[dict[str, Any]] = []
     for entry in record.get("versions") or []:
         if not isinstance(entry, dict):
             raise RecordError("bad versions entry")
@@ -214,7 +216,7 @@ def upsert_papers(db: sqlite_utils.Database, papers: Iterable[dict]) -> dict:
             else ("updated" if "updated" in (previous, outcome) else outcome)
         )
     with db.conn:
-        db["papers"].upsert_all([current[i] for i in outcome_by_id], pk="id", alter=False)
+        db.table("papers").upsert_all([current[i] for i in outcome_by_id], pk="id", alter=False)
     for outcome in outcome_by_id.values():
         counts[outcome] += 1
     return counts

@@ -179,7 +179,7 @@ def venue_from_comments(comments: str | None) -> Venue | None:
         if known:
             short, full, kind = known
             # the year may follow a parenthesis: "... Automation (ICRA) 2026"
-            clause = re.split(r"[;\n]|\.\s", comments[match.start() :])[0]
+            clause = re.split(r"[;\n]|\.\s", (comments or "")[match.start() :])[0]
             year = YEAR.search(clause)
             return Venue(
                 name=full, kind=kind, short=short, year=int(year.group(0)) if year else None
@@ -257,7 +257,7 @@ def record_venue(
     existing = list(db["venues"].rows_where("paper_id = ? and source = ?", [paper_id, source]))
     if existing and all(existing[0].get(k) == v for k, v in row.items()):
         return False
-    db["venues"].upsert({**row, "recorded_at": now_iso()}, pk=("paper_id", "source"))
+    db.table("venues").upsert({**row, "recorded_at": now_iso()}, pk=("paper_id", "source"))
     return True
 
 

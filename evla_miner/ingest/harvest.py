@@ -13,6 +13,7 @@ import os
 import re
 import socket
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import sqlite_utils
 
@@ -37,7 +38,8 @@ def query_categories(query: str) -> set[str]:
 
 
 def _parse_author(name: str) -> list[str]:
-    """``'Jane Q. Doe Jr.'`` -> ``['Doe', 'Jane Q.', 'Jr.']``, the snapshot's [last, first, suffix]."""
+    """``'Jane Q. Doe Jr.'`` -> ``['Doe', 'Jane Q.', 'Jr.']``, the snapshot's [last, first,
+    suffix]."""
     parts = name.split()
     suffix = ""
     if len(parts) > 2 and parts[-1].lower().rstrip(",") in NAME_SUFFIXES:
@@ -50,7 +52,8 @@ def _parse_author(name: str) -> list[str]:
 def paper_from_result(
     result, categories_harvested: set[str] | None = None, source: str = API_SOURCE
 ) -> dict:
-    """One ``arxiv.Result`` -> the paper dict ``paper_from_snapshot`` builds (same keys, same forms).
+    """One ``arxiv.Result`` -> the paper dict ``paper_from_snapshot`` builds (same keys,
+    same forms).
 
     The API gives the first-version date (``published``) and the latest
     version's (``updated``) but not the dates in between, so the history holds
@@ -79,7 +82,7 @@ def paper_from_result(
         "abstract": clean_text(result.summary),
         "categories": " ".join(categories) or None,
         "primary_category": primary,
-        "cross_list": int(bool(categories_harvested) and primary not in categories_harvested),
+        "cross_list": int(bool(categories_harvested and primary not in categories_harvested)),
         "published": published,
         "updated": updated,
         "doi": clean_text(result.doi),
@@ -121,11 +124,15 @@ def _from_iso(text: str) -> datetime:
 def window_query(query: str, window_from: str, window_to: str) -> str:
     """The query restricted to a submission-date window (arXiv's minute-resolution range syntax)."""
     fmt = "%Y%m%d%H%M"
-    return f"({query}) AND submittedDate:[{_from_iso(window_from).strftime(fmt)} TO {_from_iso(window_to).strftime(fmt)}]"
+    return (
+        f"({query}) AND submittedDate:[{_from_iso(window_from).strftime(fmt)} TO "
+        f"{_from_iso(window_to).strftime(fmt)}]"
+    )
 
 
 def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
-    """The latest arXiv run that did not finish and still has pending slices, if this run should take it over.
+    """The latest arXiv run that did not finish and still has pending slices, if this
+    run should take it over.
 
     A run that is still alive on this host is an error: two harvesters would
     break arXiv's one-connection rule.
@@ -146,7 +153,8 @@ def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
             and params["pid"] != os.getpid()
         ):
             raise EvlaError(
-                f"another arXiv harvest is running (run {run['id']}, pid {params['pid']}); wait for it to finish"
+                f"another arXiv harvest is running (run {run['id']}, pid {params['pid']}); wait "
+                "for it to finish"
             )
         pending = db.execute(
             "select count(*) from harvest_slices where run_id = ? and status = 'pending'",
@@ -165,7 +173,8 @@ def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
 def _plan(
     db, run_id: int, queries: dict, since, until, now: datetime, settings: HarvestSettings
 ) -> None:
-    """Insert one pending slice per query: [since or watermark - overlap or now - initial_days, until or now]."""
+    """Insert one pending slice per query: [since or watermark - overlap or now - initial_days,
+    until or now]."""
     window_to = until or now
     for name, query in queries.items():
         if since is not None:
@@ -278,7 +287,7 @@ def harvest_arxiv(
     cap = int(settings.max_results_per_query)
 
     previous = _previous_unfinished_run(db, queries, since_at, until_at)
-    params = {
+    params: dict[str, Any] = {
         "queries": queries,
         "endpoint": client.endpoint,
         "pid": os.getpid(),
@@ -317,7 +326,7 @@ def harvest_arxiv(
                     [run.id, previous["id"]],
                 )
                 if previous["status"] in ("running", "interrupted"):
-                    db["runs"].update(
+                    db.table("runs").update(
                         previous["id"],
                         {
                             "status": "interrupted",
@@ -341,7 +350,8 @@ def harvest_arxiv(
         try:
             while True:
                 row = db.execute(
-                    "select id from harvest_slices where run_id = ? and status = 'pending' order by id limit 1",
+                    "select id from harvest_slices where run_id = ? and status = 'pending' order "
+                    "by id limit 1",
                     [run.id],
                 ).fetchone()
                 if row is None:
@@ -364,7 +374,7 @@ def harvest_arxiv(
                 _harvest_slice(
                     db,
                     client,
-                    db["harvest_slices"].get(row[0]),
+                    db.table("harvest_slices").get(row[0]),
                     cap,
                     run.counts,
                     run.errors,
@@ -396,7 +406,8 @@ def _harvest_slice(
     reporter: Reporter,
     checkpoint,
 ) -> None:
-    """Page through one (query, window) slice, committing after every page; split it if it is too big."""
+    """Page through one (query, window) slice, committing after every page; split it if it is too
+    big."""
     table = db["harvest_slices"]
     sid, name, query = slice_row["id"], slice_row["query_name"], slice_row["query"]
     wfrom, wto = slice_row["window_from"], slice_row["window_to"]
@@ -430,7 +441,8 @@ def _harvest_slice(
                     )
                 counts["split"] += 1
                 reporter.note(
-                    f"arXiv: {label} has {page.total:,} results (> {cap:,} per query); splitting the window"
+                    f"arXiv: {label} has {page.total:,} results (> {cap:,} per query); splitting "
+                    "the window"
                 )
                 checkpoint()
                 return

@@ -94,22 +94,24 @@ class ImportResult:
 # --- reading the file ------------------------------------------------------------------------
 
 
-def _chunks(text: str) -> list[tuple[int, str, list[str]]]:
-    """(first line, text, labels) per ``@...`` block; ``% evla:`` lines label the next entry."""
+def _chunks(text: str) -> list[tuple[int, str, str, list[str]]]:
+    """(first line, entry type, text, labels) per ``@...`` block; ``% evla:`` lines label
+    the next entry."""
     lines = text.splitlines()
-    chunks: list[tuple[int, list[str], list[str]]] = []
+    chunks: list[tuple[int, str, list[str], list[str]]] = []
     pending: list[str] = []
     for number, line in enumerate(lines, start=1):
         comment = LABEL_COMMENT.match(line)
         if comment:
             pending = [p for p in re.split(r"[,;\s]+", comment.group("labels")) if p]
             continue
-        if ENTRY_START.match(line):
-            chunks.append((number, [line], pending))
+        start = ENTRY_START.match(line)
+        if start:
+            chunks.append((number, start.group(1).lower(), [line], pending))
             pending = []
         elif chunks and not line.lstrip().startswith("%"):
-            chunks[-1][1].append(line)
-    return [(number, "\n".join(body), labels) for number, body, labels in chunks]
+            chunks[-1][2].append(line)
+    return [(number, kind, "\n".join(body), labels) for number, kind, body, labels in chunks]
 
 
 def _parser() -> BibTexParser:
@@ -121,14 +123,12 @@ def _parser() -> BibTexParser:
 def parse_bib(text: str) -> tuple[list[BibEntry], list[dict]]:
     """Entries of a .bib text, each parsed on its own so that a broken one is reported
     (line and reason) and skipped while the rest land."""
-    strings = "\n".join(
-        body for _, body, _ in _chunks(text) if ENTRY_START.match(body).group(1).lower() == "string"
-    )
+    chunks = _chunks(text)
+    strings = "\n".join(body for _, kind, body, _ in chunks if kind == "string")
     entries: list[BibEntry] = []
     errors: list[dict] = []
     seen: set[str] = set()
-    for line, body, labels in _chunks(text):
-        entry_type = ENTRY_START.match(body).group(1).lower()
+    for line, entry_type, body, labels in chunks:
         if entry_type in SKIPPED_TYPES:
             continue
         key_match = re.match(r"\s*@\s*\w+\s*[{(]\s*([^,\s]*)", body)
@@ -296,43 +296,41 @@ def _pin_key(db: sqlite_utils.Database, paper_id: str, key: str, source: str, no
         "select paper_id, pinned_by from bibtex_keys where key = ? and paper_id != ?",
         [key, paper_id],
     ).fetchone()
+    if current and current[1] and current[0] != key:
+        notes.append(f"{paper_id}: pinned as {current[0]} already; {key} exported verbatim")
+        return False
     if holder and holder[1]:
         notes.append(f"{key}: already the pinned key of {holder[0]} ({holder[1]}); not pinned")
         return False
     if holder:
         db.execute("delete from bibtex_keys where paper_id = ?", [holder[0]])
         notes.append(f"{key}: was generated for {holder[0]}, which gets a new key")
-    if current and current[1] and current[0] != key:
-        notes.append(f"{paper_id}: pinned as {current[0]} already; {key} exported verbatim")
-        return False
-    db["bibtex_keys"].upsert(
+    db.table("bibtex_keys").upsert(
         {"paper_id": paper_id, "key": key, "assigned_at": now_iso(), "pinned_by": source},
         pk="paper_id",
     )
     return True
 
 
-def _apply(db, entry: BibEntry, match: Match, source: str, labels: list[str], notes) -> dict:
+def _apply(db, entry: BibEntry, paper_id: str, source: str, labels: list[str], notes) -> dict:
     """Survey membership, pinned key and bib venue for a matched entry; what changed."""
     changed = {"survey": 0, "keys": 0, "venues": 0}
-    if not db["survey"].count_where("paper_id = ?", [match.matched_id]):
-        db["survey"].insert(
+    if not db["survey"].count_where("paper_id = ?", [paper_id]):
+        db.table("survey").insert(
             {
-                "paper_id": match.matched_id,
+                "paper_id": paper_id,
                 "labels": dumps(labels),
                 "source": source,
                 "added_at": now_iso(),
             }
         )
         changed["survey"] = 1
-    changed["keys"] = int(_pin_key(db, match.matched_id, entry.key, source, notes))
+    changed["keys"] = int(_pin_key(db, paper_id, entry.key, source, notes))
     place = entry.fields.get("booktitle") or entry.fields.get("journal")
     venue = parse_venue(place, entry_year(entry.fields))
     if venue:
         changed["venues"] = int(
-            record_venue(
-                db, match.matched_id, source, venue, evidence=place, doi=entry_doi(entry.fields)
-            )
+            record_venue(db, paper_id, source, venue, evidence=place, doi=entry_doi(entry.fields))
         )
     return changed
 
@@ -355,7 +353,7 @@ def _store_entry(db, file_name: str, entry: BibEntry, match: Match, labels: list
     if existing and all(existing[0][k] == v for k, v in row.items()):
         return False
     stamp = now_iso()
-    db["survey_bib"].upsert(
+    db.table("survey_bib").upsert(
         {**row, "imported_at": stamp, "matched_at": stamp if match.matched_id else None},
         pk=("file", "key"),
     )
@@ -406,7 +404,7 @@ def import_survey_bib(
         with db.conn:
             counts["entries_changed"] += _store_entry(db, file_name, entry, match, labels)
             if match.matched_id:
-                changed = _apply(db, entry, match, source, labels, notes)
+                changed = _apply(db, entry, match.matched_id, source, labels, notes)
                 counts["survey_added"] += changed["survey"]
                 counts["keys_pinned"] += changed["keys"]
                 counts["venues_recorded"] += changed["venues"]
@@ -422,7 +420,8 @@ def match_pending(db: sqlite_utils.Database) -> list[Match]:
     if not rows:
         return []
     index = PaperIndex(db)
-    found, notes = [], []
+    found: list[Match] = []
+    notes: list[str] = []
     for row in rows:
         entry = BibEntry(row["key"], row["entry_type"], loads(row["fields"], {}), row["position"])
         match = match_entry(index, entry)
@@ -430,7 +429,7 @@ def match_pending(db: sqlite_utils.Database) -> list[Match]:
             continue
         labels = loads(row["labels"], [])
         with db.conn:
-            db["survey_bib"].update(
+            db.table("survey_bib").update(
                 (row["file"], row["key"]),
                 {
                     "matched_id": match.matched_id,
@@ -440,6 +439,6 @@ def match_pending(db: sqlite_utils.Database) -> list[Match]:
                     "matched_at": now_iso(),
                 },
             )
-            _apply(db, entry, match, f"bib:{row['file']}", labels, notes)
+            _apply(db, entry, match.matched_id, f"bib:{row['file']}", labels, notes)
         found.append(match)
     return found

@@ -6,9 +6,10 @@ classifier finds relevant, plus survey papers not read yet), ``graph``,
 ``propose``, then the ``digest`` (Markdown + HTML under ``<db dir>/reports/``).
 PDFs come after classification on purpose: the classifier needs only titles and
 abstracts, and a week of cs.RO is ~2,000 papers, 100 minutes of downloads at
-arXiv's 3 s rule; only the relevant ones are worth reading. Each stage is idempotent and records its own run, so
-the job can be re-run after a failure and only does what is left; the weekly
-run row records every stage's counts, and which stage failed.
+arXiv's 3 s rule; only the relevant ones are worth reading. Each stage is
+idempotent and records its own run, so the job can be re-run after a failure and
+only does what is left; the weekly run row records every stage's counts, and
+which stage failed.
 
 Two runs never overlap: the job holds an exclusive ``flock`` on a lock file
 beside the database for its whole duration. A second run does not wait — it
@@ -59,7 +60,8 @@ class WeeklyResult:
 
 
 def lock_path(db: sqlite_utils.Database) -> Path:
-    """``<db file>.weekly.lock`` beside the database (``db/memory.weekly.lock`` for in-memory dbs)."""
+    """``<db file>.weekly.lock`` beside the database (``db/memory.weekly.lock`` for in-memory
+    dbs)."""
     for _, name, filename in db.execute("PRAGMA database_list").fetchall():
         if name == "main" and filename:
             return Path(filename + ".weekly.lock")

@@ -52,10 +52,12 @@ def import_decisions_csv(
     missing = [name for name in ("id", "decision") if name not in header]
     if missing:
         raise BadInput(
-            f"decisions CSV needs the header {','.join(CSV_COLUMNS)} (missing: {', '.join(missing)})"
+            f"decisions CSV needs the header {','.join(CSV_COLUMNS)} (missing: "
+            f"{', '.join(missing)})"
         )
     reviewer = reviewer or default_reviewer()
-    n_ok, errors = 0, []
+    n_ok = 0
+    errors: list[dict] = []
     line = reader.line_num + 1  # where the next record starts (records may span lines)
     try:
         for fields in reader:
@@ -75,7 +77,7 @@ def _import_row(db, header, fields, record_line, reviewer, errors) -> int:
             {"line": record_line, "reason": f"{len(fields)} fields, expected {len(header)}"}
         )
         return 0
-    row = dict(zip(header, fields))
+    row = dict(zip(header, fields, strict=False))
     categories = [c for c in (row.get("categories") or "").split(";") if c.strip()]
     try:
         record_decision(

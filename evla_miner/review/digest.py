@@ -42,7 +42,8 @@ def bar_chart_svg(rows: list[tuple[str, int]], title: str) -> str:
     width = label_width + bar_width + 60
     biggest = max((count for _, count in rows), default=0) or 1
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 '
+        f'{width} {height}" '
         f'role="img" aria-label="{html.escape(title)}" font-family="sans-serif" font-size="13">',
         f"<title>{html.escape(title)}</title>",
         f'<text x="0" y="20" font-weight="bold" font-size="15">{html.escape(title)}</text>',
@@ -51,10 +52,12 @@ def bar_chart_svg(rows: list[tuple[str, int]], title: str) -> str:
         y = top + index * row_height
         length = round(bar_width * count / biggest)
         parts.append(
-            f'<text x="{label_width - 8}" y="{y + 16}" text-anchor="end">{html.escape(label)}</text>'
+            f'<text x="{label_width - 8}" y="{y + 16}" '
+            f'text-anchor="end">{html.escape(label)}</text>'
         )
         parts.append(
-            f'<rect x="{label_width}" y="{y + 4}" width="{length}" height="{row_height - 8}" fill="#4c78a8"/>'
+            f'<rect x="{label_width}" y="{y + 4}" width="{length}" height="{row_height - 8}" '
+            'fill="#4c78a8"/>'
         )
         parts.append(f'<text x="{label_width + length + 6}" y="{y + 16}">{count}</text>')
     parts.append("</svg>")
@@ -86,7 +89,8 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
     if pdfs:
         lines.append(
             f"PDFs: {pdfs.get('downloaded', 0):,} downloaded, {pdfs.get('extracted', 0):,} read, "
-            f"{pdfs.get('references', 0):,} references ({pdfs.get('matched', 0):,} matched to papers in the db)"
+            f"{pdfs.get('references', 0):,} references ({pdfs.get('matched', 0):,} matched to "
+            "papers in the db)"
         )
     graph = stages.get("graph") or {}
     if graph:
@@ -97,7 +101,8 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
     if propose:
         relevant = f" ({propose['relevant']:,} relevant)" if "relevant" in propose else ""
         lines.append(
-            f"Proposals: {propose.get('unreviewed', 0):,} unreviewed candidates{relevant}, top {propose.get('listed', 0)} below"
+            f"Proposals: {propose.get('unreviewed', 0):,} unreviewed candidates{relevant}, top "
+            f"{propose.get('listed', 0)} below"
         )
     if demo:
         lines.append("Demo run: bundled snapshot, offline (no PDFs, no citation services)")
@@ -171,8 +176,10 @@ def digest_html(
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.4}}
-li{{margin:.4rem 0}} ul ul{{color:#444;font-size:.92em}} code{{background:#f3f3f3;padding:0 .2em}}</style>
+<style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;\
+line-height:1.4}}
+li{{margin:.4rem 0}} ul ul{{color:#444;font-size:.92em}} \
+code{{background:#f3f3f3;padding:0 .2em}}</style>
 </head><body>
 <h1>{esc(title)}</h1>
 <ul>{"".join(f"<li>{esc(line)}</li>" for line in summary)}</ul>
@@ -180,7 +187,8 @@ li{{margin:.4rem 0}} ul ul{{color:#444;font-size:.92em}} code{{background:#f3f3f
 {svg}
 <h2>Top proposals</h2>
 <ol>{body}</ol>
-<p>Review with <code>evla triage</code>, or <code>evla review ID --accept --category NODE</code> / <code>--reject</code>.</p>
+<p>Review with <code>evla triage</code>, or \
+<code>evla review ID --accept --category NODE</code> / <code>--reject</code>.</p>
 </body></html>
 """
 

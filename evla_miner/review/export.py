@@ -57,10 +57,10 @@ FIELD_ORDER = [
 ]
 # Words Better BibTeX skips when it picks the "first significant title word".
 STOPWORDS = set(
-    """a about above across after against along among an and around as at before behind below beneath
-    beside between beyond but by down during except for from in inside into like near nor of off on onto
-    or out outside over past since so the through throughout till to toward towards under underneath
-    until up upon via vs with within without yet""".split()
+    """a about above across after against along among an and around as at before behind below
+    beneath beside between beyond but by down during except for from in inside into like near nor
+    of off on onto or out outside over past since so the through throughout till to toward towards
+    under underneath until up upon via vs with within without yet""".split()
 )
 LETTER_COMMANDS = {
     "o": "o",
@@ -161,7 +161,8 @@ def tex_escape_plain(text: str) -> str:
 
 
 def _ascii_word(text: str) -> str:
-    """Lowercase ASCII letters and digits of a LaTeX-flavoured word (``M\\"uller`` -> ``muller``)."""
+    """Lowercase ASCII letters and digits of a LaTeX-flavoured word (``M\\"uller`` ->
+    ``muller``)."""
     # Letter commands that are letters (\o, \ss) become them; other commands (\emph, \LaTeX) go.
     text = re.sub(r"\\([A-Za-z]+)\*?", lambda m: LETTER_COMMANDS.get(m.group(1), ""), text)
     try:
@@ -214,9 +215,10 @@ def _suffixes():
 
 
 def assign_keys(db: sqlite_utils.Database, papers: list[dict]) -> dict[str, str]:
-    """Keys for these papers: the stored one when there is one, else a new unique key, stored now."""
+    """Keys for these papers: the stored one when there is one, else a new unique key, stored
+    now."""
     ids = [p["id"] for p in papers]
-    stored = {}
+    stored: dict[str, str] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
@@ -239,7 +241,7 @@ def assign_keys(db: sqlite_utils.Database, papers: list[dict]) -> dict[str, str]
         new_rows.append({"paper_id": paper["id"], "key": key, "assigned_at": now_iso()})
     if new_rows:
         with db.conn:
-            db["bibtex_keys"].insert_all(new_rows, pk="paper_id")
+            db.table("bibtex_keys").insert_all(new_rows, pk="paper_id")
     return stored
 
 
@@ -352,7 +354,7 @@ def bibtex_entry(
         entry["year"] = str(venue.year)
     elif published[:4].isdigit():
         entry["year"] = published[:4]
-    elif (bib_fields or {}).get("year"):
+    elif bib_fields and bib_fields.get("year"):
         entry["year"] = bib_fields["year"]
     if entry.get("year") == published[:4] and len(published) >= 7 and published[5:7].isdigit():
         month = MONTH_MACROS[int(published[5:7]) - 1]
@@ -363,7 +365,7 @@ def bibtex_entry(
         if paper.get("primary_category"):
             entry["primaryClass"] = paper["primary_category"]
         entry["url"] = f"https://arxiv.org/abs/{paper['id']}"
-    elif (bib_fields or {}).get("url"):
+    elif bib_fields and bib_fields.get("url"):
         entry["url"] = bib_fields["url"]
     if paper.get("doi"):
         entry["doi"] = paper["doi"].split()[0]
@@ -399,11 +401,9 @@ PARSE_CHUNK = 500  # entries parsed back in one bibtexparser call (a call costs 
 
 def _entry_blocks(text: str) -> list[tuple[str, str]]:
     """(key, text) of every entry the writer wrote, in order."""
-    starts = [m.start() for m in ENTRY_BLOCK.finditer(text)] + [len(text)]
-    return [
-        (ENTRY_BLOCK.match(text, start).group("key"), text[start:end])
-        for start, end in zip(starts, starts[1:], strict=False)
-    ]
+    found = list(ENTRY_BLOCK.finditer(text))
+    ends = [m.start() for m in found[1:]] + [len(text)] * bool(found)
+    return [(m.group("key"), text[m.start() : end]) for m, end in zip(found, ends, strict=True)]
 
 
 def _check_parsed(parsed: list[dict], entries: dict[str, dict]) -> None:
@@ -456,7 +456,7 @@ def validate_bibtex(
         _check_parsed(parsed, {key: wanted[key] for key, _ in chunk})
         if db is not None:
             with db.conn:
-                db["bibtex_validated"].insert_all(
+                db.table("bibtex_validated").insert_all(
                     [{"sha256": hashes[key], "validated_at": now_iso()} for key, _ in chunk],
                     pk="sha256",
                     ignore=True,

@@ -89,7 +89,7 @@ class ResponseCache:
         return row["status"], row["body"]
 
     def put(self, service: str, key: str, url: str, status: int, body: str) -> None:
-        self.db["citation_cache"].upsert(
+        self.db.table("citation_cache").upsert(
             {
                 "service": service,
                 "key": key,
@@ -157,7 +157,8 @@ class ServiceClient:
 
     # -- the request loop -------------------------------------------------------
     def backoff(self, attempt: int, response: requests.Response | None) -> float:
-        """Seconds to wait before retry ``attempt`` (1-based): Retry-After if sent, else exponential."""
+        """Seconds to wait before retry ``attempt`` (1-based): Retry-After if sent, else
+        exponential."""
         if response is not None:
             retry_after = response.headers.get("Retry-After")
             if retry_after:
@@ -207,6 +208,7 @@ class ServiceClient:
                 self.sleep(self.backoff(attempt, response))
                 continue
             break
+        assert response is not None  # max_retries >= 1: the loop ran
         status = response.status_code
         if status == 200:
             data = response.json()
@@ -310,7 +312,8 @@ class SemanticScholarClient(ServiceClient):
     def references(
         self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000
     ) -> Iterator[dict]:
-        """The papers ``paper_id`` cites (``citedPaper`` objects), every page; unresolved ones have paperId None."""
+        """The papers ``paper_id`` cites (``citedPaper`` objects), every page; unresolved ones have
+        paperId None."""
         for item in self._paged(f"/paper/{self._path_id(paper_id)}/references", fields, page_size):
             yield item.get("citedPaper") or {}
 
@@ -357,7 +360,7 @@ class SemanticScholarClient(ServiceClient):
         ]
         papers = self.papers([f"ARXIV:{a}" for a in arxiv_ids], fields)
         out: dict[str, list[dict] | None] = {}
-        for arxiv_id, paper in zip(arxiv_ids, papers):
+        for arxiv_id, paper in zip(arxiv_ids, papers, strict=False):
             if paper is None:
                 out[arxiv_id] = None
                 continue
@@ -432,7 +435,7 @@ class OpenAlexClient(ServiceClient):
 
     def works(self, filter_: str, select: str | None = None, per_page: int = 100) -> Iterator[dict]:
         """Every result of a filtered list, following ``meta.next_cursor``."""
-        cursor = "*"
+        cursor: str | None = "*"
         while cursor:
             data = self.request(
                 "GET",
@@ -458,7 +461,8 @@ class OpenAlexClient(ServiceClient):
         }
 
     def fetch_references(self, arxiv_ids: list[str]) -> dict[str, list[dict] | None]:
-        """What each arXiv paper cites: its work by arXiv DOI, then its ``referenced_works`` resolved in batches."""
+        """What each arXiv paper cites: its work by arXiv DOI, then its ``referenced_works``
+        resolved in batches."""
         out: dict[str, list[dict] | None] = {}
         referenced: dict[str, list[str]] = {}
         for arxiv_id in arxiv_ids:
@@ -495,7 +499,7 @@ class OpenAlexClient(ServiceClient):
         location whose source is a journal or conference (repositories such as arXiv or
         HAL hold the preprint, not the publication)."""
         locations = [work.get("primary_location") or {}] + list(work.get("locations") or [])
-        source = next(
+        source: dict = next(
             (
                 loc["source"]
                 for loc in locations
@@ -531,7 +535,8 @@ SERVICES = {
 
 
 def has_api_key(service: str) -> bool:
-    """Whether the environment holds an API key for ``service`` (graph and weekly go online then)."""
+    """Whether the environment holds an API key for ``service`` (graph and weekly go online
+    then)."""
     return service in SERVICES and SERVICES[service].key_from_env() is not None
 
 

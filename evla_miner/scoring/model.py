@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -78,7 +79,7 @@ class ClassifierModel:
         """Scores for every node, best first; a parent scores at least its best child."""
         tree = tree or self.tree
         scores: dict[str, float] = {}
-        for label, score in zip(tree.leaves, leaf_scores):
+        for label, score in zip(tree.leaves, leaf_scores, strict=True):
             for node in tree.ancestors(label):
                 scores[node] = max(scores.get(node, 0.0), float(score))
         # ties (a parent equals its best child) put the most specific node first
@@ -99,7 +100,7 @@ class ClassifierModel:
         if len(texts) == 0:
             return []
         tree = self.tree
-        X = PaperSet(texts, vectors)
+        X = PaperSet(list(texts), vectors)
         relevance = self.relevance.predict_proba(X)[:, 1]
         leaf_scores = self.taxonomy.predict_proba(X)
         sims = X.vectors @ self.reference["vectors"].T
@@ -146,7 +147,10 @@ def fit_model(
     examples, tree = training.examples, training.taxonomy
     X = training.papers
     y = np.array([int(e.positive) for e in examples])
-    prior = {"prior_texts": tuple(node_texts(tree)), "prior_vectors": training.node_vectors}
+    prior: dict[str, Any] = {
+        "prior_texts": tuple(node_texts(tree)),
+        "prior_vectors": training.node_vectors,
+    }
     # probabilities are calibrated on papers drawn like new ones: stream records and
     # reviewer decisions, not survey papers known only from the seeds
     from_stream = np.array([e.in_stream or e.source == "decision" for e in examples])

@@ -11,11 +11,12 @@ somebody else's venue. The clients' HTTP, caching and politeness stay in
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 import sqlite_utils
 
 from ..core.progress import Reporter
-from ..core.venues import parse_venue, record_venue, records_agree
+from ..core.venues import Venue, parse_venue, record_venue, records_agree
 from .citations import OpenAlexClient, SemanticScholarClient
 
 BATCH = 500
@@ -36,19 +37,20 @@ def source_name(client) -> str:
     return "openalex" if isinstance(client, OpenAlexClient) else "s2"
 
 
-def judge(paper: dict, record: dict | None) -> tuple[str, object]:
-    """('recorded', Venue) | ('unknown' | 'no_venue' | 'disagree', reason)."""
+def judge(paper: dict, record: dict | None) -> tuple[str, Venue | None, str]:
+    """(outcome, venue, reason): 'recorded' with the venue, or 'unknown' | 'no_venue' |
+    'disagree' with the reason."""
     if record is None:
-        return "unknown", "the service does not know this paper"
+        return "unknown", None, "the service does not know this paper"
     venue = parse_venue(record.get("venue"), record.get("year"))
     if venue is None:
-        return "no_venue", "no publication venue (preprint only)"
+        return "no_venue", None, "no publication venue (preprint only)"
     agree, reason = records_agree(paper, record)
     if not agree:
-        return "disagree", reason
+        return "disagree", None, reason
     if record.get("kind") in ("conference", "journal"):
-        venue = type(venue)(venue.name, record["kind"], venue.short, venue.year)
-    return "recorded", venue
+        venue = replace(venue, kind=record["kind"])
+    return "recorded", venue, ""
 
 
 def fetch_venues(
@@ -73,14 +75,14 @@ def fetch_venues(
         with db.conn:
             for paper in chunk:
                 record = records.get(ids[paper["id"]])
-                outcome, detail = judge(paper, record)
-                if outcome == "recorded":
+                outcome, venue, reason = judge(paper, record)
+                if venue is not None and record is not None:
                     changed = record_venue(
-                        db, paper["id"], source, detail, evidence=record["venue"], doi=record["doi"]
+                        db, paper["id"], source, venue, evidence=record["venue"], doi=record["doi"]
                     )
                     outcome = "recorded" if changed else "unchanged"
                 elif outcome == "disagree":
-                    rejected.append((paper["id"], str(detail)))
+                    rejected.append((paper["id"], reason))
                 counts[outcome] += 1
         reporter.advance(len(chunk))
     reporter.finish()
