@@ -10,9 +10,13 @@ import bibtexparser
 import pytest
 import yaml
 from bibtexparser.bparser import BibTexParser
+from click.testing import CliRunner
 from test_citations import S2_FIXTURES, FakeSleep, ReplayServer
 
+from evla_miner.cli import cli
+from evla_miner.core.db import open_db
 from evla_miner.core.decisions import record_decision
+from evla_miner.core.settings import seeds_dir
 from evla_miner.core.venues import (
     Venue,
     best_venues,
@@ -21,6 +25,7 @@ from evla_miner.core.venues import (
     records_agree,
     venue_from_comments,
 )
+from evla_miner.ingest.seeds import init_db
 from evla_miner.review.export import export_bibtex, export_markdown
 from evla_miner.scoring.citations import OpenAlexClient, SemanticScholarClient
 from evla_miner.scoring.venues import fetch_venues
@@ -265,3 +270,50 @@ def test_markdown_venue_column_and_bibtex_types(seeded_db):
     )
     assert accepted["archiveprefix"] == "arXiv"  # the arXiv fields stay
     assert entries["2510.20002"]["ENTRYTYPE"] == "misc"
+
+
+def test_venues_command_offline_and_online(tmp_path, monkeypatch):
+    """`evla survey venues`: journal-ref/comments always; the service only with its key, and
+    a service record about another paper is reported, not recorded."""
+    path = tmp_path / "evla.db"
+    db = open_db(path)
+    init_db(db, seeds_dir())
+    ids = ["2406.09246", "2410.24164", "2303.03378", "2307.15818"]
+    for paper_id in ids:
+        record_decision(db, paper_id, "accept", ["foundation"], reviewer="t")
+    db["papers"].update("2406.09246", {"comments": "Accepted to CoRL 2024"})
+    db.close()
+    runner = CliRunner()
+    offline = runner.invoke(cli, ["survey", "venues", "--status", "accepted"])
+    assert offline.exit_code == 0, offline.output
+    assert offline.stdout.splitlines() == [
+        "arXiv journal-ref/comments: 1 venues recorded or changed",
+        "s2: offline (no API key set, or --offline)",
+    ]
+    with ReplayServer() as server:
+        # a recorded answer about four other (SSRN) papers, served for these four ids
+        server.add(
+            "POST",
+            f"/graph/v1/paper/batch?fields={S2_BATCH_FIELDS}",
+            200,
+            recorded_s2_batch(),
+            body_in={"ids": [f"ARXIV:{i}" for i in sorted(ids, key=order_of(tmp_path))]},
+        )
+        monkeypatch.setenv("S2_API_KEY", "k")
+        monkeypatch.setenv("EVLA_CITATIONS_S2_BASE_URL", server.url + "/graph/v1")
+        online = runner.invoke(cli, ["survey", "venues", "--status", "accepted"])
+        assert not server.unmatched, server.unmatched
+    assert online.exit_code == 0, online.output
+    assert (
+        "s2: 0 recorded, 0 unchanged, 1 unknown, 1 no_venue, 2 disagree, 0 no_id" in online.stdout
+    )
+    assert online.stderr.count("not recorded, title differs") == 2
+    db = open_db(path)
+    assert {r["source"] for r in db["venues"].rows} == {"arxiv:comments"}
+
+
+def order_of(tmp_path):
+    """Papers are exported (and looked up) in publication order."""
+    db = open_db(tmp_path / "evla.db")
+    published = {r["id"]: r["published"] for r in db["papers"].rows}
+    return lambda paper_id: (published[paper_id], paper_id)

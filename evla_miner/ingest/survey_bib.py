@@ -305,6 +305,10 @@ def _pin_key(db: sqlite_utils.Database, paper_id: str, key: str, source: str, no
     if holder:
         db.execute("delete from bibtex_keys where paper_id = ?", [holder[0]])
         notes.append(f"{key}: was generated for {holder[0]}, which gets a new key")
+    if current:
+        notes.append(
+            f"{paper_id}: exported before as {current[0]}; now {key}, the survey .bib's key"
+        )
     db.table("bibtex_keys").upsert(
         {"paper_id": paper_id, "key": key, "assigned_at": now_iso(), "pinned_by": source},
         pk="paper_id",
