@@ -280,3 +280,20 @@ def test_pinned_key_replaces_a_generated_one(seeded_db, tmp_path):
     row = seeded_db["bibtex_keys"].get("2406.09246")
     assert (row["key"], row["pinned_by"]) == ("openvla", "bib:s.bib")
     assert "@misc{openvla," in export_bibtex(seeded_db, "survey").text
+
+
+def test_unmatched_entry_keeps_its_key_over_a_generated_one(seeded_db, tmp_path):
+    export_bibtex(seeded_db, "survey")
+    assert seeded_db["bibtex_keys"].get("2406.09246")["key"] == "kim2024openvla"
+    # the authors use kim2024openvla for a paper the database does not have
+    bib = write(
+        tmp_path,
+        "s.bib",
+        "@article{kim2024openvla, title={Some other paper}, author={Kim, Someone}, year={2024}}\n",
+    )
+    result = import_survey_bib(seeded_db, bib)
+    assert result.counts["unmatched"] == 1
+    assert "kim2024openvla: was generated for 2406.09246, which gets a new key" in result.notes
+    entries = parse(export_bibtex(seeded_db, "survey").text)
+    assert entries["kim2024openvla"]["title"] == "Some other paper"  # theirs, verbatim
+    assert entries["kim2024openvlaa"]["eprint"] == "2406.09246"  # ours, under a new key

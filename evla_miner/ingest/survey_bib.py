@@ -316,6 +316,17 @@ def _pin_key(db: sqlite_utils.Database, paper_id: str, key: str, source: str, no
     return True
 
 
+def _free_generated_key(db: sqlite_utils.Database, key: str, notes: list[str]) -> None:
+    """An unmatched entry's key belongs to the authors' entry, written back verbatim: a key
+    the tool generated for some other paper moves off it (that paper gets a new one)."""
+    holder = db.execute(
+        "select paper_id from bibtex_keys where key = ? and pinned_by is null", [key]
+    ).fetchone()
+    if holder:
+        db.execute("delete from bibtex_keys where paper_id = ?", [holder[0]])
+        notes.append(f"{key}: was generated for {holder[0]}, which gets a new key")
+
+
 def _apply(db, entry: BibEntry, paper_id: str, source: str, labels: list[str], notes) -> dict:
     """Survey membership, pinned key and bib venue for a matched entry; what changed."""
     changed = {"survey": 0, "keys": 0, "venues": 0}
@@ -407,7 +418,9 @@ def import_survey_bib(
             continue
         with db.conn:
             counts["entries_changed"] += _store_entry(db, file_name, entry, match, labels)
-            if match.matched_id:
+            if not match.matched_id:
+                _free_generated_key(db, entry.key, notes)
+            else:
                 changed = _apply(db, entry, match.matched_id, source, labels, notes)
                 counts["survey_added"] += changed["survey"]
                 counts["keys_pinned"] += changed["keys"]
