@@ -8,6 +8,7 @@ from ..core.progress import RichReporter
 from ..core.settings import queries_from_specs
 from ..ingest.harvest import client_from_settings, harvest_arxiv
 from ..ingest.snapshot import import_snapshot
+from ..ingest.survey_bib import match_pending
 from .common import as_date, pass_app, since_until_options
 
 SHOWN_BAD_LINES = 20
@@ -29,6 +30,15 @@ def print_snapshot_result(result) -> None:
         click.echo(
             f"  ... and {reported - SHOWN_BAD_LINES} more bad lines (see `evla status --json`)",
             err=True,
+        )
+
+
+def match_pending_bib(db) -> None:
+    """Entries of the survey's .bib whose paper this harvest brought: matched now."""
+    for match in match_pending(db):
+        click.echo(
+            f"survey .bib: {match.key} matched {match.matched_id} ({match.method}), "
+            "added to the survey"
         )
 
 
@@ -108,6 +118,7 @@ def harvest(app, snapshot, since, until, queries, delay):
             app.db(), client, as_date(since), as_date(until), reporter=reporter, settings=settings
         )
         print_arxiv_result(result)
+        match_pending_bib(app.db())
         return
     if queries or delay is not None:
         raise click.UsageError("--query and --delay apply to the live harvest, not to --snapshot")
@@ -115,6 +126,7 @@ def harvest(app, snapshot, since, until, queries, delay):
         app.db(), snapshot, as_date(since), as_date(until), reporter=RichReporter()
     )
     print_snapshot_result(result)
+    match_pending_bib(app.db())
 
 
 COMMANDS = [harvest]

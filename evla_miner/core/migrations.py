@@ -271,3 +271,58 @@ def m120_harvest_reconcile_windows(db):
     # offsets whose pages stayed incomplete after the re-requests (JSON), for the flag.
     db["harvest_slice_ids"].create({"slice_id": int, "paper_id": str}, pk=("slice_id", "paper_id"))
     db["harvest_slices"].add_column("gaps", str)
+
+
+@migrations()
+def m130_venues_create(db):
+    # Where each paper was published, one row per source that says so (core.venues):
+    # bib:<file> (the survey's own .bib), arxiv:journal-ref, arxiv:comments, s2, openalex.
+    db["venues"].create(
+        {
+            "paper_id": str,
+            "source": str,
+            "name": str,  # as the source writes it
+            "short": str,  # known venue abbreviation (CoRL, RA-L), or NULL
+            "kind": str,  # conference | journal
+            "year": int,
+            "evidence": str,  # the text or service record the venue came from
+            "doi": str,  # the published version's DOI, when the source gives one
+            "recorded_at": str,
+        },
+        pk=("paper_id", "source"),
+    )
+
+
+@migrations()
+def m131_survey_bib_create(db):
+    # The survey's own .bib (`evla survey import`): every entry, matched or not, so an
+    # unmatched one is matched when a later harvest brings its paper, and exported back
+    # unchanged so no \cite breaks.
+    db["survey_bib"].create(
+        {
+            "file": str,  # file name (no directory): the survey source is bib:<file>
+            "key": str,  # the authors' citation key
+            "entry_type": str,
+            "fields": str,  # JSON {field: value} as parsed
+            "labels": str,  # JSON list of taxonomy ids from --labels-from / % evla:
+            "matched_id": str,
+            "method": str,  # arxiv | doi | title | NULL (unmatched)
+            "score": float,
+            "reason": str,  # why it is unmatched
+            "position": int,  # order in the file
+            "imported_at": str,
+            "matched_at": str,
+        },
+        pk=("file", "key"),
+    )
+    db["survey_bib"].create_index(["matched_id"])
+    # Keys the authors use are pinned: the export keeps them whatever the tool would generate.
+    db["bibtex_keys"].add_column("pinned_by", str)
+
+
+@migrations()
+def m132_export_create_bibtex_validated(db):
+    # BibTeX entry texts (sha256) that bibtexparser parsed back exactly: the same text
+    # always parses the same way, so a re-export does not pay the parse again (it was
+    # ~90% of a 10,000-entry export).
+    db["bibtex_validated"].create({"sha256": str, "validated_at": str}, pk="sha256")

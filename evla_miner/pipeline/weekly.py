@@ -41,6 +41,7 @@ from ..core.settings import DEMO_SNAPSHOT, Settings
 from ..ingest.harvest import harvest_arxiv
 from ..ingest.seeds import init_db
 from ..ingest.snapshot import HarvestResult, import_snapshot
+from ..ingest.survey_bib import match_pending
 
 DEFAULT_LIMIT = 20
 
@@ -211,6 +212,9 @@ def _run(
                     db, arxiv_client, since, until, reporter=reporter, settings=settings.harvest
                 )
             done("harvest", {"run_id": result.harvest.run_id, **result.harvest.counts})
+            # the survey .bib's entries whose paper this harvest brought join the survey
+            # before anything is classified or proposed
+            result.stages["harvest"]["survey_bib_matched"] = len(match_pending(db))
 
             stage = "classify"
             done(

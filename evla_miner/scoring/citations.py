@@ -368,6 +368,46 @@ class SemanticScholarClient(ServiceClient):
             out[arxiv_id] = [w for w in works if w["title"] or w["s2_id"]]
         return out
 
+    # Fields for the publication venue (core.venues), with what the agreement check needs.
+    venue_fields = (
+        "title",
+        "year",
+        "authors",
+        "venue",
+        "publicationVenue",
+        "journal",
+        "externalIds",
+        "publicationTypes",
+    )
+
+    @staticmethod
+    def venue_record(paper: dict) -> dict:
+        """A paper object as the record a venue is taken from: title, author names, year,
+        venue name, kind (conference | journal | None) and DOI."""
+        journal = paper.get("journal") or {}
+        publication_venue = paper.get("publicationVenue") or {}
+        types = paper.get("publicationTypes") or []
+        kind = publication_venue.get("type")
+        if kind not in ("conference", "journal"):
+            kind = "conference" if "Conference" in types else "journal" if journal else None
+        return {
+            "title": paper.get("title"),
+            "authors": [a.get("name") for a in paper.get("authors") or [] if a.get("name")],
+            "year": paper.get("year"),
+            "venue": publication_venue.get("name") or paper.get("venue") or journal.get("name"),
+            "kind": kind,
+            "doi": _clean_doi((paper.get("externalIds") or {}).get("DOI")),
+        }
+
+    def fetch_venues(self, paper_ids: list[str]) -> dict[str, dict | None]:
+        """Venue records for S2 ids (``ARXIV:...``, ``DOI:...``), one batch call per 500;
+        ``None`` for papers S2 does not know."""
+        papers = self.papers(paper_ids, self.venue_fields)
+        return {
+            paper_id: self.venue_record(paper) if paper else None
+            for paper_id, paper in zip(paper_ids, papers, strict=True)
+        }
+
 
 # --- OpenAlex ---------------------------------------------------------------------
 
@@ -451,6 +491,39 @@ class OpenAlexClient(ServiceClient):
                 }
                 for w in ws
             ]
+        return out
+
+    @staticmethod
+    def venue_record(work: dict) -> dict:
+        """An OpenAlex work as the record a venue is taken from. The venue is the first
+        location whose source is a journal or conference (repositories such as arXiv or
+        HAL hold the preprint, not the publication)."""
+        locations = [work.get("primary_location") or {}] + list(work.get("locations") or [])
+        source: dict = next(
+            (
+                loc["source"]
+                for loc in locations
+                if (loc.get("source") or {}).get("type") in ("journal", "conference")
+            ),
+            {},
+        )
+        names = [(a.get("author") or {}).get("display_name") for a in work.get("authorships") or []]
+        return {
+            "title": work.get("title") or work.get("display_name"),
+            "authors": [name for name in names if name],
+            "year": work.get("publication_year"),
+            "venue": source.get("display_name"),
+            "kind": source.get("type"),
+            "doi": _clean_doi(work.get("doi")),
+        }
+
+    def fetch_venues(self, work_ids: list[str]) -> dict[str, dict | None]:
+        """Venue records for works (``doi:10.48550/arXiv.<id>``, ``doi:<doi>``, ``W...``);
+        ``None`` for works OpenAlex does not know."""
+        out: dict[str, dict | None] = {}
+        for work_id in work_ids:
+            work = self.work(work_id)
+            out[work_id] = self.venue_record(work) if work else None
         return out
 
 
