@@ -91,12 +91,14 @@ def main() -> None:
 
 
 def replay_effect(variants, onnx_dir) -> None:
-    """Taxonomy CV + replay with default vectors vs int8 vectors (same code, same seeds)."""
+    """Taxonomy CV and the rolling-origin static ranking (six cuts) with default vectors vs
+    int8 vectors: same code, same seeds; the paired difference is read against the spread."""
     from evla_miner.core.settings import models_dir
     from evla_miner.core.taxonomy import Taxonomy
     from evla_miner.scoring.embed import VectorStore, embed_texts, vectors_for
     from evla_miner.scoring.estimators import PaperSet, RelevanceClassifier
-    from evla_miner.scoring.evaluate import ReplayData, replay, taxonomy_cv
+    from evla_miner.scoring.evaluate import taxonomy_cv
+    from evla_miner.scoring.rolling import RollingData, paired, rolling_eval
     from evla_miner.scoring.training import description_texts, node_texts
 
     examples = training_examples(seeds_dir())
@@ -122,23 +124,25 @@ def replay_effect(variants, onnx_dir) -> None:
             prior = embed_texts(None, node_texts(nodes), embedder)
         X = PaperSet(texts, vectors)
         tax = taxonomy_cv(X, [e.labels for e in examples], nodes, desc)
-        data = ReplayData.from_examples(X, examples)
 
         def ranker(prior=prior):
             return RelevanceClassifier(prior_texts=tuple(node_texts(nodes)), prior_vectors=prior)
 
-        rep = replay(data, {"evla": ranker})["rankers"]["evla"]
-        rows[name] = (tax, rep)
+        data = RollingData.from_examples(X, examples)
+        rows[name] = (tax, rolling_eval({"evla": ranker}, data, replay=False)["rankers"]["evla"])
+    keys = ("static.full.recall@10", "static.full.recall@20", "static.full.ap", "static.related.ap")
     print(
-        f"{'vectors':16} {'pillar acc':>10} {'leaf R@3':>9} {'R@10 wk':>8} {'R@20 wk':>8} "
-        f"{'AP':>6} {'WSS@95':>7}"
+        f"{'vectors':16} {'pillar acc':>10} {'leaf R@3':>9} " + " ".join(f"{k:>22}" for k in keys)
     )
-    for name, (tax, rep) in rows.items():
-        print(
-            f"{name:16} {tax['pillar_top1_accuracy']:10.3f} {tax['leaf_recall@3']:9.3f} "
-            f"{rep['recall@10_week_mean']:8.3f} {rep['recall@20_week_mean']:8.3f} {rep['ap']:6.3f} "
-            f"{rep['wss95']:7.3f}"
+    for name, (tax, rel) in rows.items():
+        cells = " ".join(
+            f"{rel['summary'][k]['mean']:14.3f} ± {rel['summary'][k]['std']:.3f}" for k in keys
         )
+        print(f"{name:16} {tax['pillar_top1_accuracy']:10.3f} {tax['leaf_recall@3']:9.3f} {cells}")
+    (_, base), (_, fast) = rows["torch (default)"], rows["onnx int8"]
+    for k in keys:
+        d = paired(fast["cuts"], base["cuts"], k)
+        print(f"int8 minus torch, {k}: {d['mean']:+.4f} ± {d['std']:.4f} over cuts")
 
 
 if __name__ == "__main__":

@@ -1,172 +1,78 @@
-"""The evaluation harness on tiny synthetic data: metric arithmetic and, above all,
-that the weekly replay never lets a ranker see labels it could not have had."""
+"""The taxonomy cross-validation, the ranking of a paper's categories and the calibration
+report, on tiny synthetic data (the relevance protocol: tests/test_rolling.py)."""
 
 from __future__ import annotations
-
-from datetime import date, timedelta
 
 import numpy as np
 import pytest
 
 from evla_miner.core.taxonomy import Taxonomy
 from evla_miner.scoring.estimators import (
-    KeywordBaseline,
     PaperSet,
     RelevanceClassifier,
     TaxonomyClassifier,
-    TfidfSvmBaseline,
 )
-from evla_miner.scoring.evaluate import (
-    ReplayData,
-    calibration,
-    replay,
-    taxonomy_cv,
-    week_start,
-    wss_at,
-)
+from evla_miner.scoring.evaluate import taxonomy_cv
+from evla_miner.scoring.rolling import calibration
+
+NODES = [
+    {
+        "id": "model",
+        "name": "Model",
+        "description": "",
+        "parent": None,
+        "level": "pillar",
+        "is_leaf": 0,
+    },
+    {
+        "id": "model.a",
+        "name": "A",
+        "description": "alpha",
+        "parent": "model",
+        "level": "category",
+        "is_leaf": 1,
+    },
+    {
+        "id": "data",
+        "name": "Data",
+        "description": "",
+        "parent": None,
+        "level": "pillar",
+        "is_leaf": 0,
+    },
+    {
+        "id": "data.b",
+        "name": "B",
+        "description": "beta",
+        "parent": "data",
+        "level": "category",
+        "is_leaf": 1,
+    },
+    {
+        "id": "foundation",
+        "name": "F",
+        "description": "gamma",
+        "parent": None,
+        "level": "auxiliary",
+        "is_leaf": 1,
+    },
+]
 
 
-def test_week_start_is_monday():
-    assert week_start(date(2025, 4, 3)) == date(2025, 3, 31)
-    assert week_start(date(2025, 3, 31)) == date(2025, 3, 31)
-
-
-def test_wss_at_95():
-    y = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
-    perfect = np.arange(10, 0, -1, dtype=float)
-    assert wss_at(y, perfect) == pytest.approx((10 - 2) / 10 - 0.05)
-    worst = -perfect
-    assert wss_at(y, worst) == pytest.approx(0 - 0.05)
-
-
-class SpyRanker:
-    """Scores by a fixed per-paper number and records what it was trained on."""
-
-    log: list = []
-
-    def __init__(self, scores):
-        self.scores = scores
-
-    def fit(self, X, y):
-        SpyRanker.log.append(({t for t in X.texts}, dict(zip(X.texts, y, strict=True))))
-        return self
-
-    def decision_function(self, X):
-        return np.array([self.scores[t] for t in X.texts])
-
-
-def make_data():
-    """Two known weeks and three replay weeks of 5 papers; text = 'p<i>'."""
-    cut = date(2025, 3, 31)
-    texts, y, published, in_stream = [], [], [], []
-    for week in range(-2, 3):
-        for j in range(5):
-            i = len(texts)
-            texts.append(f"p{i}")
-            y.append(int(j < 2))  # two positives a week
-            published.append(cut + timedelta(days=7 * week + j))
-            in_stream.append(True)
-    # a survey seed published after the cut that is not in the stream: must never be trained on
-    texts.append("late-seed")
-    y.append(1)
-    published.append(cut + timedelta(days=20))
-    in_stream.append(False)
-    # a seed without a date, not in the stream: known
-    texts.append("old-seed")
-    y.append(1)
-    published.append(None)
-    in_stream.append(False)
-    X = PaperSet(texts, np.eye(len(texts), dtype=np.float32))
-    return cut, ReplayData(
-        X=X, y=np.array(y), published=published, in_stream=np.array(in_stream), ids=texts
-    )
-
-
-def test_replay_uses_only_known_and_reviewed_labels():
-    cut, data = make_data()
-    # the ranker puts one positive first and the other positive last each week
-    scores = {t: 0.0 for t in data.X.texts}
-    for i, t in enumerate(data.X.texts[:25]):
-        scores[t] = {0: 10.0, 1: -10.0}.get(i % 5, float(i % 5))
-    SpyRanker.log = []
-    result = replay(data, {"spy": lambda: SpyRanker(scores)}, cut=cut, ks=(2,))
-    m = result["rankers"]["spy"]
-    assert (
-        result["weeks"] == 3 and result["future_positives"] == 6 and result["known_positives"] == 5
-    )
-    assert m["recall@2_week_mean"] == pytest.approx(0.5)  # sees 1 of 2 positives each week
-    assert m["missed@2"] == 3
-    known = {f"p{i}" for i in range(10)} | {"old-seed"}
-    static_fit, *weekly_fits = SpyRanker.log
-    assert static_fit[0] == known
-    assert len(weekly_fits) == 3
-    for week, (trained, _) in enumerate(weekly_fits):
-        assert "late-seed" not in trained
-        future = {f"p{i}" for i in range(10 + 5 * week, 25)}
-        assert not trained & future  # nothing from this week or later
-        reviewed = trained - known
-        assert len(reviewed) == 2 * week  # only the top K of earlier weeks
-        assert all(scores[t] >= 3.0 for t in reviewed)
-
-
-def test_replay_with_real_baselines_on_tiny_data():
-    cut, data = make_data()
-    texts = []
-    for i, label in enumerate(data.y):
-        texts.append(
-            f"efficient VLA token pruning paper {i}" if label else f"galaxy survey number {i}"
-        )
-    data.X = PaperSet(texts, data.X.vectors)
-    result = replay(data, {"kw": KeywordBaseline, "svm": TfidfSvmBaseline}, cut=cut, ks=(2, 3))
-    for name in ("kw", "svm"):
-        m = result["rankers"][name]
-        assert m["recall@2_week_mean"] == pytest.approx(1.0)
-        assert m["ap"] == pytest.approx(1.0)
+def test_the_first_category_is_always_a_pillar_leaf_never_an_auxiliary_node():
+    """Readers take the first category as the paper's pillar; an auxiliary leaf that
+    scores highest (``foundation``) must not answer that question."""
+    taxonomy = Taxonomy(NODES)
+    ranked = taxonomy.rank_nodes([0.4, 0.2, 0.9])  # leaves: model.a, data.b, foundation
+    assert ranked[0] == {"id": "model.a", "score": 0.4}
+    assert [e["id"] for e in ranked[1:3]] == ["foundation", "model"]  # then by score
+    assert {e["id"] for e in ranked} == {"model", "model.a", "data", "data.b", "foundation"}
+    only_aux = Taxonomy([n for n in NODES if n["id"] == "foundation"]).rank_nodes([0.7])
+    assert only_aux == [{"id": "foundation", "score": 0.7}]
 
 
 def test_taxonomy_cv_metrics_on_separable_data():
-    nodes = [
-        {
-            "id": "model",
-            "name": "Model",
-            "description": "",
-            "parent": None,
-            "level": "pillar",
-            "is_leaf": 0,
-        },
-        {
-            "id": "model.a",
-            "name": "A",
-            "description": "alpha",
-            "parent": "model",
-            "level": "category",
-            "is_leaf": 1,
-        },
-        {
-            "id": "data",
-            "name": "Data",
-            "description": "",
-            "parent": None,
-            "level": "pillar",
-            "is_leaf": 0,
-        },
-        {
-            "id": "data.b",
-            "name": "B",
-            "description": "beta",
-            "parent": "data",
-            "level": "category",
-            "is_leaf": 1,
-        },
-        {
-            "id": "foundation",
-            "name": "F",
-            "description": "gamma",
-            "parent": None,
-            "level": "auxiliary",
-            "is_leaf": 1,
-        },
-    ]
+    nodes = NODES
     rng = np.random.default_rng(0)
     centres = np.eye(3, 8, dtype=np.float32)
     vectors, labels, texts = [], [], []

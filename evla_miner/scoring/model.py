@@ -33,8 +33,9 @@ META_FILE = "training.json"
 RELEVANT = 0.5  # relevance at which a paper counts as relevant (unsure flag, proposals)
 UNSURE_BELOW = 0.25  # a relevant paper whose best leaf scores below this fits no leaf
 # Bump when a change to the estimators changes what a model trained on the same data
-# predicts (2: taxonomy prior in words; relevance calibrated on stream rows only).
-MODEL_VERSION = 2
+# predicts (2: taxonomy prior in words; relevance calibrated on stream rows only; 3: the
+# first category is the best pillar's best leaf).
+MODEL_VERSION = 3
 NEAREST = 3
 TERMS = 8
 
@@ -97,17 +98,9 @@ class ClassifierModel:
         return self.tree.leaves
 
     def node_scores(self, leaf_scores: np.ndarray, tree: Taxonomy | None = None) -> list[dict]:
-        """Scores for every node, best first; a parent scores at least its best child."""
-        tree = tree or self.tree
-        scores: dict[str, float] = {}
-        for label, score in zip(tree.leaves, leaf_scores, strict=True):
-            for node in tree.ancestors(label):
-                scores[node] = max(scores.get(node, 0.0), float(score))
-        # ties (a parent equals its best child) put the most specific node first
-        ranked = sorted(
-            scores.items(), key=lambda kv: (-round(kv[1], 3), -tree.depth(kv[0]), kv[0])
-        )
-        return [{"id": k, "score": round(v, 3)} for k, v in ranked]
+        """Scores for every node, best first (``Taxonomy.rank_nodes``: the first entry is
+        the best leaf of the best pillar)."""
+        return (tree or self.tree).rank_nodes(leaf_scores)
 
     def predict(
         self,

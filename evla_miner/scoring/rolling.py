@@ -38,17 +38,18 @@ from __future__ import annotations
 
 import inspect
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 import numpy as np
-from sklearn.metrics import average_precision_score
+from sklearn.metrics import average_precision_score, brier_score_loss
 
 from ..core.progress import Reporter
 from .estimators import KEYWORD, PaperSet
 from .model import reading_depth
-from .training import TrainingSet
+from .training import Example, TrainingSet
 
 HORIZON_WEEKS = 8
 VALIDATION_WEEKS = 8
@@ -94,9 +95,13 @@ class RollingData:
 
     @classmethod
     def from_training(cls, training: TrainingSet) -> RollingData:
-        examples = training.examples
+        return cls.from_examples(training.papers, training.examples)
+
+    @classmethod
+    def from_examples(cls, X: PaperSet, examples: Sequence[Example]) -> RollingData:
+        """``X`` row-aligned with ``examples`` (e.g. the same texts embedded another way)."""
         return cls(
-            X=training.papers,
+            X=X,
             y=np.array([int(e.positive) for e in examples]),
             related=np.array(
                 [1 if "related" in e.curators else (-1 if e.positive else 0) for e in examples]
@@ -157,6 +162,28 @@ def average_precision(truth: np.ndarray, scores: np.ndarray) -> float:
 def _mean(values) -> float:
     kept = [v for v in values if v is not None]
     return float(np.mean(kept)) if kept else float("nan")
+
+
+def calibration(
+    y_true: np.ndarray, probability: np.ndarray, edges=(0.0, 0.2, 0.5, 0.8, 1.0)
+) -> dict:
+    """Are the probabilities honest? Brier score, and per probability band the
+    number of papers, their mean probability and the share that is relevant."""
+    bands = []
+    for low, high in zip(edges[:-1], edges[1:], strict=False):
+        inside = (probability >= low) & (
+            (probability < high) if high < 1.0 else (probability <= high)
+        )
+        bands.append(
+            {
+                "from": low,
+                "to": high,
+                "papers": int(inside.sum()),
+                "mean_probability": float(probability[inside].mean()) if inside.any() else None,
+                "relevant": float(y_true[inside].mean()) if inside.any() else None,
+            }
+        )
+    return {"brier": float(brier_score_loss(y_true, probability)), "bands": bands}
 
 
 def validation_criterion(metrics: Mapping) -> float:
@@ -256,6 +283,10 @@ def evaluate_cut(
         static=static_metrics(data, model, weeks),
         fit_seconds=[seconds],
     )
+    if hasattr(model, "predict_proba") and weeks:
+        rows = np.concatenate(list(weeks.values()))
+        probability = model.predict_proba(data.X.subset(rows))[:, 1]
+        result["calibration"] = calibration(data.y[rows], probability)
     reporter.advance()
     if replay:
         result.update(
@@ -337,13 +368,15 @@ def summarise(per_cut: Sequence[Mapping]) -> dict:
         if not values:
             continue
         v = np.array(values, dtype=float)
-        out[f"{part}.{truth}.{metric}"] = {
-            "per_cut": [round(float(x), 4) for x in v],
-            "mean": float(np.nanmean(v)),
-            "std": float(np.nanstd(v)),
-            "min": float(np.nanmin(v)),
-            "max": float(np.nanmax(v)),
-        }
+        with warnings.catch_warnings():  # a measure undefined at every cut stays nan, quietly
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out[f"{part}.{truth}.{metric}"] = {
+                "per_cut": [round(float(x), 4) for x in v],
+                "mean": float(np.nanmean(v)),
+                "std": float(np.nanstd(v)),
+                "min": float(np.nanmin(v)),
+                "max": float(np.nanmax(v)),
+            }
     stops = [c["stop_reading"] for c in per_cut if "stop_reading" in c]
     if stops:
         out["stop_reading"] = {
@@ -352,6 +385,9 @@ def summarise(per_cut: Sequence[Mapping]) -> dict:
             "mean_n": float(np.mean([s["mean_n"] for s in stops])),
             "mean_queue": float(np.mean([s["mean_queue"] for s in stops])),
         }
+    briers = [c["calibration"]["brier"] for c in per_cut if "calibration" in c]
+    if briers:
+        out["brier"] = {"per_cut": [round(b, 4) for b in briers], "mean": float(np.mean(briers))}
     seconds = [s for c in per_cut for s in c["fit_seconds"]]
     out["fit_seconds"] = {"mean": float(np.mean(seconds)), "max": float(np.max(seconds))}
     return out

@@ -48,7 +48,10 @@ def build_shipped_models(
     extra: dict = {}
     previous = out_dir / META_FILE
     if evaluate:
-        extra["metrics"] = {**run_eval(training, reporter=reporter), "embedder": embedder.model_id}
+        extra["metrics"] = {
+            **run_eval(training, replay=False, reporter=reporter),
+            "embedder": embedder.model_id,
+        }
     elif previous.exists():
         old_meta = json.loads(previous.read_text())
         if old_meta.get("model_id") == model.model_id and "metrics" in old_meta:
