@@ -320,8 +320,9 @@ def test_access_token(db_path):
     assert app.test_client().get("/static/app.js").status_code == 200  # no data in the assets
 
 
-def test_serve_refuses_a_public_address_without_a_token(monkeypatch):
+def test_serve_refuses_a_public_address_without_a_token(monkeypatch, db_path):
     monkeypatch.delenv("EVLA_SERVE_TOKEN", raising=False)
+    monkeypatch.setenv("EVLA_DB", str(db_path))
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code == 1
     assert "Error: binding to 0.0.0.0" in result.output

@@ -32,7 +32,7 @@ def init(app, seeds_path):
     """
     from pathlib import Path
 
-    counts = init_db(app.db(), Path(seeds_path) if seeds_path else app.settings.seeds)
+    counts = init_db(app.db(create=True), Path(seeds_path) if seeds_path else app.settings.seeds)
     click.echo(
         f"{app.resolved_db_path}: {counts['taxonomy_nodes']} taxonomy nodes ({counts['leaves']} leaves), "
         f"{counts['seed_papers']} survey papers ({counts['papers_inserted']} new, "

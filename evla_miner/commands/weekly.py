@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..core.db import resolve_db_path
 from ..core.progress import RichReporter
 from ..core.settings import DEMO_DB_PATH, Settings
 from ..pipeline.weekly import DEFAULT_LIMIT, run_weekly
@@ -99,7 +100,8 @@ def weekly(app, snapshot, since, until, limit, format_, demo):
       evla weekly --snapshot new-records.jsonl --format jsonl
       evla weekly                     # cron: live arXiv harvest since the last run
     """
-    db = app.db(default_path=DEMO_DB_PATH if demo else None)
+    db_path = resolve_db_path(app.db_path or (DEMO_DB_PATH if demo else None))
+    db = app.db(db_path, create=True)
     settings = app.settings
     citation_client = None if demo else _citation_client(db, settings)
     result = run_weekly(
@@ -115,7 +117,7 @@ def weekly(app, snapshot, since, until, limit, format_, demo):
     )
     for line in _summary(result):
         click.echo(line, err=True)
-    click.echo(f"weekly run {result.run_id}: ok", err=True)
+    click.echo(f"weekly run {result.run_id}: ok, database {db_path}", err=True)
     print_proposals(result.proposals, format_)
 
 

@@ -436,6 +436,7 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
         "known_ids": known_ids,
         "terms": (scores or {}).get("explanation", {}).get("terms") or [],
         "influence": _influence(db, paper_id),
+        "graph_gap": _graph_gap(db),
         "survey": survey,
         "history": decision_history(db, paper_id),
         "current": current,
@@ -446,6 +447,13 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
         "position": position,
         "queue_len": len(ids),
     }
+
+
+def _graph_gap(db: sqlite_utils.Database) -> str | None:
+    """The same sentence `evla propose` prints when there are no citation signals."""
+    from ..scoring.graph import graph_gap
+
+    return graph_gap(db)
 
 
 def _influence(db: sqlite_utils.Database, paper_id: str, shown: int = 10) -> dict | None:
