@@ -45,9 +45,11 @@ def require_existing(path: str | os.PathLike | None = None) -> Path:
     """
     db_path = resolve_db_path(path)
     if not db_path.is_file():
+        others = sorted(db_path.parent.glob("*.db")) if db_path.parent.is_dir() else []
+        hint = f" ({', '.join(map(str, others))} exists)" if others else ""
         raise NoDatabase(
             f"no database at {db_path}: run `evla init` to create it, "
-            "or point --db / $EVLA_DB at an existing one"
+            f"or point --db / $EVLA_DB at an existing one{hint}"
         )
     return db_path
 
