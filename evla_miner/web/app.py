@@ -83,7 +83,8 @@ def is_loopback(host: str) -> bool:
 
 
 def host_header_name(header: str) -> str:
-    """The host part of a ``Host`` header: ``[::1]:8765`` -> ``::1``, ``127.0.0.2:80`` -> ``127.0.0.2``."""
+    """The host part of a ``Host`` header: ``[::1]:8765`` -> ``::1``, ``127.0.0.2:80`` ->
+    ``127.0.0.2``."""
     header = (header or "").strip()
     if header.startswith("["):
         return header[1:].split("]", 1)[0]
