@@ -118,7 +118,7 @@ def test_embedder_from_settings():
 
 
 @pytest.mark.slow
-def test_packaged_minilm_embeds_offline():
+def test_packaged_minilm_embeds_offline(capfd):
     from evla_miner.scoring.embed import SentenceTransformerEmbedder
 
     emb = SentenceTransformerEmbedder()
@@ -132,3 +132,5 @@ def test_packaged_minilm_embeds_offline():
     assert vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+    # loading prints nothing of its own (transformers' "Loading weights" bar is off)
+    assert "Loading weights" not in capfd.readouterr().err

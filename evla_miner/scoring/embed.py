@@ -16,6 +16,7 @@ the slow part of a weekly run (~10-25 texts/s on 2 cores), so:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -87,6 +88,21 @@ class HashingEmbedder:
         return normalise(out)
 
 
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Load without transformers' "Loading weights" bar: it went to stderr of every
+    command that embeds, between our own progress lines, and into cron mail."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 (or another sentence-transformers model) on the CPU, offline.
 
@@ -121,7 +137,8 @@ class SentenceTransformerEmbedder:
                 raise BadInput(
                     f"embedding model not found at {path} (models load offline, from a local path)"
                 )
-            self._model = SentenceTransformer(str(path), device="cpu")
+            with _quiet_transformers():
+                self._model = SentenceTransformer(str(path), device="cpu")
         return self._model
 
     def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
