@@ -2,6 +2,7 @@
 
 import json
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -89,3 +90,18 @@ def test_a_mistyped_evla_db_is_refused_too(tmp_path):
     result = CliRunner().invoke(cli, ["status"], env={"EVLA_DB": str(tmp_path / "evla.bd")})
     assert result.exit_code == 1 and "no database at" in result.output
     assert not (tmp_path / "evla.bd").exists()
+
+
+def test_every_option_has_help_text_and_reads_as_english():
+    """`--help` is the manual: each option says what it does (no bare `--format`)."""
+
+    def options(command, path):
+        for param in command.params:
+            if isinstance(param, click.Option):
+                yield path, param
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from options(sub, f"{path} {name}")
+
+    for path, option in options(cli, "evla"):
+        assert option.help, f"{path} {option.opts[0]} has no help text"
+        assert "whose the " not in option.help, f"{path} {option.opts[0]}"

@@ -59,7 +59,7 @@ def as_date(value: datetime | None) -> date | None:
     return value.date() if value else None
 
 
-def since_until_options(what: str = "the first version's date"):
+def since_until_options(what: str = "first version's date"):
     """``--since/--until YYYY-MM-DD`` (inclusive) for commands that filter by date."""
 
     def decorate(func):

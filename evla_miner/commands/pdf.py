@@ -111,10 +111,19 @@ def pdf(
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="text: one line per reference; jsonl: one JSON object per reference.",
 )
 @click.option(
-    "--max-pages", type=click.IntRange(min=1), default=DEFAULTS.max_pages, show_default=True
+    "--max-pages",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.max_pages,
+    show_default=True,
+    help="Refuse PDFs with more pages than this (the reference list is read from the pages).",
 )
 def refs(file, fmt, max_pages):
     """Print the references found in one PDF (no database needed).

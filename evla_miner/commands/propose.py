@@ -82,6 +82,7 @@ def print_table(proposals: list[dict]) -> None:
     type=click.Choice(["table", "jsonl", "csv"]),
     default="table",
     show_default=True,
+    help="table: for reading; jsonl / csv: one proposal per line, for scripts and spreadsheets.",
 )
 @pass_app
 def propose(app, since, until, limit, format_):

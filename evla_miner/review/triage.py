@@ -54,8 +54,8 @@ class TriageIO:
 
 NO_TERMINAL = (
     "triage reads one key at a time and needs a terminal (this is a pipe, cron or CI): "
-    "record decisions with `evla review --import FILE.csv` (start from "
-    "`evla propose --format csv`), or review in a browser with `evla serve`"
+    "record decisions with `evla review ID --accept|--reject` or `evla review --import FILE.csv` "
+    "(id,decision,categories,note), or review in a browser with `evla serve`"
 )
 
 
