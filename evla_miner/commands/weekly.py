@@ -53,6 +53,7 @@ def _summary(result) -> list[str]:
         )
     if result.digest:
         lines.append(f"digest: {result.digest['markdown']} and {result.digest['html']}")
+    lines += [delivery.line() for delivery in result.deliveries]
     return lines
 
 
@@ -88,8 +89,11 @@ def weekly(app, snapshot, since, until, limit, format_, demo):
     """Run the whole weekly pipeline: harvest, classify, PDFs, graph, propose, digest.
 
     Harvests from --snapshot, or live from the arXiv API (then also reads the
-    PDFs of relevant papers); with --demo, fully offline on bundled data. Writes a digest (Markdown + HTML with a chart of
-    proposals per pillar) under <db dir>/reports/ and prints the proposals.
+    PDFs of relevant papers); with --demo, fully offline on bundled data.
+    Writes a digest (Markdown + HTML with a chart of proposals per pillar)
+    under <db dir>/reports/, sends it by e-mail and/or webhook when
+    [notify] in evla.toml asks for it (a failed delivery is reported, never
+    fatal), and prints the proposals.
     Only one run at a time: a second run while one is going exits with
     code 1 and says who holds the lock. Exit code 0 when all went well
     (including "nothing new"), non-zero on failure.
