@@ -73,7 +73,8 @@ def main() -> None:
             speeds[name].append(len(texts) / (time.perf_counter() - start))
     tokens = statistics.mean(len(t.split()) for t in texts)
     print(
-        f"{len(texts)} stream texts (~{tokens:.0f} words each), {args.rounds} alternating rounds, torch threads 2, cores {os.cpu_count()}"
+        f"{len(texts)} stream texts (~{tokens:.0f} words each), {args.rounds} alternating rounds, "
+        f"torch threads 2, cores {os.cpu_count()}"
     )
     base_name = next(iter(variants))
     base = statistics.median(speeds[base_name])
@@ -81,7 +82,8 @@ def main() -> None:
     for name in variants:
         cos = (vectors[name] * vectors[base_name]).sum(axis=1)
         print(
-            f"{name:42} {statistics.median(speeds[name]):17.1f} {statistics.median(speeds[name]) / base:6.2f} "
+            f"{name:42} {statistics.median(speeds[name]):17.1f} "
+            f"{statistics.median(speeds[name]) / base:6.2f} "
             f"{cos.mean():9.4f} {cos.min():8.4f}"
         )
     if args.replay:
@@ -113,25 +115,29 @@ def replay_effect(variants, onnx_dir) -> None:
             start = time.perf_counter()
             vectors = embed_texts(None, texts, embedder).astype(np.float16).astype(np.float32)
             print(
-                f"embedded {len(texts):,} training texts with int8 in {time.perf_counter() - start:.0f} s"
+                f"embedded {len(texts):,} training texts with int8 in "
+                f"{time.perf_counter() - start:.0f} s"
             )
             desc = embed_texts(None, description_texts(nodes), embedder)
             prior = embed_texts(None, node_texts(nodes), embedder)
         X = PaperSet(texts, vectors)
         tax = taxonomy_cv(X, [e.labels for e in examples], nodes, desc)
         data = ReplayData.from_examples(X, examples)
-        ranker = lambda: RelevanceClassifier(
-            prior_texts=tuple(node_texts(nodes)), prior_vectors=prior
-        )  # noqa: E731
+
+        def ranker(prior=prior):
+            return RelevanceClassifier(prior_texts=tuple(node_texts(nodes)), prior_vectors=prior)
+
         rep = replay(data, {"evla": ranker})["rankers"]["evla"]
         rows[name] = (tax, rep)
     print(
-        f"{'vectors':16} {'pillar acc':>10} {'leaf R@3':>9} {'R@10 wk':>8} {'R@20 wk':>8} {'AP':>6} {'WSS@95':>7}"
+        f"{'vectors':16} {'pillar acc':>10} {'leaf R@3':>9} {'R@10 wk':>8} {'R@20 wk':>8} "
+        f"{'AP':>6} {'WSS@95':>7}"
     )
     for name, (tax, rep) in rows.items():
         print(
             f"{name:16} {tax['pillar_top1_accuracy']:10.3f} {tax['leaf_recall@3']:9.3f} "
-            f"{rep['recall@10_week_mean']:8.3f} {rep['recall@20_week_mean']:8.3f} {rep['ap']:6.3f} {rep['wss95']:7.3f}"
+            f"{rep['recall@10_week_mean']:8.3f} {rep['recall@20_week_mean']:8.3f} {rep['ap']:6.3f} "
+            f"{rep['wss95']:7.3f}"
         )
 
 

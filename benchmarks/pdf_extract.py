@@ -93,7 +93,8 @@ def main() -> None:
     print(f"raw page.get_text(): {statistics.median(raw_rates):7.1f} pages/s (median)")
     print(f"evla pipeline:       {statistics.median(pipe_rates):7.1f} pages/s (median)")
     print(
-        f"ratio pipeline/raw:  {statistics.median(ratios):.2f}x (rounds: {', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.9x)"
+        f"ratio pipeline/raw:  {statistics.median(ratios):.2f}x (rounds: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.9x)"
     )
 
 

@@ -60,6 +60,7 @@ from .commands import propose as _propose  # noqa: E402
 from .commands import review as _review  # noqa: E402
 from .commands import serve as _serve  # noqa: E402
 from .commands import setup as _setup  # noqa: E402
+from .commands import survey as _survey  # noqa: E402
 from .commands import triage as _triage  # noqa: E402
 from .commands import weekly as _weekly  # noqa: E402
 
@@ -75,6 +76,7 @@ for _module in (
     _propose,
     _pdf,
     _classify,
+    _survey,
 ):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

@@ -24,11 +24,19 @@ from evla_miner.scoring.ship import build_shipped_models
 from evla_miner.scoring.training import Example, decisions_in_force, training_examples
 
 TOPICS = {
-    "model.compression.token_optimization": "visual token pruning and token merging reduce tokens for fast VLA inference",
+    "model.compression.token_optimization": (
+        "visual token pruning and token merging reduce tokens for fast VLA inference"
+    ),
     "model.compression.quantization": "low-bit quantization int4 weights ternary VLA policy memory",
-    "model.arch.transformer_alternatives": "mamba state space model replaces transformer in VLA policy linear time",
-    "training.posttraining.rl": "reinforcement learning fine-tuning of VLA policy reward online rollouts",
-    "data.collection.simulation": "simulation data generation for VLA training synthetic demonstrations",
+    "model.arch.transformer_alternatives": (
+        "mamba state space model replaces transformer in VLA policy linear time"
+    ),
+    "training.posttraining.rl": (
+        "reinforcement learning fine-tuning of VLA policy reward online rollouts"
+    ),
+    "data.collection.simulation": (
+        "simulation data generation for VLA training synthetic demonstrations"
+    ),
 }
 OFF_TOPIC = [
     "galaxy rotation curves dark matter halo survey",

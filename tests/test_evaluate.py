@@ -48,7 +48,7 @@ class SpyRanker:
         self.scores = scores
 
     def fit(self, X, y):
-        SpyRanker.log.append(({t for t in X.texts}, dict(zip(X.texts, y))))
+        SpyRanker.log.append(({t for t in X.texts}, dict(zip(X.texts, y, strict=True))))
         return self
 
     def decision_function(self, X):

@@ -13,9 +13,11 @@ from evla_miner.cli import cli
 from evla_miner.core.db import open_db
 from evla_miner.core.decisions import record_decision
 from evla_miner.core.errors import BadInput
+from evla_miner.core.progress import Reporter
 from evla_miner.core.records import paper_from_snapshot, upsert_papers
 from evla_miner.core.settings import seeds_dir
 from evla_miner.ingest.seeds import init_db
+from evla_miner.review import export as export_module
 from evla_miner.review.export import export_bibtex, export_markdown, tex_escape
 
 LEAF = "model.compression.quantization"
@@ -184,6 +186,22 @@ def test_status_and_category_filters(seeded_db):
         export_bibtex(seeded_db, category="nope")
 
 
+def test_markdown_export_escapes_html_in_titles(seeded_db):
+    add_paper(
+        seeded_db, "2510.10050", "<script>alert(1)</script> Fast & <img src=x onerror=alert(2)>"
+    )
+    add_paper(seeded_db, "2510.10051", "Plain", comments='Code: https://github.com/a/b"><b>x')
+    for pid in ("2510.10050", "2510.10051"):
+        accept(seeded_db, pid)
+    text = export_markdown(seeded_db, category=LEAF)
+    assert "<" not in text and ">" not in text
+    assert (
+        "[&lt;script&gt;alert(1)&lt;/script&gt; Fast &amp; &lt;img src=x onerror=alert(2)&gt;]"
+        "(https://arxiv.org/abs/2510.10050)" in text
+    )
+    assert "[Code](https://github.com/a/b)" in text
+
+
 def test_markdown_tables(seeded_db):
     leaf = "model.arch.mixture_of_experts"
     add_paper(
@@ -258,3 +276,78 @@ def test_export_cli_writes_files(tmp_path):
     assert result.output.count("](https://arxiv.org/abs/") == 4
     result = runner.invoke(cli, ["export", "bibtex", "--category", "nope"])
     assert result.exit_code == 1 and result.output.strip() == "Error: unknown taxonomy node: nope"
+
+
+class CountingReporter(Reporter):
+    """Records what a long export reports, as the progress bar would draw it."""
+
+    def __init__(self):
+        self.tasks: dict[str, float] = {}
+        self.totals: dict[str, float | None] = {}
+        self._current = ""
+
+    def start(self, description, total=None, unit="items"):
+        self._current = description
+        self.totals[description] = total
+        self.tasks[description] = 0
+
+    def advance(self, amount=1):
+        self.tasks[self._current] += amount
+
+
+def test_every_entry_is_complete_or_reported_with_what_is_missing(seeded_db):
+    result = export_bibtex(seeded_db, status="survey")
+    incomplete = dict(result.incomplete)
+    # the seed records of RT-2 and the atomic-skill paper have no authors; MiniVLA has
+    # only a title
+    assert incomplete == {
+        "2023rt2": ["author"],
+        "2025atomic": ["author"],
+        "minivla": ["author", "year", "eprint or url"],
+    }
+    entries = parse(result.text)
+    complete = [e for key, e in entries.items() if key not in incomplete]
+    assert len(complete) == 103
+    assert all(e.get("author") and e.get("year") and e.get("eprint") for e in complete)
+
+
+def test_export_cli_reports_holes_and_empty_exports(tmp_path):
+    db = open_db(tmp_path / "evla.db")
+    init_db(db, seeds_dir())
+    db.close()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["export", "bibtex", "-o", str(tmp_path / "survey.bib")])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[-4:] == [
+        "3 of 106 entries are incomplete (written; add the missing fields in the survey .bib "
+        "or the paper record):",
+        "  2023rt2: no author",
+        "  2025atomic: no author",
+        "  minivla: no author, no year, no eprint or url",
+    ]
+    empty = runner.invoke(cli, ["export", "bibtex", "--status", "accepted"])
+    assert empty.exit_code == 0
+    assert empty.stdout == ""
+    assert empty.stderr.strip() == "nothing to export: no papers accepted by reviewers"
+
+
+def test_large_export_reports_progress_and_parses_each_text_once(seeded_db, monkeypatch):
+    for n in range(1200):
+        add_paper(seeded_db, f"2510.{20000 + n}", f"Paper number {n}")
+    first = CountingReporter()
+    result = export_bibtex(seeded_db, status="all", reporter=first)
+    total = seeded_db["papers"].count
+    assert result.count == total
+    assert first.totals == {"BibTeX entries": total, "parsing the export back": total}
+    assert first.tasks == first.totals  # every entry counted in both bars
+    parsed = []
+    original = export_module._parse_back
+    monkeypatch.setattr(
+        export_module, "_parse_back", lambda text: parsed.append(text) or original(text)
+    )
+    again = export_bibtex(seeded_db, status="all", reporter=CountingReporter())
+    assert again.text == result.text and parsed == []  # same texts: nothing parsed again
+    seeded_db["papers"].update("2510.20000", {"title": "Changed {Title}"})
+    export_bibtex(seeded_db, status="all")
+    assert len(parsed) == 1 and parsed[0].count("\n@") == 0  # only the changed entry
+    assert "Changed {Title}" in parsed[0]

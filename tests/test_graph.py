@@ -38,7 +38,8 @@ def corpus(db):
         ],
         pk="paper_id",
     )
-    # A and B both cite the outside work OpenVLA (once by arXiv id, once by title only) and FastV (by DOI).
+    # A and B both cite the outside work OpenVLA (once by arXiv id, once by title only) and FastV
+    # (by DOI).
     add_ref(
         db,
         "2501.00001",
@@ -62,7 +63,8 @@ def corpus(db):
         title="An Image is Worth 1/2 Tokens After Layer 2",
     )
     add_ref(db, "2501.00002", 2, doi="10.1007/978-3-031-73004-7_2")
-    # C cites A (matched by the pdf stage) and OpenVLA; D cites C by arXiv id only (unmatched upstream).
+    # C cites A (matched by the pdf stage) and OpenVLA; D cites C by arXiv id only (unmatched
+    # upstream).
     add_ref(
         db,
         "2510.00003",
@@ -126,7 +128,8 @@ def test_rebuild_is_idempotent_and_stub_becomes_paper(corpus):
 
 def test_service_edges_are_added(corpus):
     class FakeClient:
-        """Answers like SemanticScholarClient.fetch_references (parsing tested in test_citations)."""
+        """Answers like SemanticScholarClient.fetch_references (parsing tested in
+        test_citations)."""
 
         service = "semantic_scholar"
 
@@ -197,7 +200,8 @@ def test_title_key_normalises():
 
 @pytest.mark.shared
 def test_graph_from_shared_pdf_references(shared_dir, db):
-    """References extracted from three real PDFs (PPO, GAE, HER) by the pdf stage, then the graph."""
+    """References extracted from three real PDFs (PPO, GAE, HER) by the pdf stage, then the
+    graph."""
     references = pytest.importorskip("evla_miner.ingest.references")
     pdfs = {
         "1707.06347": "1707.06347v2",

@@ -64,16 +64,18 @@ def add_ref(db, citing, cited_arxiv=None, title=None, matched=None):
 
 @pytest.fixture
 def world(seeded_db):
-    """Real taxonomy and survey seeds, plus four candidates and an outside work cited by survey papers."""
+    """Real taxonomy and survey seeds, plus four candidates and an outside work cited by survey
+    papers."""
     db = seeded_db
     leaves = leaf_ids(db)
-    token = next(l for l in leaves if "token" in l)
+    token = next(leaf for leaf in leaves if "token" in leaf)
     survey = [
         row["paper_id"]
         for row in db["survey"].rows_where(order_by="paper_id")
         if row["paper_id"][:2].isdigit()
     ]
-    # Three survey papers labelled with the token leaf (relabelled here so the reason is predictable).
+    # Three survey papers labelled with the token leaf (relabelled here so the reason is
+    # predictable).
     for pid in survey[:3]:
         db["survey"].update(pid, {"labels": dumps([token])})
     add_paper(db, "2510.10001", "FastCache: Skipping Redundant Visual Tokens in VLAs", "2025-10-20")
@@ -117,7 +119,8 @@ def world(seeded_db):
             },
         ]
     )
-    # Citations: the three token survey papers and candidate 0003 cite the older paper and an outside work.
+    # Citations: the three token survey papers and candidate 0003 cite the older paper and an
+    # outside work.
     for citer in survey[:3] + ["2510.10003"]:
         add_ref(db, citer, "2401.00005")
         add_ref(

@@ -64,42 +64,48 @@ def test_find_dois_strips_trailing_punctuation_and_lowercases():
     [
         # IEEE / NeurIPS numbered
         (
-            "[4] R. Berri and A. G. Silva. A Pattern Recognition System for Detecting Use of Mobile Phones While Driving. (August), 2014.",
+            "[4] R. Berri and A. G. Silva. A Pattern Recognition System for Detecting Use of "
+            "Mobile Phones While Driving. (August), 2014.",
             "A Pattern Recognition System for Detecting Use of Mobile Phones While Driving",
             2014,
             ["R. Berri", "A. G. Silva"],
         ),
         # quoted title (biblatex alphabetic labels)
         (
-            "[Bro+16] G. Brockman, V. Cheung, and W. Zaremba. “OpenAI Gym”. In: arXiv preprint arXiv:1606.01540 (2016).",
+            "[Bro+16] G. Brockman, V. Cheung, and W. Zaremba. “OpenAI Gym”. In: arXiv preprint "
+            "arXiv:1606.01540 (2016).",
             "OpenAI Gym",
             2016,
             ["G. Brockman", "V. Cheung", "W. Zaremba"],
         ),
         # natbib ICML: Surname, F. M.
         (
-            "Almeida, T. A., Hidalgo, J. M. G., and Yamakami, A. Contributions to the Study of SMS Spam Filtering: New Collection and Results. In Proceedings of DocEng. ACM, 2011.",
+            "Almeida, T. A., Hidalgo, J. M. G., and Yamakami, A. Contributions to the Study of SMS "
+            "Spam Filtering: New Collection and Results. In Proceedings of DocEng. ACM, 2011.",
             "Contributions to the Study of SMS Spam Filtering: New Collection and Results",
             2011,
             ["T. A. Almeida", "J. M. G. Hidalgo", "A. Yamakami"],
         ),
         # APA: year in parentheses after the authors
         (
-            "Bellemare, M. G., Dabney, W., and Munos, R. (2017). A distributional perspective on reinforcement learning. arXiv preprint arXiv:1707.06887.",
+            "Bellemare, M. G., Dabney, W., and Munos, R. (2017). A distributional perspective on "
+            "reinforcement learning. arXiv preprint arXiv:1707.06887.",
             "A distributional perspective on reinforcement learning",
             2017,
             ["M. G. Bellemare", "W. Dabney", "R. Munos"],
         ),
         # ACL: year after the authors, no parentheses
         (
-            "Dong An, Yuankai Qi, and Tieniu Tan. 2021. Neighbor-view enhanced model for vision and language navigation. arXiv preprint arXiv:2107.07201.",
+            "Dong An, Yuankai Qi, and Tieniu Tan. 2021. Neighbor-view enhanced model for vision "
+            "and language navigation. arXiv preprint arXiv:2107.07201.",
             "Neighbor-view enhanced model for vision and language navigation",
             2021,
             ["Dong An", "Yuankai Qi", "Tieniu Tan"],
         ),
         # ICLR: full names, year at the end
         (
-            "Diederik P. Kingma and Jimmy Ba. Adam: A method for stochastic optimization. In ICLR, 2015.",
+            "Diederik P. Kingma and Jimmy Ba. Adam: A method for stochastic optimization. In ICLR, "
+            "2015.",
             "Adam: A method for stochastic optimization",
             2015,
             ["Diederik P. Kingma", "Jimmy Ba"],
@@ -247,12 +253,16 @@ def test_match_by_arxiv_id_then_doi_then_title(db):
         {
             "arxiv_id": None,
             "doi": None,
-            "title": "Plan4MC: Skill reinforcement learning and planning for open-world minecraft tasks",
+            "title": (
+                "Plan4MC: Skill reinforcement learning and planning for open-world minecraft tasks"
+            ),
         },
         {
             "arxiv_id": None,
             "doi": None,
-            "title": "Plan4MC: Skil reinforcement learning & planning for open world Minecraft task",
+            "title": (
+                "Plan4MC: Skil reinforcement learning & planning for open world Minecraft task"
+            ),
         },
         {
             "arxiv_id": "9999.99999",
@@ -382,7 +392,8 @@ REAL = {
                 "2301.10034",
                 None,
                 2023,
-                "Open-world multi-task control through goal-aware representation learning and adaptive horizon prediction",
+                "Open-world multi-task control through goal-aware representation learning and "
+                "adaptive horizon prediction",
             )
         },
     ),
@@ -402,7 +413,8 @@ REAL = {
     ),
     # tricky: no heading, p8 '1 D. C. Johnston ...' .. '20 A. Del Maestro ... unpublished.'
     "tricky/1111.2011v2.pdf": (20, 0, {20: (None, None, None, None)}),
-    # tricky: no heading, [1]..[53], '[1] ATLAS Collaboration, G. Aad et al., arXiv:1506.00962 [Inspire].'
+    # tricky: no heading, [1]..[53], '[1] ATLAS Collaboration, G. Aad et al., arXiv:1506.00962
+    # [Inspire].'
     "tricky/1508.05632v2.pdf": (53, 53, {1: ("1506.00962", None, None, None)}),
     # tricky: Word file, "1." .. "5."; '4. Wald, R. M. “Gravitational Collapse and Cosmic
     # Censorship” (1997), https://arxiv.org/abs/gr-qc/9710068'

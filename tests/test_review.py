@@ -1,4 +1,5 @@
-"""Decisions: accept/reject/undo, the survey following the latest decision, CSV import with bad rows."""
+"""Decisions: accept/reject/undo, the survey following the latest decision, CSV import with bad
+rows."""
 
 from __future__ import annotations
 
@@ -158,10 +159,9 @@ CSV_TEXT = (
 def test_import_csv_reports_bad_rows_with_line_numbers_and_keeps_good_ones(seeded_db):
     for n in range(10, 14):
         add_paper(seeded_db, f"2510.000{n}")
-    n_ok, errors = import_decisions_csv(
-        seeded_db, io.StringIO(CSV_TEXT, newline=""), reviewer="csv"
-    )
-    assert n_ok == 4
+    result = import_decisions_csv(seeded_db, io.StringIO(CSV_TEXT, newline=""), reviewer="csv")
+    errors = result.errors
+    assert result.recorded == 4
     assert [e["line"] for e in errors] == [4, 5, 6, 10]
     assert errors[0]["reason"].startswith("unknown paper id: 2599.99999")
     assert "model.nope" in errors[1]["reason"]
@@ -171,6 +171,75 @@ def test_import_csv_reports_bad_rows_with_line_numbers_and_keeps_good_ones(seede
     assert decision_history(seeded_db, "2510.00013")[0].note == "note, with a comma\nand a newline"
     assert effective_decision(seeded_db, "2510.00012").decision == "reject"
     assert {d.reviewer for d in decision_history(seeded_db, "2510.00011")} == {"csv"}
+
+
+def hostile_csv(path):
+    """A generated spreadsheet export with the edge cases a real one can hold."""
+    rows = [
+        "id,decision,categories,note",
+        f"2510.00010,accept,{LEAF}," + "x" * 20_000_000,  # a 20 MB note
+        "2510.00011,reject,,after the huge note",
+        f'2510.00012,accept,{LEAF},"a quote that never closes',  # swallows the next row
+        "2510.00013,reject,,swallowed no more",
+        "2510.00014,reject,,before\x00after a NUL",
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_import_csv_survives_huge_cells_open_quotes_and_nul_bytes(seeded_db, tmp_path):
+    for n in range(10, 15):
+        add_paper(seeded_db, f"2510.000{n}")
+    result = import_decisions_csv(seeded_db, hostile_csv(tmp_path / "h.csv"), reviewer="csv")
+    assert [(e["line"], e["reason"]) for e in result.errors] == [
+        (2, "note is 20,000,000 characters; the limit is 20,000"),
+        (4, "unterminated quote: the field runs on into the row on line 5; row skipped"),
+    ]
+    assert result.recorded == 3
+    assert effective_decision(seeded_db, "2510.00010") is None
+    assert effective_decision(seeded_db, "2510.00011").note == "after the huge note"
+    assert effective_decision(seeded_db, "2510.00012") is None
+    assert effective_decision(seeded_db, "2510.00013").note == "swallowed no more"
+    assert effective_decision(seeded_db, "2510.00014").note == "beforeafter a NUL"
+
+
+def test_reimporting_the_same_file_appends_nothing(seeded_db, tmp_path):
+    for n in range(10, 13):
+        add_paper(seeded_db, f"2510.000{n}")
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "id,decision,categories,note\n"
+        f"2510.00010,accept,{LEAF};{OTHER_LEAF},good\n"
+        "2510.00011,reject,,off topic\n"
+        f"2510.00012,accept,{LEAF},\n"
+    )
+    first = import_decisions_csv(seeded_db, path, reviewer="ana")
+    rows = seeded_db["decisions"].count
+    again = import_decisions_csv(seeded_db, path, reviewer="ana")
+    assert (first.recorded, first.unchanged) == (3, 0)
+    assert (again.recorded, again.unchanged, again.errors) == (0, 3, [])
+    assert seeded_db["decisions"].count == rows
+    # a different reviewer, or a changed note, is a new decision
+    path.write_text("id,decision,categories,note\n2510.00011,reject,,duplicate of 2510.00010\n")
+    assert import_decisions_csv(seeded_db, path, reviewer="ana").recorded == 1
+    assert import_decisions_csv(seeded_db, path, reviewer="bo").recorded == 1
+    assert seeded_db["decisions"].count == rows + 2
+
+
+def test_import_cli_reports_unchanged_rows(tmp_path):
+    db = open_db(tmp_path / "evla.db")
+    init_db(db, seeds_dir())
+    add_paper(db, "2510.00020")
+    db.close()
+    (tmp_path / "d.csv").write_text("id,decision,categories,note\n2510.00020,reject,,no\n")
+    runner = CliRunner()
+    args = ["review", "--import", str(tmp_path / "d.csv"), "--reviewer", "ana"]
+    assert "1 decision recorded, 0 bad rows\n" in runner.invoke(cli, args).output
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 0
+    assert again.output == (
+        f"{tmp_path / 'd.csv'}: 0 decisions recorded, 0 bad rows, 1 unchanged (already in force)\n"
+    )
 
 
 def test_import_csv_needs_the_header(seeded_db, tmp_path):

@@ -358,13 +358,15 @@ def test_serve_refuses_a_public_address_without_a_token(monkeypatch, db_path):
 
 
 def test_decision_waits_for_a_writer_and_both_land(client, db_path):
-    """A weekly run holding the write lock: the reviewer's POST waits (busy timeout) and nothing is lost."""
+    """A weekly run holding the write lock: the reviewer's POST waits (busy timeout) and nothing is
+    lost."""
     token = csrf_of(client.get("/").text)
     writer = sqlite3.connect(db_path, isolation_level=None)
     writer.execute("PRAGMA busy_timeout=30000")
     writer.execute("BEGIN IMMEDIATE")
     writer.execute(
-        "insert into papers (id, title, published) values ('2510.09999', 'Written by the weekly run', '2025-10-08')"
+        "insert into papers (id, title, published) "
+        "values ('2510.09999', 'Written by the weekly run', '2025-10-08')"
     )
     result = {}
 

@@ -161,8 +161,11 @@ def test_digest_files(seeded_db, tmp_path):
     assert "| Efficient Data Collection | 1 |" in md
     assert "| (no category) | 1 |" in md
     assert f"![Top 4 proposals per pillar]({paths['svg'].name})" in md
-    assert r"[<script>alert(1)</script> \| Fast \[VLA\]](https://arxiv.org/abs/2510.50001)" in md
-    assert "    - a < b & c" in md
+    assert (
+        r"[&lt;script&gt;alert(1)&lt;/script&gt; \| Fast \[VLA\]](https://arxiv.org/abs/2510.50001)"
+        in md
+    )
+    assert "    - a &lt; b &amp; c" in md and "<script>" not in md
     assert "<script>" not in html and "&lt;script&gt;" in html and "a &lt; b &amp; c" in html
     assert html.count("<svg") == 1 and svg.count("<rect") == 4
     assert "suggested leaf: Quantization" in html
@@ -180,7 +183,8 @@ def test_bar_chart_scales_to_the_biggest_bar():
 
 @pytest.mark.slow
 def test_weekly_demo_end_to_end(tmp_path):
-    """Every stage on the bundled snapshot with the packaged model, then a second run: nothing new."""
+    """Every stage on the bundled snapshot with the packaged model, then a second run: nothing
+    new."""
     db_file = tmp_path / "evla.db"
     runner = CliRunner()
     result = runner.invoke(
@@ -278,8 +282,10 @@ def test_weekly_online_reads_pdfs_of_relevant_papers_and_graphs_their_references
     snapshot.write_text(json.dumps(record) + "\n")
     pdf = paper_pdf(
         references=[
-            "[1] M. Kim et al. OpenVLA: An open-source vision-language-action model. arXiv:2406.09246, 2024.",
-            "[2] M. Shukor et al. SmolVLA: A vision-language-action model for affordable robotics. arXiv:2506.01844, 2025.",
+            "[1] M. Kim et al. OpenVLA: An open-source vision-language-action model. "
+            "arXiv:2406.09246, 2024.",
+            "[2] M. Shukor et al. SmolVLA: A vision-language-action model for affordable robotics. "
+            "arXiv:2506.01844, 2025.",
         ]
     )
     server = PdfServer()
@@ -303,3 +309,64 @@ def test_weekly_online_reads_pdfs_of_relevant_papers_and_graphs_their_references
     assert top["id"] == "2510.09607"
     assert "cites 2 survey papers" in top["reasons"]
     assert db["runs"].get(result.run_id)["status"] == "ok"
+
+
+def one_relevant_record_snapshot(tmp_path):
+    """A one-record week: VITA-VLA (2510.09607) from the bundled sample, a paper the
+    classifier finds relevant, so the online weekly run wants its PDF."""
+    import gzip
+
+    from evla_miner.core.settings import DEMO_SNAPSHOT
+
+    with gzip.open(DEMO_SNAPSHOT, "rt") as handle:
+        record = next(r for r in map(json.loads, handle) if r["id"] == "2510.09607")
+    snapshot = tmp_path / "week.jsonl"
+    snapshot.write_text(json.dumps(record) + "\n")
+    return snapshot
+
+
+@pytest.mark.slow
+def test_weekly_offline_makes_no_request_and_online_uses_the_pdf_settings(tmp_path, monkeypatch):
+    """`--offline` touches no server even with a citation key set; without it the cron
+    run downloads with the [pdf] section of evla.toml, as `evla pdf` would."""
+    from pdf_server import PdfServer
+
+    snapshot = one_relevant_record_snapshot(tmp_path)
+    pdfs, citations = PdfServer(), PdfServer()
+    pdfs.pdf("2510.09607", 1)
+    (tmp_path / "evla.toml").write_text(
+        f'[pdf]\nbase_url = "{pdfs.url}"\ninterval = 0\nworkers = 0\nmax_pages = 1\n'
+        f'[citations]\nservice = "s2"\ns2_base_url = "{citations.http.base_url}"\n'
+    )
+    monkeypatch.delenv("S2_API_KEY", raising=False)
+    monkeypatch.delenv("SEMANTIC_SCHOLAR_API_KEY", raising=False)
+    runner = CliRunner()
+    args = ["weekly", "--snapshot", str(snapshot), "--limit", "3"]
+    try:
+        offline = runner.invoke(cli, [*args, "--offline"], env={"S2_API_KEY": "set"})
+        assert offline.exit_code == 0, offline.output
+        assert pdfs.requests == [] and citations.requests == []
+        assert "offline: no PDF downloads, no citation APIs, no arXiv API" in offline.stderr
+        db = open_db(tmp_path / "evla.db")
+        weekly_run = db["runs"].get(db.execute("select max(id) from runs").fetchone()[0])
+        assert (
+            "pdfs" not in loads(weekly_run["counts"]) and not loads(weekly_run["params"])["online"]
+        )
+        db.close()
+
+        online = runner.invoke(cli, args)
+        assert online.exit_code == 0, online.output
+    finally:
+        pdfs.close()
+        citations.close()
+    assert "/pdf/2510.09607v1" in [path for _, path in pdfs.requests]  # and the survey's unread
+    db = open_db(tmp_path / "evla.db")
+    pdf_run = next(db["runs"].rows_where("kind = 'pdf'"))
+    assert loads(pdf_run["params"])["base_url"] == pdfs.url
+    row = db["pdfs"].get("2510.09607")
+    assert row["error"] == "too many pages: 4 > limit 1"  # max_pages = 1 from evla.toml
+
+
+def test_offline_needs_a_snapshot(tmp_path):
+    result = CliRunner().invoke(cli, ["weekly", "--offline"])
+    assert result.exit_code == 2 and "--offline needs --snapshot FILE" in result.output

@@ -26,7 +26,8 @@ CANDIDATES = [
         "2510.00001",
         "KV-Reuse: Caching Visual Tokens for Efficient VLA Inference",
         "Ada Lovelace, Alan Turing",
-        "We reuse key/value caches of static visual tokens across control steps and prune the rest, "
+        "We reuse key/value caches of static visual tokens across control steps and prune the "
+        "rest, "
         "cutting VLA latency by 2x with no loss of success rate.",
         "Mon, 6 Oct 2025 00:00:00 GMT",
         0.93,
@@ -36,7 +37,8 @@ CANDIDATES = [
         XSS_ID,
         XSS_TITLE,
         'Mallory <img src=x onerror="window.__pwned=2">, Eve O\'Neil',
-        'An abstract with <b>markup</b> and <a href="javascript:alert(1)">a link</a>: small VLA backbones '
+        'An abstract with <b>markup</b> and <a href="javascript:alert(1)">a link</a>: small VLA '
+        "backbones "
         "for microcontrollers.",
         "Tue, 7 Oct 2025 00:00:00 GMT",
         0.81,

@@ -105,7 +105,7 @@ def predict(app, file, fmt, models_path):
     table = Table(title=f"{len(predictions)} records, model {model.model_id}")
     for column in ("id", "relevance", "top category", "nearest survey paper", "terms"):
         table.add_column(column)
-    for record, p in zip(records, predictions):
+    for record, p in zip(records, predictions, strict=True):
         if "error" in p:
             table.add_row("-", "-", p["error"], "", "")
             continue
@@ -160,7 +160,8 @@ def train(app, out_dir, no_eval):
     )
     click.echo(
         f"model {meta['model_id']}: {meta['examples']:,} papers ({meta['positives']} relevant, "
-        f"{meta['labelled']} with categories); training data sha256 {meta['training_data_sha256'][:16]}…"
+        f"{meta['labelled']} with categories); training data sha256 "
+        f"{meta['training_data_sha256'][:16]}…"
     )
     if "metrics" in meta:
         print_eval(meta["metrics"])
@@ -181,7 +182,8 @@ def print_eval(result: dict) -> None:
     rep = result["replay"]
     r = Table(
         title=(
-            f"Weekly triage replay: cut {rep['cut']}, {rep['weeks']} weeks ({rep['weeks_with_positives']} with positives), "
+            f"Weekly triage replay: cut {rep['cut']}, {rep['weeks']} weeks "
+            f"({rep['weeks_with_positives']} with positives), "
             f"{rep['future_papers']:,} papers / {rep['future_positives']} relevant after the cut; "
             f"known before: {rep['known_papers']:,} / {rep['known_positives']}"
         )
@@ -213,12 +215,14 @@ def print_eval(result: dict) -> None:
     for name, m in rep["rankers"].items():
         if "calibration" in m:
             bands = "; ".join(
-                f"{b['from']:.1f}-{b['to']:.1f}: {b['papers']:,} papers, {b['relevant']:.1%} relevant (mean p {b['mean_probability']:.2f})"
+                f"{b['from']:.1f}-{b['to']:.1f}: {b['papers']:,} papers, {b['relevant']:.1%} "
+                f"relevant (mean p {b['mean_probability']:.2f})"
                 for b in reversed(m["calibration"]["bands"])
                 if b["papers"]
             )
             click.echo(
-                f"{name} probabilities on the post-cut stream: Brier {m['calibration']['brier']:.4f}; {bands}"
+                f"{name} probabilities on the post-cut stream: Brier "
+                f"{m['calibration']['brier']:.4f}; {bands}"
             )
 
 

@@ -7,6 +7,7 @@ import json
 from datetime import date, datetime
 
 import click
+import sqlite_utils
 from rich.console import Console
 
 from ..core.db import open_db, require_existing, resolve_db_path
@@ -25,7 +26,7 @@ class AppContext:
 
     def __init__(self, db_path: str | None):
         self.db_path = db_path
-        self._db = None
+        self._db: sqlite_utils.Database | None = None
         self._settings: Settings | None = None
 
     @property
@@ -36,7 +37,7 @@ class AppContext:
             self._settings = Settings.load()
         return self._settings
 
-    def db(self, default_path=None, *, create: bool = False):
+    def db(self, default_path=None, *, create: bool = False) -> sqlite_utils.Database:
         if self._db is None:
             path = self.db_path or default_path
             self._db = open_db(resolve_db_path(path), create=create)

@@ -14,20 +14,23 @@ from .common import pass_app
 @click.option(
     "--online/--offline",
     default=None,
-    help="Ask a citation service what each paper cites. Default: online when the service's API key is set.",
+    help="Ask a citation service what each paper cites. Default: online when the service's API key "
+    "is set.",
 )
 @click.option(
     "--service",
     type=click.Choice(["s2", "openalex"]),
     default=None,
-    help="Citation service: Semantic Scholar (s2, default) or OpenAlex. Config: [citations] service.",
+    help="Citation service: Semantic Scholar (s2, default) or OpenAlex. Config: [citations] "
+    "service.",
 )
 @click.option(
     "--fetch-limit",
     type=click.IntRange(min=0),
     default=500,
     show_default=True,
-    help="Ask the service about at most this many papers (survey papers first, then recent candidates); 0 = all.",
+    help="Ask the service about at most this many papers (survey papers first, then recent "
+    "candidates); 0 = all.",
 )
 @pass_app
 def graph(app, online, service, fetch_limit):
@@ -56,9 +59,11 @@ def graph(app, online, service, fetch_limit):
     click.echo(
         f"run {counts['run_id']}: {counts['nodes']:,} nodes ({counts['corpus_nodes']:,} papers, "
         f"{counts['stub_nodes']:,} cited works outside the db), {counts['edges']:,} edges; "
-        f"{counts['references']:,} references read ({counts['references_unresolved']:,} unidentifiable)"
+        f"{counts['references']:,} references read ({counts['references_unresolved']:,} "
+        "unidentifiable)"
         + (
-            f", {counts['papers_fetched']:,} papers asked online ({counts['edges_from_service']:,} edges)"
+            f", {counts['papers_fetched']:,} papers asked online ({counts['edges_from_service']:,} "
+            "edges)"
             if online
             else ""
         )
@@ -69,7 +74,8 @@ def graph(app, online, service, fetch_limit):
     )
     if not counts["edges"]:
         click.echo(
-            "no edges: run `evla pdf`/`evla refs` first, or go --online; `evla propose` ranks by relevance only",
+            "no edges: run `evla pdf`/`evla refs` first, or go --online; `evla propose` ranks by "
+            "relevance only",
             err=True,
         )
 

@@ -1,4 +1,5 @@
-"""``evla pdf`` (download and extract candidate papers' PDFs) and ``evla refs`` (one PDF's references)."""
+"""``evla pdf`` (download and extract candidate papers' PDFs) and ``evla refs`` (one PDF's
+references)."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ DEFAULTS = PdfSettings()
 @click.option(
     "--min-relevance",
     type=float,
-    help="Only papers whose classifier relevance is at least this (default: all papers). [pdf] min_relevance",
+    help="Only papers whose classifier relevance is at least this (default: all papers). [pdf] "
+    "min_relevance",
 )
 @click.option(
     "--no-survey",
     is_flag=True,
-    help="With --min-relevance, leave out the survey's own papers (included by default: their references feed the citation graph).",
+    help="With --min-relevance, leave out the survey's own papers (included by default: their "
+    "references feed the citation graph).",
 )
 @click.option(
     "--limit", type=click.IntRange(min=0), help="Process at most this many papers this run."
@@ -95,8 +98,9 @@ def pdf(
         settings=settings,
     )
     click.echo(
-        f"run {counts['run_id']}: {counts['selected']} papers selected, {counts['downloaded']} downloaded "
-        f"({counts['download_failed']} failed), {counts['extracted']} read ({counts['extract_failed']} failed), "
+        f"run {counts['run_id']}: {counts['selected']} papers selected, "
+        f"{counts['downloaded']} downloaded ({counts['download_failed']} failed), "
+        f"{counts['extracted']} read ({counts['extract_failed']} failed), "
         f"{counts['references']} references ({counts['matched']} matched to papers in the db)"
     )
     for line in failure_lines(counts["failures"]):

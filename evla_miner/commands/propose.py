@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import sys
@@ -13,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from ..core.safe_output import write_csv
 from ..review.propose import is_graph_gap_reason, list_proposals
 from ..scoring.graph import graph_gap, relevance_only_reason
 from .common import as_date, echo_jsonl, pass_app, since_until_options
@@ -112,18 +112,19 @@ def print_proposals(proposals: list[dict], format_: str = "table") -> None:
     if format_ == "jsonl":
         echo_jsonl({**{k: p[k] for k in JSONL_FIELDS}, **p} for p in proposals)
     elif format_ == "csv":
-        writer = csv.DictWriter(
-            sys.stdout, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n"
-        )
-        writer.writeheader()
-        for p in proposals:
-            writer.writerow(
+        write_csv(
+            sys.stdout,
+            CSV_FIELDS,
+            (
                 {**p, "categories": json.dumps(p["categories"]), "reasons": "; ".join(p["reasons"])}
-            )
+                for p in proposals
+            ),
+        )
     else:
         if not proposals:
             click.echo(
-                "nothing to propose: every paper is reviewed or in the survey (or none match the dates)"
+                "nothing to propose: every paper is reviewed or in the survey (or none match the "
+                "dates)"
             )
             return
         print_table(proposals)

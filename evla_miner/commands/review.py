@@ -47,7 +47,8 @@ def _decision(accept: bool, reject: bool) -> str | None:
     "--import",
     "import_file",
     type=click.Path(dir_okay=False),
-    help="Record the decisions of a CSV file with header id,decision,categories,note (categories split by ';').",
+    help="Record the decisions of a CSV file with header id,decision,categories,note (categories "
+    "split by ';').",
 )
 @pass_app
 def review(app, paper_id, accept, reject, categories, note, reviewer, undo_id, import_file):
@@ -74,9 +75,12 @@ def review(app, paper_id, accept, reject, categories, note, reviewer, undo_id, i
     if import_file:
         if paper_id:
             raise click.UsageError("--import takes no paper id")
-        n_ok, errors = import_decisions_csv(db, import_file, reviewer=reviewer)
+        result = import_decisions_csv(db, import_file, reviewer=reviewer)
+        errors, n_ok = result.errors, result.recorded
         click.echo(
-            f"{import_file}: {n_ok} decision{'s' if n_ok != 1 else ''} recorded, {len(errors)} bad row{'s' if len(errors) != 1 else ''}"
+            f"{import_file}: {n_ok} decision{'s' if n_ok != 1 else ''} recorded, "
+            f"{len(errors)} bad row{'s' if len(errors) != 1 else ''}"
+            + (f", {result.unchanged} unchanged (already in force)" if result.unchanged else "")
         )
         for error in errors:
             click.echo(f"  line {error['line']}: {error['reason']}", err=True)
@@ -89,7 +93,8 @@ def review(app, paper_id, accept, reject, categories, note, reviewer, undo_id, i
         result = undo_decision(db, undo_id, reviewer=reviewer)
         now = result["now"] or "no decision"
         click.echo(
-            f"{result['paper_id']}: {result['undone']} undone, now {now}; {SURVEY_EFFECT[result['survey']]}"
+            f"{result['paper_id']}: {result['undone']} undone, now {now}; "
+            f"{SURVEY_EFFECT[result['survey']]}"
         )
         return
     if not paper_id:

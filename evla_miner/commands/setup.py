@@ -17,7 +17,8 @@ from .common import pass_app, stdout_console
     "--seeds",
     "seeds_path",
     type=click.Path(file_okay=False, exists=True),
-    help="Seeds directory (taxonomy.toml, seed_papers.jsonl). Default: $EVLA_SEEDS, else the bundled seeds/.",
+    help="Seeds directory (taxonomy.toml, seed_papers.jsonl). Default: $EVLA_SEEDS, else the "
+    "bundled seeds/.",
 )
 @pass_app
 def init(app, seeds_path):
@@ -34,7 +35,8 @@ def init(app, seeds_path):
 
     counts = init_db(app.db(create=True), Path(seeds_path) if seeds_path else app.settings.seeds)
     click.echo(
-        f"{app.resolved_db_path}: {counts['taxonomy_nodes']} taxonomy nodes ({counts['leaves']} leaves), "
+        f"{app.resolved_db_path}: {counts['taxonomy_nodes']} taxonomy nodes "
+        f"({counts['leaves']} leaves), "
         f"{counts['seed_papers']} survey papers ({counts['papers_inserted']} new, "
         f"{counts['survey_rows_changed']} survey rows changed)"
     )

@@ -31,8 +31,8 @@ def triage(app, since, until, limit, reviewer):
     proposals = list_proposals(db, as_date(since), as_date(until), limit)
     result = run_triage(db, proposals, reviewer=reviewer, io=TriageIO())
     click.echo(
-        f"{len(result.accepted)} accepted, {len(result.rejected)} rejected, {len(result.skipped)} skipped; "
-        f"{result.remaining} left in the queue"
+        f"{len(result.accepted)} accepted, {len(result.rejected)} rejected, "
+        f"{len(result.skipped)} skipped; {result.remaining} left in the queue"
     )
 
 

@@ -28,8 +28,10 @@ def _summary(result) -> list[str]:
         h = stages["harvest"]
         read = h.get("lines", h.get("records", 0))
         lines.append(
-            f"harvest: {read:,} records read, {h.get('inserted', 0):,} new, {h.get('updated', 0):,} updated"
+            f"harvest: {read:,} records read, {h.get('inserted', 0):,} new, "
+            f"{h.get('updated', 0):,} updated"
             + (f", {h['bad']:,} bad" if h.get("bad") else "")
+            + (f", {h['flagged']} window(s) FLAGGED" if h.get("flagged") else "")
         )
     if "classify" in stages:
         c = stages["classify"]
@@ -49,7 +51,8 @@ def _summary(result) -> list[str]:
     if "propose" in stages:
         p = stages["propose"]
         lines.append(
-            f"propose: {p['unreviewed']:,} unreviewed candidates ({p['relevant']:,} relevant), top {p['listed']} listed"
+            f"propose: {p['unreviewed']:,} unreviewed candidates ({p['relevant']:,} relevant), top "
+            f"{p['listed']} listed"
         )
     if result.digest:
         lines.append(f"digest: {result.digest['markdown']} and {result.digest['html']}")
@@ -80,16 +83,24 @@ def _summary(result) -> list[str]:
     help="How to print the proposals on stdout (stage summaries go to stderr).",
 )
 @click.option(
+    "--offline",
+    is_flag=True,
+    help="No network at all: no PDF downloads, no citation APIs, no arXiv API (needs --snapshot).",
+)
+@click.option(
     "--demo",
     is_flag=True,
-    help="Run offline on the bundled sample of real arXiv records (the stream's last 4 weeks) into db/demo.db.",
+    help="Run offline on the bundled sample of real arXiv records (the stream's last 4 weeks) into "
+    "db/demo.db.",
 )
 @pass_app
-def weekly(app, snapshot, since, until, limit, format_, demo):
+def weekly(app, snapshot, since, until, limit, format_, offline, demo):
     """Run the whole weekly pipeline: harvest, classify, PDFs, graph, propose, digest.
 
-    Harvests from --snapshot, or live from the arXiv API (then also reads the
-    PDFs of relevant papers); with --demo, fully offline on bundled data.
+    Harvests from --snapshot, or live from the arXiv API; then reads the PDFs of
+    relevant papers (with the same [pdf] settings as `evla pdf`) and asks the
+    citation API when its key is set. With --offline nothing goes over the network
+    (give --snapshot); with --demo, fully offline on bundled data.
     Writes a digest (Markdown + HTML with a chart of proposals per pillar)
     under <db dir>/reports/, sends it by e-mail and/or webhook when
     [notify] in evla.toml asks for it (a failed delivery is reported, never
@@ -102,12 +113,15 @@ def weekly(app, snapshot, since, until, limit, format_, demo):
     Examples:
       evla weekly --demo
       evla weekly --snapshot new-records.jsonl --format jsonl
+      evla weekly --snapshot new-records.jsonl --offline
       evla weekly                     # cron: live arXiv harvest since the last run
     """
+    if offline and not (snapshot or demo):
+        raise click.UsageError("--offline needs --snapshot FILE (the arXiv API is online)")
     db_path = resolve_db_path(app.db_path or (DEMO_DB_PATH if demo else None))
     db = app.db(db_path, create=True)
     settings = app.settings
-    citation_client = None if demo else _citation_client(db, settings)
+    citation_client = None if demo or offline else _citation_client(db, settings)
     result = run_weekly(
         db,
         snapshot,
@@ -117,10 +131,13 @@ def weekly(app, snapshot, since, until, limit, format_, demo):
         reporter=RichReporter(),
         settings=settings,
         limit=limit or None,
+        online=False if offline else None,
         citation_client=citation_client,
     )
     for line in _summary(result):
         click.echo(line, err=True)
+    if offline:
+        click.echo("offline: no PDF downloads, no citation APIs, no arXiv API", err=True)
     click.echo(f"weekly run {result.run_id}: ok, database {db_path}", err=True)
     print_proposals(result.proposals, format_)
 

@@ -29,6 +29,7 @@ from .records import RecordError, split_arxiv_id
 from .taxonomy import Taxonomy
 
 DECISIONS = ("accept", "reject")
+MAX_NOTE_CHARS = 20_000  # a reviewer's comment, not a document; longer notes are refused
 REVIEW_SOURCE_PREFIX = "review:"
 
 
@@ -137,7 +138,8 @@ def effective_decision(db: sqlite_utils.Database, paper_id: str) -> Decision | N
 
 
 def effective_decisions(db: sqlite_utils.Database) -> dict[str, Decision]:
-    """Effective decision per paper for every paper with a history (for export, triage, training)."""
+    """Effective decision per paper for every paper with a history (for export, triage,
+    training)."""
     by_paper: dict[str, list[Decision]] = {}
     for row in db["decisions"].rows_where(order_by="id"):
         by_paper.setdefault(row["paper_id"], []).append(Decision.from_row(row))
@@ -150,7 +152,8 @@ def effective_decisions(db: sqlite_utils.Database) -> dict[str, Decision]:
 
 
 def _seed_labels(db: sqlite_utils.Database, paper_id: str) -> tuple[list[str], str] | None:
-    """The labels the seeds this database loaded give a paper, if they list it (to restore a seed row)."""
+    """The labels the seeds this database loaded give a paper, if they list it (to restore a seed
+    row)."""
     row = db.execute(
         "select labels, label_source from seed_labels where paper_id = ?", [paper_id]
     ).fetchone()
@@ -173,14 +176,14 @@ def _sync_survey(db: sqlite_utils.Database, paper_id: str) -> str:
         }
         if current and (current[0], current[1]) == (row["labels"], row["source"]):
             return "unchanged"
-        db["survey"].upsert(row, pk="paper_id")
+        db.table("survey").upsert(row, pk="paper_id")
         return "updated" if current else "added"
     if current and current[1].startswith(REVIEW_SOURCE_PREFIX):
-        db["survey"].delete(paper_id)
+        db.table("survey").delete(paper_id)
         seed = _seed_labels(db, paper_id)
         if seed:
             labels, label_source = seed
-            db["survey"].insert(
+            db.table("survey").insert(
                 {
                     "paper_id": paper_id,
                     "labels": dumps(labels),
@@ -193,6 +196,15 @@ def _sync_survey(db: sqlite_utils.Database, paper_id: str) -> str:
     return "unchanged"
 
 
+def clean_note(note: str | None) -> str | None:
+    """A note as stored: NUL characters removed (SQLite tools and C strings stop at them, so
+    the rest of the note would vanish from view), blank = None, at most ``MAX_NOTE_CHARS``."""
+    note = (note or "").replace("\x00", "").strip()
+    if len(note) > MAX_NOTE_CHARS:
+        raise BadInput(f"note is {len(note):,} characters; the limit is {MAX_NOTE_CHARS:,}")
+    return note or None
+
+
 def record_decision(
     db: sqlite_utils.Database,
     paper_id: str,
@@ -200,14 +212,18 @@ def record_decision(
     categories=None,
     note: str | None = None,
     reviewer: str | None = None,
+    unless_in_force: bool = False,
 ) -> dict:
     """Append an accept or reject and bring the survey in line.
 
     An accept without categories takes the classifier's best category; with
     neither it is an error (a survey paper needs a place in the taxonomy). A
     reject is stored without categories.
-    Returns ``{"paper_id", "decision", "categories", "survey"}`` where
-    ``survey`` says what happened to the survey row.
+    ``unless_in_force``: when the decision in force already has the same decision,
+    categories, note and reviewer, append nothing (a re-imported file changes nothing).
+    Returns ``{"paper_id", "decision", "categories", "survey", "recorded"}`` where
+    ``survey`` says what happened to the survey row and ``recorded`` is False when
+    nothing was appended.
     """
     decision = (decision or "").strip().lower()
     if decision not in DECISIONS:
@@ -223,19 +239,41 @@ def record_decision(
                 f"{paper_id}: give at least one category to accept (no classifier suggestion yet)"
             )
     reviewer = reviewer or default_reviewer()
+    note = clean_note(note)
+    if unless_in_force:
+        current = effective_decision(db, paper_id)
+        if current and (current.decision, current.categories, current.note, current.reviewer) == (
+            decision,
+            categories,
+            note,
+            reviewer,
+        ):
+            return {
+                "paper_id": paper_id,
+                "decision": decision,
+                "categories": categories,
+                "survey": "unchanged",
+                "recorded": False,
+            }
     with db.conn:
-        db["decisions"].insert(
+        db.table("decisions").insert(
             {
                 "paper_id": paper_id,
                 "decision": decision,
                 "categories": dumps(categories),
-                "note": note or None,
+                "note": note,
                 "reviewer": reviewer,
                 "decided_at": now_iso(),
             }
         )
         survey = _sync_survey(db, paper_id)
-    return {"paper_id": paper_id, "decision": decision, "categories": categories, "survey": survey}
+    return {
+        "paper_id": paper_id,
+        "decision": decision,
+        "categories": categories,
+        "survey": survey,
+        "recorded": True,
+    }
 
 
 def undo_decision(db: sqlite_utils.Database, paper_id: str, reviewer: str | None = None) -> dict:
@@ -249,7 +287,7 @@ def undo_decision(db: sqlite_utils.Database, paper_id: str, reviewer: str | None
     if current is None:
         raise BadInput(f"{paper_id}: no decision to undo")
     with db.conn:
-        db["decisions"].insert(
+        db.table("decisions").insert(
             {
                 "paper_id": paper_id,
                 "decision": "undo",

@@ -16,7 +16,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, cast
 
 from .errors import BadInput
 
@@ -39,7 +39,8 @@ def open_binary(path: str | os.PathLike) -> tuple[IO[bytes], int | None]:
     path = Path(path)
     try:
         if path.suffix == ".gz":
-            return gzip.open(path, "rb"), None
+            # GzipFile is a binary file object, but typeshed does not declare it an IO[bytes]
+            return cast(IO[bytes], gzip.open(path, "rb")), None
         return open(path, "rb"), os.path.getsize(path)
     except FileNotFoundError as exc:
         raise BadInput(f"file not found: {path}") from exc

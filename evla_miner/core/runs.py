@@ -56,7 +56,7 @@ def close_abandoned(db: sqlite_utils.Database) -> list[int]:
     closed = []
     for row in db.query("select id, status, pid, host from runs where status = 'running'"):
         if is_abandoned(row):
-            db["runs"].update(
+            db.table("runs").update(
                 row["id"],
                 {
                     "status": "interrupted",
@@ -88,18 +88,18 @@ class Run:
         """Write the counts so far (``counts`` replaces them when given)."""
         if counts is not None:
             self.counts = counts
-        self.db["runs"].update(
+        self.db.table("runs").update(
             self.id, {"counts": dumps(self.counts), "errors": dumps(self.errors)}
         )
 
     def update_params(self, params: dict) -> None:
-        self.db["runs"].update(self.id, {"params": dumps(params)})
+        self.db.table("runs").update(self.id, {"params": dumps(params)})
 
 
 def start_run(db: sqlite_utils.Database, kind: str, params: dict | None = None) -> int:
     """Insert a ``running`` row for this process (after closing abandoned ones); returns its id."""
     close_abandoned(db)
-    table = db["runs"]
+    table = db.table("runs")
     table.insert(
         {
             "kind": kind,
@@ -110,11 +110,12 @@ def start_run(db: sqlite_utils.Database, kind: str, params: dict | None = None) 
             "host": socket.gethostname(),
         }
     )
+    assert table.last_pk is not None  # set by the insert
     return int(table.last_pk)
 
 
 def finish_run(db: sqlite_utils.Database, run: Run, status: str) -> None:
-    db["runs"].update(
+    db.table("runs").update(
         run.id,
         {
             "finished": now_iso(),

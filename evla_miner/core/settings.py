@@ -80,8 +80,10 @@ def load_config(path: Path | None = None) -> dict:
 # efficient-VLA papers are cs.CV/cs.LG/cs.AI primaries cross-listed or not to cs.RO).
 VLA_TERMS = (
     'abs:"vision-language-action" OR ti:"vision-language-action" OR ti:VLA OR abs:VLA OR abs:VLAs'
-    ' OR abs:"robot policy" OR abs:"robot policies" OR abs:"visuomotor policy" OR abs:"diffusion policy"'
-    ' OR abs:"robotic manipulation" OR abs:"robot manipulation" OR abs:"embodied agent" OR abs:"embodied AI"'
+    ' OR abs:"robot policy" OR abs:"robot policies" OR abs:"visuomotor policy"'
+    ' OR abs:"diffusion policy"'
+    ' OR abs:"robotic manipulation" OR abs:"robot manipulation" OR abs:"embodied agent"'
+    ' OR abs:"embodied AI"'
 )
 DEFAULT_HARVEST_QUERIES = {
     "robotics": "cat:cs.RO",
@@ -225,7 +227,9 @@ def _convert(section: str, key: str, value: Any, kind: Any) -> Any:
     return value
 
 
-def _resolve_section(name: str, cls: type, file_values: Mapping, environ: Mapping[str, str]) -> Any:
+def _resolve_section(
+    name: str, cls: type[Any], file_values: Mapping, environ: Mapping[str, str]
+) -> Any:
     if not isinstance(file_values, Mapping):
         raise BadInput(f"[{name}] in the config file must be a table")
     hints = typing.get_type_hints(cls)

@@ -103,7 +103,8 @@ class Taxonomy:
 
     @classmethod
     def of(cls, db: sqlite_utils.Database | None, seeds: Path) -> Taxonomy:
-        """The database's taxonomy when it has one (what ``evla init`` loaded), else the seeds' file."""
+        """The database's taxonomy when it has one (what ``evla init`` loaded), else the seeds'
+        file."""
         if db is not None and db["taxonomy"].exists() and db["taxonomy"].count:
             return cls.from_db(db)
         return cls.from_file(Path(seeds) / TAXONOMY_FILE)
@@ -200,7 +201,8 @@ class Taxonomy:
     def suggested_leaf(self, categories: Iterable[dict]) -> str | None:
         """The best-scored leaf of a best-first ``[{"id", "score"}, ...]`` list, or None."""
         for category in categories or []:
-            node = self.nodes.get(category.get("id"))
+            node_id = category.get("id")
+            node = self.nodes.get(node_id) if node_id is not None else None
             if node and node["is_leaf"]:
                 return node["id"]
         return None

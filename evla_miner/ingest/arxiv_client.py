@@ -48,7 +48,8 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 class ArxivUnavailable(EvlaError):
-    """The API kept failing (HTTP 429/5xx, timeouts, resets, truncated or empty pages) after all retries."""
+    """The API kept failing (HTTP 429/5xx, timeouts, resets, truncated or empty pages) after all
+    retries."""
 
 
 class ArxivQueryError(BadInput):
@@ -128,7 +129,10 @@ class ArxivClient:
         self._client.query_url_format = self.endpoint + separator + "{}"
 
     def __repr__(self) -> str:
-        return f"ArxivClient({self.endpoint!r}, delay={self.delay_seconds}s, page_size={self.page_size}, retries={self.retries})"
+        return (
+            f"ArxivClient({self.endpoint!r}, delay={self.delay_seconds}s, "
+            f"page_size={self.page_size}, retries={self.retries})"
+        )
 
     # --- URLs -----------------------------------------------------------------
 
@@ -183,12 +187,16 @@ class ArxivClient:
             except _Retryable as failure:
                 if attempt > self.retries:
                     raise ArxivUnavailable(
-                        f"arXiv API unavailable: {failure.reason} after {attempt} attempts ({self.endpoint})"
+                        f"arXiv API unavailable: {failure.reason} after {attempt} attempts "
+                        f"({self.endpoint})"
                     ) from None
                 wait = min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
                 if failure.retry_after is not None:
                     wait = max(wait, min(failure.retry_after, self.max_backoff_seconds))
-                message = f"arXiv: {failure.reason}; retrying in {wait:g} s (attempt {attempt + 1}/{self.retries + 1})"
+                message = (
+                    f"arXiv: {failure.reason}; retrying in {wait:g} s (attempt "
+                    f"{attempt + 1}/{self.retries + 1})"
+                )
                 self.retries_made += 1
                 self.on_retry(message)
                 self._sleep(wait)
@@ -247,7 +255,8 @@ def _retry_after(response) -> float | None:
 
 
 def _error_message(content: bytes) -> str | None:
-    """arXiv's error feeds hold one entry whose id is ``…/api/errors#…``; the message is its summary.
+    """arXiv's error feeds hold one entry whose id is ``…/api/errors#…``; the message
+    is its summary.
 
     The library's parser skips such entries (they have no <published>), so
     this looks for them directly.

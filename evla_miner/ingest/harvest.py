@@ -3,7 +3,10 @@
 ``harvest_arxiv`` pulls new papers from the arXiv API (``arxiv_client``) with
 the same upsert rules. Its plan (query x date window) and paging progress live
 in ``harvest_slices``, committed after every page, so a run killed at any
-moment is resumed by the next one; ``harvest_watermarks`` remembers per query
+moment is resumed by the next one. Each window is reconciled: the ids received are
+kept per slice, a stale page (the previous page again) or a short one is asked for
+again, and a window holding fewer distinct papers than arXiv's ``totalResults`` is
+flagged instead of trusted; ``harvest_watermarks`` remembers per query
 how far a successful run got, and the next run starts 2 days before that.
 """
 
@@ -13,13 +16,15 @@ import os
 import re
 import socket
 from datetime import UTC, date, datetime, time, timedelta
+from time import sleep
+from typing import Any
 
 import sqlite_utils
 
-from ..core.db import loads, now_iso
+from ..core.db import dumps, loads, now_iso
 from ..core.errors import BadInput, EvlaError
 from ..core.progress import Reporter
-from ..core.records import clean_text, split_arxiv_id, upsert_papers
+from ..core.records import RecordError, check_paper, clean_text, split_arxiv_id, upsert_papers
 from ..core.runs import pid_alive, recorded_run
 from ..core.settings import HarvestSettings, clean_queries
 from .arxiv_client import ArxivClient
@@ -37,7 +42,8 @@ def query_categories(query: str) -> set[str]:
 
 
 def _parse_author(name: str) -> list[str]:
-    """``'Jane Q. Doe Jr.'`` -> ``['Doe', 'Jane Q.', 'Jr.']``, the snapshot's [last, first, suffix]."""
+    """``'Jane Q. Doe Jr.'`` -> ``['Doe', 'Jane Q.', 'Jr.']``, the snapshot's [last, first,
+    suffix]."""
     parts = name.split()
     suffix = ""
     if len(parts) > 2 and parts[-1].lower().rstrip(",") in NAME_SUFFIXES:
@@ -50,7 +56,8 @@ def _parse_author(name: str) -> list[str]:
 def paper_from_result(
     result, categories_harvested: set[str] | None = None, source: str = API_SOURCE
 ) -> dict:
-    """One ``arxiv.Result`` -> the paper dict ``paper_from_snapshot`` builds (same keys, same forms).
+    """One ``arxiv.Result`` -> the paper dict ``paper_from_snapshot`` builds (same keys,
+    same forms).
 
     The API gives the first-version date (``published``) and the latest
     version's (``updated``) but not the dates in between, so the history holds
@@ -69,27 +76,29 @@ def paper_from_result(
     categories = [primary] if primary else []
     categories += [c for c in result.categories if c and c not in categories]
     names = [name for name in (clean_text(a.name) for a in result.authors) if name]
-    return {
-        "id": paper_id,
-        "version": version,
-        "versions": versions,
-        "title": clean_text(result.title),
-        "authors": ", ".join(names) or None,
-        "authors_parsed": [_parse_author(n) for n in names] or None,
-        "abstract": clean_text(result.summary),
-        "categories": " ".join(categories) or None,
-        "primary_category": primary,
-        "cross_list": int(bool(categories_harvested) and primary not in categories_harvested),
-        "published": published,
-        "updated": updated,
-        "doi": clean_text(result.doi),
-        "journal_ref": clean_text(result.journal_ref),
-        "comments": clean_text(result.comment),
-        "report_no": None,
-        "license": None,
-        "pdf_url": result.pdf_url,
-        "source": source,
-    }
+    return check_paper(
+        {
+            "id": paper_id,
+            "version": version,
+            "versions": versions,
+            "title": clean_text(result.title),
+            "authors": ", ".join(names) or None,
+            "authors_parsed": [_parse_author(n) for n in names] or None,
+            "abstract": clean_text(result.summary),
+            "categories": " ".join(categories) or None,
+            "primary_category": primary,
+            "cross_list": int(bool(categories_harvested and primary not in categories_harvested)),
+            "published": published,
+            "updated": updated,
+            "doi": clean_text(result.doi),
+            "journal_ref": clean_text(result.journal_ref),
+            "comments": clean_text(result.comment),
+            "report_no": None,
+            "license": None,
+            "pdf_url": result.pdf_url,
+            "source": source,
+        }
+    )
 
 
 def _utc_minute(value: datetime) -> datetime:
@@ -121,11 +130,15 @@ def _from_iso(text: str) -> datetime:
 def window_query(query: str, window_from: str, window_to: str) -> str:
     """The query restricted to a submission-date window (arXiv's minute-resolution range syntax)."""
     fmt = "%Y%m%d%H%M"
-    return f"({query}) AND submittedDate:[{_from_iso(window_from).strftime(fmt)} TO {_from_iso(window_to).strftime(fmt)}]"
+    return (
+        f"({query}) AND submittedDate:[{_from_iso(window_from).strftime(fmt)} TO "
+        f"{_from_iso(window_to).strftime(fmt)}]"
+    )
 
 
 def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
-    """The latest arXiv run that did not finish and still has pending slices, if this run should take it over.
+    """The latest arXiv run that did not finish and still has pending slices, if this
+    run should take it over.
 
     A run that is still alive on this host is an error: two harvesters would
     break arXiv's one-connection rule.
@@ -146,7 +159,8 @@ def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
             and params["pid"] != os.getpid()
         ):
             raise EvlaError(
-                f"another arXiv harvest is running (run {run['id']}, pid {params['pid']}); wait for it to finish"
+                f"another arXiv harvest is running (run {run['id']}, pid {params['pid']}); wait "
+                "for it to finish"
             )
         pending = db.execute(
             "select count(*) from harvest_slices where run_id = ? and status = 'pending'",
@@ -165,7 +179,8 @@ def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
 def _plan(
     db, run_id: int, queries: dict, since, until, now: datetime, settings: HarvestSettings
 ) -> None:
-    """Insert one pending slice per query: [since or watermark - overlap or now - initial_days, until or now]."""
+    """Insert one pending slice per query: [since or watermark - overlap or now - initial_days,
+    until or now]."""
     window_to = until or now
     for name, query in queries.items():
         if since is not None:
@@ -259,8 +274,11 @@ def harvest_arxiv(
 
     Counts: ``queries``, ``windows``, ``pages``, ``records``, ``inserted``,
     ``updated``, ``unchanged``, ``split``, ``flagged``, ``empty``, ``requests``,
-    ``retries``. ``errors`` lists each flagged window: a query that normally
-    has results and returned nothing even after retries.
+    ``retries``, ``rerequests`` (stale or short pages asked for again), ``missing``
+    (papers arXiv counted in a window that never arrived). ``errors`` lists each
+    flagged window: a query that normally has results and returned nothing even
+    after retries, or a window that stayed incomplete (fewer distinct papers than
+    arXiv's totalResults). A flagged window keeps the watermark before it.
     """
     reporter = reporter or Reporter()
     settings = settings or HarvestSettings()
@@ -278,7 +296,7 @@ def harvest_arxiv(
     cap = int(settings.max_results_per_query)
 
     previous = _previous_unfinished_run(db, queries, since_at, until_at)
-    params = {
+    params: dict[str, Any] = {
         "queries": queries,
         "endpoint": client.endpoint,
         "pid": os.getpid(),
@@ -304,6 +322,8 @@ def harvest_arxiv(
             "empty",
             "requests",
             "retries",
+            "rerequests",
+            "missing",
         )
     }
     counts["queries"] = len(queries)
@@ -317,7 +337,7 @@ def harvest_arxiv(
                     [run.id, previous["id"]],
                 )
                 if previous["status"] in ("running", "interrupted"):
-                    db["runs"].update(
+                    db.table("runs").update(
                         previous["id"],
                         {
                             "status": "interrupted",
@@ -341,7 +361,8 @@ def harvest_arxiv(
         try:
             while True:
                 row = db.execute(
-                    "select id from harvest_slices where run_id = ? and status = 'pending' order by id limit 1",
+                    "select id from harvest_slices where run_id = ? and status = 'pending' order "
+                    "by id limit 1",
                     [run.id],
                 ).fetchone()
                 if row is None:
@@ -364,7 +385,7 @@ def harvest_arxiv(
                 _harvest_slice(
                     db,
                     client,
-                    db["harvest_slices"].get(row[0]),
+                    db.table("harvest_slices").get(row[0]),
                     cap,
                     run.counts,
                     run.errors,
@@ -396,7 +417,8 @@ def _harvest_slice(
     reporter: Reporter,
     checkpoint,
 ) -> None:
-    """Page through one (query, window) slice, committing after every page; split it if it is too big."""
+    """Page through one (query, window) slice, committing after every page; split it if it is too
+    big."""
     table = db["harvest_slices"]
     sid, name, query = slice_row["id"], slice_row["query_name"], slice_row["query"]
     wfrom, wto = slice_row["window_from"], slice_row["window_to"]
@@ -411,6 +433,8 @@ def _harvest_slice(
         reporter.start(f"arXiv {label}", total=min(total, cap))
         reporter.advance(start)
     expect = start == 0 and _expects_results(db, query, wfrom, wto, slice_row["run_id"])
+    seen = _slice_ids(db, sid)
+    gaps = loads(slice_row.get("gaps"), [])
     while True:
         page = client.fetch_page(full_query, start=start, expect_results=expect)
         if start == 0 and page.total > cap and not capped:
@@ -430,7 +454,8 @@ def _harvest_slice(
                     )
                 counts["split"] += 1
                 reporter.note(
-                    f"arXiv: {label} has {page.total:,} results (> {cap:,} per query); splitting the window"
+                    f"arXiv: {label} has {page.total:,} results (> {cap:,} per query); splitting "
+                    "the window"
                 )
                 checkpoint()
                 return
@@ -462,31 +487,154 @@ def _harvest_slice(
         if total is None:
             reporter.start(f"arXiv {label}", total=min(page.total, cap))
         total = page.total
+        # arXiv pages by offset: the page at ``start`` must bring this many papers not seen yet
+        expected = max(min(client.page_size, min(total, cap) - start), 0)
+        papers = _new_papers(page.results, seen, harvested_through)
+        papers += _rerequest(
+            client,
+            full_query,
+            start,
+            expected,
+            papers,
+            seen,
+            label,
+            counts,
+            reporter,
+            harvested_through,
+        )
+        if len(papers) < expected:
+            gaps.append({"offset": start, "missing": expected - len(papers)})
         if page.results:
             pages += 1
-            papers = [paper_from_result(r, harvested_through) for r in page.results]
+            counts["pages"] += 1
+        if papers:
             for key, value in upsert_papers(db, papers).items():
                 counts[key] += value
-            start += len(page.results)
-            counts["pages"] += 1
-            counts["records"] += len(page.results)
-            reporter.advance(len(page.results))
-        done = not page.results or start >= min(total, cap)
-        if done and start == 0:
+            _remember_ids(db, sid, papers)
+            counts["records"] += len(papers)
+            reporter.advance(len(papers))
+        start += expected
+        done = expected == 0 or start >= min(total, cap)
+        if done and not seen:
             counts["empty"] += 1
+        status = "pending"
+        if done:
+            status = "capped" if capped else "done"
+            missing = min(total, cap) - len(seen)
+            if missing > 0:
+                status = "flagged"
+                _flag_incomplete(
+                    table,
+                    sid,
+                    name,
+                    wfrom,
+                    wto,
+                    total,
+                    cap,
+                    seen,
+                    gaps,
+                    client,
+                    counts,
+                    errors,
+                    reporter,
+                    label,
+                )
         table.update(
             sid,
             {
                 "next_start": start,
                 "total": total,
-                "status": ("capped" if capped else "done") if done else "pending",
-                "records": start,
+                "status": status,
+                "records": len(seen),
                 "pages": pages,
+                "gaps": dumps(gaps) if gaps else None,
             },
         )
+        if done:
+            db.execute("delete from harvest_slice_ids where slice_id = ?", [sid])
         checkpoint()
         if done:
             return
+
+
+def _slice_ids(db, slice_id: int) -> set[str]:
+    """The papers this slice has received so far (committed page by page, so a resume knows)."""
+    return {
+        row[0]
+        for row in db.execute(
+            "select paper_id from harvest_slice_ids where slice_id = ?", [slice_id]
+        )
+    }
+
+
+def _remember_ids(db, slice_id: int, papers: list[dict]) -> None:
+    with db.conn:
+        db["harvest_slice_ids"].insert_all(
+            ({"slice_id": slice_id, "paper_id": p["id"]} for p in papers), ignore=True
+        )
+
+
+def _new_papers(results, seen: set[str], harvested_through: set[str]) -> list[dict]:
+    """The page's papers that this slice has not received yet; ``seen`` grows with them.
+
+    An entry that does not fit the paper schema is left out, so its window ends up
+    short of arXiv's total and is flagged rather than silently trusted."""
+    papers = []
+    for result in results:
+        try:
+            paper = paper_from_result(result, harvested_through)
+        except RecordError:
+            continue
+        if paper["id"] not in seen:
+            seen.add(paper["id"])
+            papers.append(paper)
+    return papers
+
+
+def _rerequest(
+    client, full_query, start, expected, got, seen, label, counts, reporter, harvested_through
+) -> list[dict]:
+    """Ask again for a page that came back stale (papers already received) or short, up to the
+    client's retry budget; returns the papers the new answers added. arXiv does this under
+    load, and trusting such a page would leave a hole that no later run looks at again."""
+    added: list[dict] = []
+    attempt = 0
+    while len(got) + len(added) < expected and attempt < client.retries:
+        attempt += 1
+        have = len(got) + len(added)
+        wait = min(client.backoff_seconds * 2 ** (attempt - 1), client.max_backoff_seconds)
+        reporter.note(
+            f"arXiv: {label}: page at offset {start:,} brought {have} of {expected} new records "
+            f"(stale or short); re-requesting in {wait:g} s "
+            f"(attempt {attempt + 1}/{client.retries + 1})"
+        )
+        counts["rerequests"] += 1
+        sleep(wait)
+        page = client.fetch_page(full_query, start=start)
+        added += _new_papers(page.results, seen, harvested_through)
+    return added
+
+
+def _flag_incomplete(
+    table, sid, name, wfrom, wto, total, cap, seen, gaps, client, counts, errors, reporter, label
+) -> None:
+    """Flag a window that holds fewer distinct papers than arXiv said it has: the watermark
+    stays before it, so the next run asks for it again."""
+    target = min(total, cap)
+    missing = target - len(seen)
+    where = (
+        "; pages at offset "
+        + ", ".join(f"{g['offset']:,}" for g in gaps)
+        + f" stayed stale or short after {client.retries} re-requests"
+        if gaps
+        else ""
+    )
+    reason = f"incomplete: {len(seen):,} of {target:,} records received{where}"
+    table.update(sid, {"note": reason})
+    errors.append({"query": name, "window": f"{wfrom}..{wto}", "reason": reason})
+    counts["flagged"] += 1
+    counts["missing"] += missing
+    reporter.note(f"arXiv: FLAGGED {label}: {reason}")
 
 
 def _advance_watermarks(db, run_id: int, queries: dict) -> None:

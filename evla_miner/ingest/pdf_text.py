@@ -90,7 +90,9 @@ def _lines(blocks: list[Block]) -> list[Line]:
 
 
 _HEADING_SHAPE = re.compile(
-    r"(?:\d{1,2}|[IVX]{1,5}|[A-H])\.?(?:\s+[A-Z]|$)|(?:Appendix|APPENDIX|Abstract|ABSTRACT)|[A-Z][A-Za-z' -]{2,60}[.:]?$"
+    r"(?:\d{1,2}|[IVX]{1,5}|[A-H])\.?(?:\s+[A-Z]|$)"
+    r"|(?:Appendix|APPENDIX|Abstract|ABSTRACT)"
+    r"|[A-Z][A-Za-z' -]{2,60}[.:]?$"
 )
 
 
@@ -240,7 +242,7 @@ def _page_lines(page) -> list[tuple[int, float, float, str, float, float, float]
         ordered.extend(band)
         band.clear()
 
-    for side, b in sorted(zip(sides, blocks), key=lambda item: item[1][1]):
+    for side, b in sorted(zip(sides, blocks, strict=True), key=lambda item: item[1][1]):
         if side == -1:
             flush_band()
             ordered.append((0, b[0], b[1], b[4], b[2], b[3], height))
@@ -268,7 +270,8 @@ def _furniture_key(text: str) -> str:
 
 
 def _is_furniture(text: str, repeated: set[str]) -> bool:
-    """Of a block in the margin: a page number or a running head ("Published as a conference paper at ICLR 2021")."""
+    """Of a block in the margin: a page number or a running head ("Published as a conference paper
+    at ICLR 2021")."""
     stripped = text.strip()
     return stripped.isdigit() or len(stripped) < 4 or _furniture_key(stripped) in repeated
 
@@ -529,7 +532,8 @@ def extract_document(
     doc = open_pdf(source, max_pages=max_pages)
     try:
         raw_pages = []
-        for number, page in enumerate(doc, start=1):
+        # pymupdf.Document iterates through __getitem__; its annotations declare no __iter__
+        for number, page in enumerate(doc, start=1):  # type: ignore[arg-type,var-annotated]
             try:
                 raw_pages.append(_page_lines(page))
             except Exception as exc:
@@ -550,7 +554,7 @@ def extract_document(
     for number, blocks in enumerate(raw_pages, start=1):
         if not blocks:
             continue
-        for column, x0, y0, text, x1, y1, height in blocks:
+        for _column, _x0, y0, text, _x1, y1, height in blocks:
             if _in_margin(y0, y1, height):
                 margin_pages.setdefault(_furniture_key(text), set()).add(number)
     repeated = {
@@ -569,10 +573,10 @@ def extract_document(
         if not blocks:
             continue
         column_left: dict[int, float] = {}
-        for column, x0, y0, text, x1, y1, height in blocks:
+        for column, x0, _y0, _text, x1, _y1, _height in blocks:
             if x1 - x0 > 30:  # ignore tiny blocks (page numbers) when finding the column edge
                 column_left[column] = min(column_left.get(column, x0), x0)
-        for column, x0, y0, text, x1, y1, height in blocks:
+        for column, x0, y0, text, _x1, y1, height in blocks:
             if _in_margin(y0, y1, height) and _is_furniture(text, repeated):
                 continue
             clean = text.strip()
@@ -586,7 +590,8 @@ def extract_document(
     text = "\n".join(parts)
     if len(text) < MIN_TEXT_CHARS_PER_PAGE * page_count:
         raise PdfError(
-            f"no text layer: {len(text)} characters in {page_count} pages (image-only or scanned PDF?)"
+            f"no text layer: {len(text)} characters in {page_count} pages (image-only or scanned "
+            "PDF?)"
         )
 
     sections = find_sections(_heading_candidates(blocks_out), len(text))
@@ -624,7 +629,7 @@ def extract_document(
                 ),
                 len(text),
             )
-            reference_lines = [l for l in lines[start:] if l.start < end_offset]
+            reference_lines = [line for line in lines[start:] if line.start < end_offset]
             source_kind = "numbered-list"
             sections = _insert_section(sections, "references", "", lines[start], end_offset)
     return Document(page_count, text, blocks_out, sections, reference_lines, source_kind)

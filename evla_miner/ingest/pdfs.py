@@ -62,7 +62,8 @@ class DownloadError(EvlaError):
 
 
 class PdfClient:
-    """The one client for fetching PDFs (arXiv by default; tests point ``base_url`` at 127.0.0.1)."""
+    """The one client for fetching PDFs (arXiv by default; tests point ``base_url`` at
+    127.0.0.1)."""
 
     def __init__(
         self,
@@ -131,7 +132,8 @@ class PdfClient:
         return data
 
     def download(self, url: str, dest: Path) -> tuple[str, int]:
-        """Fetch ``url`` into ``dest`` (atomically: a killed run leaves no half file); returns (sha256, size)."""
+        """Fetch ``url`` into ``dest`` (atomically: a killed run leaves no half file); returns
+        (sha256, size)."""
         data = self.fetch(url)
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_suffix(dest.suffix + ".part")
@@ -246,7 +248,10 @@ def select_papers(
         if include_survey:
             where = f"({where} or p.id in (select paper_id from survey))"
         order = "coalesce(s.relevance, 2) desc, p.id"
-    needs_work = """(f.paper_id is null or f.status != 'extracted' or coalesce(f.version, 0) < coalesce(p.version, 1))"""
+    needs_work = (
+        "(f.paper_id is null or f.status != 'extracted'"
+        " or coalesce(f.version, 0) < coalesce(p.version, 1))"
+    )
     if max_attempts:
         needs_work += " and coalesce(f.attempts, 0) < ?"
         params.append(max_attempts)
@@ -329,7 +334,7 @@ def process_pdfs(
             previous = db.execute(
                 "select attempts from pdfs where paper_id = ?", [paper["id"]]
             ).fetchone()
-            db["pdfs"].upsert(
+            db.table("pdfs").upsert(
                 {
                     "paper_id": paper["id"],
                     **(extra or {}),
@@ -391,7 +396,7 @@ def process_pdfs(
                     counts["requests"] += client.requests_made - before
                     counts["downloaded"] += 1
                     with db.conn:
-                        db["pdfs"].upsert(
+                        db.table("pdfs").upsert(
                             {
                                 "paper_id": paper["id"],
                                 "version": version,
@@ -425,7 +430,7 @@ def _store_extraction(
     # a paper citing an earlier version of itself is no edge
     references = match_references(db, result["references"], index, exclude_id=paper_id)
     matched = sum(ref["matched_id"] is not None for ref in references)
-    db["pdfs"].update(
+    db.table("pdfs").update(
         paper_id,
         {
             "status": "extracted",
@@ -443,7 +448,7 @@ def _store_extraction(
     )
     db.execute('delete from "references" where paper_id = ?', [paper_id])
     if references:
-        db["references"].insert_all(
+        db.table("references").insert_all(
             [
                 {
                     "paper_id": paper_id,

@@ -114,9 +114,11 @@ _YEAR_LIMIT = date.today().year + 1
 
 LABEL_MARKER = re.compile(r"^\[(?P<label>[^\]\d][^\]]{0,60}|\d[^\]]*[A-Za-z][^\]]*)\](?:\s*\S|$)")
 AUTHOR_START = re.compile(
-    r"^(?:[A-Z\u00c0-\u024f][\w'\u2019\u00c0-\u024f-]+,\s+(?:[A-Z]\.|[A-Z][a-z]+)"  # Surname, F. / Surname, First
+    # Surname, F. / Surname, First
+    r"^(?:[A-Z\u00c0-\u024f][\w'\u2019\u00c0-\u024f-]+,\s+(?:[A-Z]\.|[A-Z][a-z]+)"
     r"|(?:[A-Z]\.\s?)+[A-Z][\w\u00c0-\u024f-]+,"  # F. Surname,
-    r"|[A-Z][a-z]+\s+(?:[A-Z]\.\s)?[A-Z][\w\u00c0-\u024f-]+(?:,|\s+and\s))"  # First Surname, / First Surname and
+    # First Surname, / First Surname and
+    r"|[A-Z][a-z]+\s+(?:[A-Z]\.\s)?[A-Z][\w\u00c0-\u024f-]+(?:,|\s+and\s))"
 )
 HANGING_INDENT = (
     3.0,
@@ -149,7 +151,11 @@ CAPTION = re.compile(r"^(?:Table|Figure|Fig\.)\s+[A-Z]?\d+\s*[:.]")
 def _drop_floats(lines: list[Line]) -> list[Line]:
     """Drop tables and figures that float into the list (an appendix table before the
     "Appendix" heading): blocks indented neither like an entry nor like its continuation."""
-    indents = [round(l.indent) for l in lines if l.block_start and l.indent >= HANGING_INDENT[0]]
+    indents = [
+        round(line.indent)
+        for line in lines
+        if line.block_start and line.indent >= HANGING_INDENT[0]
+    ]
     if len(indents) < 5:
         return lines
     usual = max(set(indents), key=indents.count)
@@ -178,7 +184,7 @@ def split_entries(source) -> list[str]:
         return []
     entries = []
     bounds = list(starts) + [len(lines)]
-    for begin, end in zip(bounds, bounds[1:]):
+    for begin, end in zip(bounds, bounds[1:], strict=False):
         entries.append(join_lines(line.text for line in lines[begin:end]))
     return [e for e in entries if len(e) >= 8 and not CAPTION.match(e)]
 
@@ -187,7 +193,11 @@ def _numbered_starts(lines: list[Line]) -> list[int]:
     best: list[int] = []
     for pattern in LIST_MARKERS:
         first = next(
-            (i for i, l in enumerate(lines) if (m := pattern.match(l.text)) and m.group(1) == "1"),
+            (
+                i
+                for i, line in enumerate(lines)
+                if (m := pattern.match(line.text)) and m.group(1) == "1"
+            ),
             None,
         )
         if first is None:
@@ -202,7 +212,9 @@ def _numbered_starts(lines: list[Line]) -> list[int]:
 
 def _label_starts(lines: list[Line]) -> list[int]:
     starts = [
-        i for i, l in enumerate(lines) if l.block_start or i == 0 or _ends_entry(lines[i - 1].text)
+        i
+        for i, line in enumerate(lines)
+        if line.block_start or i == 0 or _ends_entry(lines[i - 1].text)
     ]
     starts = [i for i in starts if LABEL_MARKER.match(lines[i].text)]
     if len(starts) >= 3 or (starts and starts[0] == 0 and len(starts) >= 1 and len(lines) <= 6):
@@ -213,11 +225,13 @@ def _label_starts(lines: list[Line]) -> list[int]:
 def _indent_starts(lines: list[Line]) -> list[int]:
     """Hanging indent: entries open at the column edge, continuations sit a few points right."""
     low, high = HANGING_INDENT
-    edges = [l for l in lines if l.block_start and l.indent < low]
-    indented = [l for l in lines if l.block_start and low <= l.indent <= high]
+    edges = [line for line in lines if line.block_start and line.indent < low]
+    indented = [line for line in lines if line.block_start and low <= line.indent <= high]
     if len(edges) < 2 or len(indented) < max(2, len(edges) // 4):
         return []
-    starts = [i for i, l in enumerate(lines) if (l.block_start and l.indent < low) or i == 0]
+    starts = [
+        i for i, line in enumerate(lines) if (line.block_start and line.indent < low) or i == 0
+    ]
     return starts
 
 
@@ -234,7 +248,8 @@ def _author_starts(lines: list[Line]) -> list[int]:
 
 
 def join_lines(lines) -> str:
-    """Join wrapped lines: "rein-" + "forcement" -> "reinforcement", "arXiv:2107." + "07201" kept whole."""
+    """Join wrapped lines: "rein-" + "forcement" -> "reinforcement", "arXiv:2107." + "07201" kept
+    whole."""
     text = ""
     for line in lines:
         line = line.strip()
@@ -262,8 +277,9 @@ YEAR_AFTER_AUTHORS = re.compile(
 )
 INITIAL = re.compile(r"^[A-Z]\.(?:-?[A-Z]\.)*[,.]?$|^[A-Z]\.-[a-z]+\.?,?$")
 NOT_TITLE = re.compile(
-    r"^(?:in\s*:|in\s+proceedings|proceedings|arxiv|corr\b|url\b|https?:|doi\b|technical report|preprint|"
-    r"accessed|available|retrieved|vol\.|pp\.|pages?\b|journal of|ieee\b|acm\b|phys\.|nature\b|science\b)",
+    r"^(?:in\s*:|in\s+proceedings|proceedings|arxiv|corr\b|url\b|https?:|doi\b|"
+    r"technical report|preprint|accessed|available|retrieved|vol\.|pp\.|pages?\b|"
+    r"journal of|ieee\b|acm\b|phys\.|nature\b|science\b)",
     re.I,
 )
 ABBREVIATIONS = ("vs.", "e.g.", "i.e.", "no.", "vol.", "pp.", "ed.", "eds.", "proc.", "st.", "dr.")
@@ -390,7 +406,7 @@ def _parse_authors(text: str | None) -> list[str]:
     initialled = [" " in p and bool(_HAS_INITIAL.search(p)) for p in parts]
     if sum(initialled) >= max(1, len(parts) - 1):
         # "D. C. Johnston, Adv. Phys. 59": a bare word after initialled names is a journal.
-        parts = [p for p, flag in zip(parts, initialled) if flag or " " in p]
+        parts = [p for p, flag in zip(parts, initialled, strict=True) if flag or " " in p]
     return parts
 
 
@@ -440,7 +456,7 @@ def parse_entry(raw: str) -> dict:
         authors_text = body[: quoted.start()].strip(" .,:")
     else:
         authors_text, rest = _author_year_title(body)
-        if authors_text is not None:
+        if authors_text is not None and rest is not None:
             title, _ = _split_sentence(rest, names=False)
         else:
             authors_text, rest = _split_sentence(body)

@@ -22,7 +22,7 @@ from ..core.taxonomy import TAXONOMY_FILE, load_taxonomy
 SEED_PAPERS_FILE = "seed_papers.jsonl"
 
 
-def synthetic_id(title: str) -> str:
+def synthetic_id(title: str | None) -> str:
     """A stable key for a survey paper with no arXiv id (``noid:<slug of title>``)."""
     slug = re.sub(r"[^a-z0-9]+", "-", (title or "").lower()).strip("-")
     return f"noid:{slug[:80] or 'untitled'}"
@@ -67,7 +67,7 @@ def init_db(db: sqlite_utils.Database, seeds: Path) -> dict:
     seed_papers = load_seed_papers(seeds / SEED_PAPERS_FILE, {node["id"] for node in taxonomy})
     with db.conn:
         db.execute("delete from taxonomy")
-        db["taxonomy"].insert_all(taxonomy, pk="id")
+        db.table("taxonomy").insert_all(taxonomy, pk="id")
     paper_counts = upsert_papers(db, [paper for paper, _, _ in seed_papers])
     existing = {row["paper_id"]: row for row in db["survey"].rows}
     survey_rows = []
@@ -84,9 +84,9 @@ def init_db(db: sqlite_utils.Database, seeds: Path) -> dict:
             continue
         survey_rows.append({**wanted, "added_at": row["added_at"] if row else now_iso()})
     with db.conn:
-        db["survey"].upsert_all(survey_rows, pk="paper_id")
+        db.table("survey").upsert_all(survey_rows, pk="paper_id")
         db.execute("delete from seed_labels")
-        db["seed_labels"].insert_all(
+        db.table("seed_labels").insert_all(
             [
                 {"paper_id": p["id"], "labels": dumps(labels), "label_source": source}
                 for p, labels, source in seed_papers

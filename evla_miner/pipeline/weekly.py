@@ -8,9 +8,10 @@ when ``[notify]`` asks for it, its delivery (``notify``: e-mail, webhook; a fail
 delivery is recorded on the run and never fails it).
 PDFs come after classification on purpose: the classifier needs only titles and
 abstracts, and a week of cs.RO is ~2,000 papers, 100 minutes of downloads at
-arXiv's 3 s rule; only the relevant ones are worth reading. Each stage is idempotent and records its own run, so
-the job can be re-run after a failure and only does what is left; the weekly
-run row records every stage's counts, and which stage failed.
+arXiv's 3 s rule; only the relevant ones are worth reading. Each stage is
+idempotent and records its own run, so the job can be re-run after a failure and
+only does what is left; the weekly run row records every stage's counts, and
+which stage failed.
 
 Two runs never overlap: the job holds an exclusive ``flock`` on a lock file
 beside the database for its whole duration. A second run does not wait — it
@@ -42,6 +43,7 @@ from ..core.settings import DEMO_SNAPSHOT, Settings
 from ..ingest.harvest import harvest_arxiv
 from ..ingest.seeds import init_db
 from ..ingest.snapshot import HarvestResult, import_snapshot
+from ..ingest.survey_bib import match_pending
 
 DEFAULT_LIMIT = 20
 
@@ -61,7 +63,8 @@ class WeeklyResult:
 
 
 def lock_path(db: sqlite_utils.Database) -> Path:
-    """``<db file>.weekly.lock`` beside the database (``db/memory.weekly.lock`` for in-memory dbs)."""
+    """``<db file>.weekly.lock`` beside the database (``db/memory.weekly.lock`` for in-memory
+    dbs)."""
     for _, name, filename in db.execute("PRAGMA database_list").fetchall():
         if name == "main" and filename:
             return Path(filename + ".weekly.lock")
@@ -213,6 +216,9 @@ def _run(
                     db, arxiv_client, since, until, reporter=reporter, settings=settings.harvest
                 )
             done("harvest", {"run_id": result.harvest.run_id, **result.harvest.counts})
+            # the survey .bib's entries whose paper this harvest brought join the survey
+            # before anything is classified or proposed
+            result.stages["harvest"]["survey_bib_matched"] = len(match_pending(db))
 
             stage = "classify"
             done(

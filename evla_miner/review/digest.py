@@ -15,6 +15,7 @@ from pathlib import Path
 import sqlite_utils
 
 from ..core.db import now_iso
+from ..core.safe_output import md_text, md_url
 from ..core.taxonomy import Taxonomy
 
 UNCLASSIFIED = "(no category)"
@@ -42,7 +43,8 @@ def bar_chart_svg(rows: list[tuple[str, int]], title: str) -> str:
     width = label_width + bar_width + 60
     biggest = max((count for _, count in rows), default=0) or 1
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 '
+        f'{width} {height}" '
         f'role="img" aria-label="{html.escape(title)}" font-family="sans-serif" font-size="13">',
         f"<title>{html.escape(title)}</title>",
         f'<text x="0" y="20" font-weight="bold" font-size="15">{html.escape(title)}</text>',
@@ -51,10 +53,12 @@ def bar_chart_svg(rows: list[tuple[str, int]], title: str) -> str:
         y = top + index * row_height
         length = round(bar_width * count / biggest)
         parts.append(
-            f'<text x="{label_width - 8}" y="{y + 16}" text-anchor="end">{html.escape(label)}</text>'
+            f'<text x="{label_width - 8}" y="{y + 16}" '
+            f'text-anchor="end">{html.escape(label)}</text>'
         )
         parts.append(
-            f'<rect x="{label_width}" y="{y + 4}" width="{length}" height="{row_height - 8}" fill="#4c78a8"/>'
+            f'<rect x="{label_width}" y="{y + 4}" width="{length}" height="{row_height - 8}" '
+            'fill="#4c78a8"/>'
         )
         parts.append(f'<text x="{label_width + length + 6}" y="{y + 16}">{count}</text>')
     parts.append("</svg>")
@@ -69,6 +73,11 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
         lines.append(
             f"Harvest: {new:,} new papers, {harvest.get('updated', 0):,} updated"
             + (f", {harvest.get('bad', 0):,} bad records" if harvest.get("bad") else "")
+            + (
+                f", {harvest['flagged']} window(s) FLAGGED (incomplete or empty; not trusted)"
+                if harvest.get("flagged")
+                else ""
+            )
             + (" (nothing new this week)" if not new and not harvest.get("updated") else "")
         )
     classify = stages.get("classify") or {}
@@ -86,7 +95,8 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
     if pdfs:
         lines.append(
             f"PDFs: {pdfs.get('downloaded', 0):,} downloaded, {pdfs.get('extracted', 0):,} read, "
-            f"{pdfs.get('references', 0):,} references ({pdfs.get('matched', 0):,} matched to papers in the db)"
+            f"{pdfs.get('references', 0):,} references ({pdfs.get('matched', 0):,} matched to "
+            "papers in the db)"
         )
     graph = stages.get("graph") or {}
     if graph:
@@ -97,15 +107,17 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
     if propose:
         relevant = f" ({propose['relevant']:,} relevant)" if "relevant" in propose else ""
         lines.append(
-            f"Proposals: {propose.get('unreviewed', 0):,} unreviewed candidates{relevant}, top {propose.get('listed', 0)} below"
+            f"Proposals: {propose.get('unreviewed', 0):,} unreviewed candidates{relevant}, top "
+            f"{propose.get('listed', 0)} below"
         )
     if demo:
         lines.append("Demo run: bundled snapshot, offline (no PDFs, no citation services)")
     return lines
 
 
-def _md(text: str) -> str:
-    return (text or "").replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+def _code(text: str) -> str:
+    """Text inside a Markdown code span, which a backtick would close."""
+    return str(text).replace("`", "'")
 
 
 def digest_markdown(
@@ -123,19 +135,26 @@ def digest_markdown(
     biggest = max((count for _, count in rows), default=0) or 1
     lines += ["| Pillar | Proposals | |", "|---|---:|---|"]
     lines += [
-        f"| {_md(name)} | {count} | {'█' * round(20 * count / biggest)} |" for name, count in rows
+        f"| {md_text(name)} | {count} | {'█' * round(20 * count / biggest)} |"
+        for name, count in rows
     ]
     lines += ["", "## Top proposals", ""]
     if not proposals:
         lines.append("Nothing to propose: every paper is reviewed or already in the survey.")
     for number, item in enumerate(proposals, 1):
         link = item.get("link")
-        title_text = f"[{_md(item['title'])}]({link})" if link else _md(item["title"])
+        title_text = (
+            f"[{md_text(item['title'])}]({md_url(link)})" if link else md_text(item["title"])
+        )
         leaf = item.get("leaf")
-        where = f" · suggested leaf: {leaf_names.get(leaf, leaf)} (`{leaf}`)" if leaf else ""
+        where = (
+            f" · suggested leaf: {md_text(leaf_names.get(leaf, leaf))} (`{_code(leaf)}`)"
+            if leaf
+            else ""
+        )
         score = f"score {item['score']:.2f}" if isinstance(item.get("score"), (int, float)) else ""
-        lines.append(f"{number}. **{title_text}** — `{item['id']}` · {score}{where}")
-        lines += [f"    - {_md(reason)}" for reason in item.get("reasons") or []]
+        lines.append(f"{number}. **{title_text}** — `{_code(item['id'])}` · {score}{where}")
+        lines += [f"    - {md_text(reason)}" for reason in item.get("reasons") or []]
     lines += [
         "",
         "Review with `evla triage`, or `evla review ID --accept --category NODE` / `--reject`.",
@@ -171,8 +190,10 @@ def digest_html(
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.4}}
-li{{margin:.4rem 0}} ul ul{{color:#444;font-size:.92em}} code{{background:#f3f3f3;padding:0 .2em}}</style>
+<style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;\
+line-height:1.4}}
+li{{margin:.4rem 0}} ul ul{{color:#444;font-size:.92em}} \
+code{{background:#f3f3f3;padding:0 .2em}}</style>
 </head><body>
 <h1>{esc(title)}</h1>
 <ul>{"".join(f"<li>{esc(line)}</li>" for line in summary)}</ul>
@@ -180,7 +201,8 @@ li{{margin:.4rem 0}} ul ul{{color:#444;font-size:.92em}} code{{background:#f3f3f
 {svg}
 <h2>Top proposals</h2>
 <ol>{body}</ol>
-<p>Review with <code>evla triage</code>, or <code>evla review ID --accept --category NODE</code> / <code>--reject</code>.</p>
+<p>Review with <code>evla triage</code>, or \
+<code>evla review ID --accept --category NODE</code> / <code>--reject</code>.</p>
 </body></html>
 """
 

@@ -62,7 +62,8 @@ def _saturate(value: float, scale: float = 3.0) -> float:
 
 
 def _link(node_id: str, doi: str | None = None, title: str | None = None) -> str | None:
-    """arXiv abstract page; else the DOI; else a Semantic Scholar title search (a cited work known by title only)."""
+    """arXiv abstract page; else the DOI; else a Semantic Scholar title search (a cited work known
+    by title only)."""
     if arxiv_id_or_none(node_id) == node_id:
         return f"https://arxiv.org/abs/{node_id}"
     if doi or node_id.startswith("doi:"):
@@ -158,8 +159,8 @@ class _Context:
 
     def is_recent(self, node_id: str) -> bool:
         published = self.published.get(node_id)
-        return (
-            node_id not in self.survey and bool(published) and published[:10] >= self.recent_cutoff
+        return bool(
+            node_id not in self.survey and published and published[:10] >= self.recent_cutoff
         )
 
     def influence_of(self, node_id: str) -> tuple[float, dict]:
@@ -192,20 +193,24 @@ class _Context:
         return sum(values) / len(values) if values else None
 
     def citer_categories(self, node_id: str) -> list[dict]:
-        """Categories voted by the papers citing a work: survey labels (weight 1), candidates' best leaf."""
+        """Categories voted by the papers citing a work: survey labels (weight 1), candidates' best
+        leaf."""
         votes: Counter = Counter()
         weight = 0.0
         for citer in self.citers.get(node_id, ()):
             if citer in self.survey:
-                leaves = [l for l in self.survey_labels.get(citer, []) if l in self.taxonomy] or []
+                leaves = [
+                    leaf for leaf in self.survey_labels.get(citer, []) if leaf in self.taxonomy
+                ] or []
                 for label in leaves:
-                    votes[label] += 1.0 / len(leaves)
+                    # float weights: typeshed types Counter values as int
+                    votes[label] += 1.0 / len(leaves)  # type: ignore[assignment]
                 weight += 1.0 if leaves else 0.0
             elif citer in self.scores and self.scores[citer]["categories"]:
                 best = self.leaf(self.scores[citer]["categories"])
                 rel = self.scores[citer]["relevance"] or 0.0
                 if best:
-                    votes[best["id"]] += rel
+                    votes[best["id"]] += rel  # type: ignore[assignment]  # float weight
                     weight += rel
         if not weight:
             return []

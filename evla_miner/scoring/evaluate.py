@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, f1_score
@@ -71,7 +72,7 @@ def calibration(
     """Are the probabilities honest? Brier score, and per probability band the
     number of papers, their mean probability and the share that is relevant."""
     bands = []
-    for low, high in zip(edges[:-1], edges[1:]):
+    for low, high in zip(edges[:-1], edges[1:], strict=False):
         inside = (probability >= low) & (
             (probability < high) if high < 1.0 else (probability <= high)
         )
@@ -109,7 +110,7 @@ class ReplayData:
 
 def replay(
     data: ReplayData,
-    rankers: dict[str, Callable[[], object]],
+    rankers: dict[str, Callable[[], Any]],
     cut: date = DEFAULT_CUT,
     ks: Sequence[int] = KS,
     reporter: Reporter | None = None,
@@ -135,7 +136,7 @@ def replay(
         weeks.setdefault(week_start(data.published[i]), []).append(int(i))
     week_keys = sorted(weeks)
     future_idx = np.flatnonzero(future)
-    results = {
+    results: dict[str, Any] = {
         "cut": cut.isoformat(),
         "weeks": len(week_keys),
         "weeks_with_positives": sum(1 for w in week_keys if data.y[weeks[w]].sum() > 0),
@@ -157,7 +158,7 @@ def replay(
         )
         model.fit(data.X.subset(initial), data.y[initial], **fit_params)
         static = model.decision_function(data.X.subset(future_idx))
-        metrics = {
+        metrics: dict[str, Any] = {
             "ap": float(average_precision_score(data.y[future_idx], static)),
             "wss95": wss_at(data.y[future_idx], np.asarray(static, dtype=float)),
         }
@@ -167,7 +168,7 @@ def replay(
             )
         reporter.advance()
         for k in ks:
-            train = list(initial)
+            train: list[int] = list(initial)
             per_week = []
             seen_total = pos_total = 0
             for w in week_keys:
@@ -195,7 +196,8 @@ def replay(
 
 
 def default_rankers(relevance_params: dict | None = None) -> dict:
-    """The evla ranker (with ``relevance_params``, e.g. the node-description priors) and the baselines."""
+    """The evla ranker (with ``relevance_params``, e.g. the node-description priors) and the
+    baselines."""
     return {
         "evla (emb+tfidf+kNN+descr.+SVM)": lambda: RelevanceClassifier(**(relevance_params or {})),
         "keyword VLA/vision-language-action": KeywordBaseline,
@@ -227,8 +229,8 @@ def taxonomy_cv(
     example_labels = [example_labels[i] for i in keep]
     Y = label_matrix(
         [
-            Example(id=str(i), text="", positive=True, labels=l)
-            for i, l in enumerate(example_labels)
+            Example(id=str(i), text="", positive=True, labels=labs)
+            for i, labs in enumerate(example_labels)
         ],
         taxonomy,
     )
@@ -255,7 +257,7 @@ def taxonomy_cv(
                 p = pillar_of(label)
                 if p:
                     pillar_scores[p] = max(pillar_scores.get(p, 0.0), scores[i, j])
-            best = max(pillar_scores, key=pillar_scores.get)
+            best = max(pillar_scores, key=lambda p: pillar_scores[p])
             pillar_hits += best in true_pillars
             pillar_n += 1
         top3 = [labels[j] for j in order[:3]]
@@ -291,7 +293,8 @@ def run_eval(
     taxonomy_params: dict | None = None,
     reporter: Reporter | None = None,
 ) -> dict:
-    """Both evaluations on a training set of the seed files and the training stream (no decisions)."""
+    """Both evaluations on a training set of the seed files and the training stream (no
+    decisions)."""
     reporter = reporter or Reporter()
     examples = training.examples
     X = training.papers

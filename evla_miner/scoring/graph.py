@@ -90,7 +90,8 @@ class NodeResolver:
         return keys
 
     def resolve(self, work: dict) -> str | None:
-        """The node id for ``work``, creating or enriching a stub; ``None`` if nothing identifies it."""
+        """The node id for ``work``, creating or enriching a stub; ``None`` if nothing identifies
+        it."""
         matched = work.get("matched_id")
         if matched and matched in self.corpus:
             return matched
@@ -141,7 +142,8 @@ def _recent_candidates(db: sqlite_utils.Database, survey: set[str], recent_days:
 def _papers_to_fetch(
     db: sqlite_utils.Database, survey: set[str], recent: set[str], limit: int | None
 ) -> list[str]:
-    """Which papers to ask a citation service about: the survey's, then recent candidates by relevance."""
+    """Which papers to ask a citation service about: the survey's, then recent candidates by
+    relevance."""
     relevance = {}
     if db["scores"].exists():
         relevance = {
@@ -248,20 +250,21 @@ def _store(db: sqlite_utils.Database, resolver: NodeResolver, edges: set, online
             sources = {(s, o) for s, _, o in edges if o != ORIGIN_REFERENCES}
             for source, origin in sources:
                 db.execute("delete from edges where source = ? and origin = ?", [source, origin])
-        db["edges"].insert_all(
+        db.table("edges").insert_all(
             ({"source": s, "target": t, "origin": o, "created": stamp} for s, t, o in edges),
             pk=("source", "target", "origin"),
             replace=True,
         )
         used = {t for _, t, _ in edges} | {t for (t,) in db.execute("select target from edges")}
-        db["graph_nodes"].upsert_all(
+        db.table("graph_nodes").upsert_all(
             ({**stub, "updated": stamp} for node, stub in resolver.stubs.items() if node in used),
             pk="id",
         )
 
 
 def load_graph(db: sqlite_utils.Database) -> nx.DiGraph:
-    """The stored graph: every edge, every corpus paper (even uncited ones) and the stubs edges reach."""
+    """The stored graph: every edge, every corpus paper (even uncited ones) and the stubs edges
+    reach."""
     graph = nx.DiGraph()
     for paper_id, title in db.execute("select id, title from papers"):
         graph.add_node(paper_id, title=title, in_corpus=True)
@@ -373,7 +376,7 @@ def _store_influence(db: sqlite_utils.Database, signals: dict) -> None:
     stamp = now_iso()
     with db.conn:
         db.execute("delete from influence")
-        db["influence"].insert_all(
+        db.table("influence").insert_all(
             ({"node_id": node, **values, "computed_at": stamp} for node, values in signals.items()),
             pk="node_id",
         )

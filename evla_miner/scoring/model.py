@@ -17,6 +17,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import joblib
 import numpy as np
@@ -36,6 +37,27 @@ UNSURE_BELOW = 0.25  # a relevant paper whose best leaf scores below this fits n
 MODEL_VERSION = 2
 NEAREST = 3
 TERMS = 8
+
+
+@dataclass(frozen=True)
+class ReadingDepth:
+    """How far down a ranked queue a reviewer should read (see ``reading_depth``)."""
+
+    papers: int
+    expected_relevant: float
+
+
+def reading_depth(probabilities: Sequence[float] | np.ndarray, share: float = 0.95) -> ReadingDepth:
+    """The fewest top-ranked papers whose relevance probabilities add up to ``share`` of the
+    queue's total: with calibrated probabilities, reading that many is expected to find
+    ``share`` of the week's relevant papers. This is the stopping rule reviewers asked for
+    ("when can I stop?"); the rolling evaluation reports how often it held."""
+    p = np.sort(np.asarray(probabilities, dtype=float))[::-1]
+    total = float(p.sum())
+    if total <= 0:
+        return ReadingDepth(0, 0.0)
+    n = int(np.searchsorted(np.cumsum(p), share * total - 1e-12) + 1)
+    return ReadingDepth(min(n, len(p)), total)
 
 
 def training_hash(examples: Sequence[Example], embedder_id: str, params: dict) -> str:
@@ -78,7 +100,7 @@ class ClassifierModel:
         """Scores for every node, best first; a parent scores at least its best child."""
         tree = tree or self.tree
         scores: dict[str, float] = {}
-        for label, score in zip(tree.leaves, leaf_scores):
+        for label, score in zip(tree.leaves, leaf_scores, strict=True):
             for node in tree.ancestors(label):
                 scores[node] = max(scores.get(node, 0.0), float(score))
         # ties (a parent equals its best child) put the most specific node first
@@ -99,7 +121,7 @@ class ClassifierModel:
         if len(texts) == 0:
             return []
         tree = self.tree
-        X = PaperSet(texts, vectors)
+        X = PaperSet(list(texts), vectors)
         relevance = self.relevance.predict_proba(X)[:, 1]
         leaf_scores = self.taxonomy.predict_proba(X)
         sims = X.vectors @ self.reference["vectors"].T
@@ -146,7 +168,10 @@ def fit_model(
     examples, tree = training.examples, training.taxonomy
     X = training.papers
     y = np.array([int(e.positive) for e in examples])
-    prior = {"prior_texts": tuple(node_texts(tree)), "prior_vectors": training.node_vectors}
+    prior: dict[str, Any] = {
+        "prior_texts": tuple(node_texts(tree)),
+        "prior_vectors": training.node_vectors,
+    }
     # probabilities are calibrated on papers drawn like new ones: stream records and
     # reviewer decisions, not survey papers known only from the seeds
     from_stream = np.array([e.in_stream or e.source == "decision" for e in examples])

@@ -68,7 +68,7 @@ def build_shipped_models(
         [training.vectors, training.description_vectors, training.node_vectors, seed_vectors]
     )
     unique: dict[str, np.ndarray] = {}
-    for text, vector in zip(texts, vectors):
+    for text, vector in zip(texts, vectors, strict=True):
         unique.setdefault(content_hash(text), vector)
     save_store(out_dir, embedder.model_id, list(unique), np.stack(list(unique.values())))
     save_model(model, out_dir, extra)

@@ -43,6 +43,7 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from ..core.db import loads, open_db, papers_by_id, resolve_db_path
 from ..core.errors import BadInput, EvlaError
@@ -304,7 +305,8 @@ def _register(app: Flask) -> None:
         ):
             return None
         return Response(
-            "Access token required: open the URL printed by `evla serve` (it ends in ?token=...).\n",
+            "Access token required: open the URL printed by `evla serve` (it ends in "
+            "?token=...).\n",
             status=401,
             mimetype="text/plain",
         )
@@ -459,6 +461,7 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
             "added_at": row["added_at"],
         }
     current = effective_decision(db, paper_id)
+    chosen: str | None
     if current and current.decision == "accept" and current.categories:
         chosen = current.categories[0]
     elif survey and survey["labels"]:
@@ -471,7 +474,7 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
         "stub": stub,
         "links": arxiv_links(paper)
         if not stub
-        else [("Find it", link) for link in [proposal.get("link")] if link],
+        else [("Find it", link) for link in [(proposal or {}).get("link")] if link],
         "proposal": proposal,
         "scores": scores,
         "suggested": suggested[:5],
@@ -522,7 +525,7 @@ def _influence(db: sqlite_utils.Database, paper_id: str, shown: int = 10) -> dic
     }
 
 
-def _after_decision(form) -> Response:
+def _after_decision(form) -> WerkzeugResponse:
     """Go on to the next paper of the (filtered) queue, or back to the queue."""
     filters = _filters_from(form)
     next_id = form.get("next") or ""
