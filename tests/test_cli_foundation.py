@@ -2,6 +2,8 @@
 
 import json
 
+import click
+import pytest
 from click.testing import CliRunner
 
 from evla_miner.cli import cli
@@ -56,3 +58,50 @@ def test_bad_input_is_a_one_line_error_with_nonzero_exit(tmp_path):
     assert result.output.strip() == "Error: snapshot file not found: missing.jsonl"
     bad_date = CliRunner().invoke(cli, ["harvest", "--snapshot", "x", "--since", "2025-13-01"])
     assert bad_date.exit_code == 2 and "--since" in bad_date.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["status"],
+        ["propose"],
+        ["triage"],
+        ["graph"],
+        ["classify"],
+        ["pdf"],
+        ["export", "bibtex"],
+        ["review", "2510.00001", "--accept"],
+        ["serve"],
+    ],
+)
+def test_reading_commands_refuse_a_database_that_does_not_exist(tmp_path, command):
+    """A mistyped --db must not create an empty database that then answers "nothing to do"."""
+    missing = tmp_path / "typo" / "evla.db"
+    result = CliRunner().invoke(cli, ["--db", str(missing), *command])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"Error: no database at {missing}: run `evla init` to create it, "
+        "or point --db / $EVLA_DB at an existing one"
+    )
+    assert not missing.parent.exists()
+
+
+def test_a_mistyped_evla_db_is_refused_too(tmp_path):
+    result = CliRunner().invoke(cli, ["status"], env={"EVLA_DB": str(tmp_path / "evla.bd")})
+    assert result.exit_code == 1 and "no database at" in result.output
+    assert not (tmp_path / "evla.bd").exists()
+
+
+def test_every_option_has_help_text_and_reads_as_english():
+    """`--help` is the manual: each option says what it does (no bare `--format`)."""
+
+    def options(command, path):
+        for param in command.params:
+            if isinstance(param, click.Option):
+                yield path, param
+        for name, sub in getattr(command, "commands", {}).items():
+            yield from options(sub, f"{path} {name}")
+
+    for path, option in options(cli, "evla"):
+        assert option.help, f"{path} {option.opts[0]} has no help text"
+        assert "whose the " not in option.help, f"{path} {option.opts[0]}"

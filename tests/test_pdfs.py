@@ -317,6 +317,53 @@ def test_cli_pdf_command(server, tmp_path):
         in result.output
     )
     assert (tmp_path / "pdfs" / "2401.00001v1.pdf").is_file()
+    assert "  2401.00002: download failed: HTTP 404 Not Found" in result.stderr
+
+
+def test_cli_pdf_groups_many_failures_and_fails_when_nothing_was_read(server, tmp_path):
+    db = open_db(tmp_path / "evla.db")
+    upsert_papers(db, [_paper(f"2401.000{n:02d}") for n in range(1, 11)])
+    db.close()
+    server.pdf("2401.00010", 1, HTML_ERROR_PAGE, content_type="text/html")
+    result = CliRunner().invoke(
+        cli, ["pdf", "--base-url", server.url, "--interval", "0", "--workers", "0"]
+    )
+    assert result.exit_code == 1
+    assert "10 papers selected, 0 downloaded (10 failed)" in result.stdout
+    assert result.stderr.splitlines()[-3:] == [
+        "  download failed: HTTP 404 Not Found (9 papers: 2401.00001, 2401.00002, 2401.00003, "
+        "2401.00004, 2401.00005, 2401.00006, ...)",
+        "  download failed: not a PDF: content type text/html (1 paper: 2401.00010)",
+        "Error: no PDF could be read: all 10 selected papers failed "
+        "(reasons above; they are retried on the next run)",
+    ]
+
+
+def test_readme_http_server_recipe_serves_what_the_pdf_stage_requests(tmp_path):
+    """The README serves a folder of ``<id>v<N>.pdf`` files with ``python -m http.server``
+    through extension-less links, because the stage asks for ``/pdf/<id>v<N>`` as arXiv
+    does; this is that recipe, with the standard library's own handler."""
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler
+
+    folder = tmp_path / "downloaded"
+    folder.mkdir()
+    (folder / "2401.00001v1.pdf").write_bytes(PDF)
+    site = tmp_path / "site" / "pdf"
+    site.mkdir(parents=True)
+    for pdf_file in folder.glob("*.pdf"):
+        (site / pdf_file.stem).symlink_to(pdf_file)
+    handler = partial(SimpleHTTPRequestHandler, directory=str(tmp_path / "site"))
+    handler.log_message = lambda *args: None
+    db = open_db(tmp_path / "evla.db")
+    upsert_papers(db, [_paper("2401.00001")])
+    with LocalHttpServer(handler) as http:
+        counts = process_pdfs(
+            db,
+            PdfClient(base_url=f"{http.base_url}/pdf/", min_interval=0),
+            settings=PdfSettings(workers=0),
+        )
+    assert (counts["downloaded"], counts["extracted"], counts["failures"]) == (1, 1, [])
 
 
 def test_cli_refs_text_and_jsonl(tmp_path):

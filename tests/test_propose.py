@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from evla_miner.cli import cli
 from evla_miner.core.db import dumps, open_db
 from evla_miner.review.propose import NO_GRAPH_REASON, list_proposals
-from evla_miner.scoring.graph import build_graph
+from evla_miner.scoring.graph import GRAPH_NOT_BUILT, build_graph, graph_gap
 
 
 def leaf_ids(db):
@@ -142,6 +142,30 @@ def test_fallback_without_graph_ranks_by_relevance(world):
     assert all(NO_GRAPH_REASON in p["reasons"] for p in proposals)
     assert proposals[0]["influence"] is None
     assert "close to VLA-Cache (0.81)" in proposals[0]["reasons"]
+
+
+def test_a_graph_built_without_edges_says_why_instead_of_asking_for_a_build(world, monkeypatch):
+    """Right after `evla graph` produced 0 edges, "run `evla graph`" would be false."""
+    for name in ("S2_API_KEY", "SEMANTIC_SCHOLAR_API_KEY", "OPENALEX_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    db, _, _ = world
+    db["references"].delete_where()
+    assert graph_gap(db) == GRAPH_NOT_BUILT
+    build_graph(db)
+    gap = graph_gap(db)
+    assert gap.startswith(
+        "citation graph has no edges yet: no PDFs read and no citation API key "
+        "(read PDFs with `evla pdf` or set $"
+    )
+    assert gap.endswith(", then `evla graph`)")
+    proposals = list_proposals(db, limit=0)
+    assert all(f"{gap}: ranked by relevance only" in p["reasons"] for p in proposals)
+    assert all(NO_GRAPH_REASON not in p["reasons"] for p in proposals)
+    monkeypatch.setenv("S2_API_KEY", "k")
+    assert graph_gap(db) == (
+        "citation graph has no edges yet: no PDFs read "
+        "(read PDFs with `evla pdf`, then `evla graph`)"
+    )
 
 
 def test_graph_ranking_and_reasons(world):

@@ -251,6 +251,18 @@ def test_import_csv_needs_the_header(seeded_db, tmp_path):
         import_decisions_csv(seeded_db, tmp_path / "absent.csv")
 
 
+def test_contradictory_flags_are_an_error_and_record_nothing(tmp_path):
+    db = open_db(tmp_path / "evla.db")
+    init_db(db, seeds_dir())
+    add_paper(db, "2510.00020")
+    db.close()
+    for flags in (["--reject", "--accept"], ["--accept", "--reject"]):
+        result = CliRunner().invoke(cli, ["review", "2510.00020", *flags])
+        assert result.exit_code == 2
+        assert "Error: --accept and --reject contradict each other: give one" in result.output
+    assert open_db(tmp_path / "evla.db")["decisions"].count == 0
+
+
 def test_review_cli(tmp_path):
     db = open_db(tmp_path / "evla.db")
     init_db(db, seeds_dir())

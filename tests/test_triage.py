@@ -4,6 +4,8 @@ a second session resumes where the first stopped."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 from click.testing import CliRunner
 
@@ -14,7 +16,7 @@ from evla_miner.core.records import paper_from_snapshot, upsert_papers
 from evla_miner.core.settings import seeds_dir
 from evla_miner.core.taxonomy import Taxonomy
 from evla_miner.ingest.seeds import init_db
-from evla_miner.review.triage import TriageIO, queue, run_triage
+from evla_miner.review.triage import NO_TERMINAL, TriageIO, queue, run_triage
 
 SUGGESTED = "model.compression.token_optimization"
 
@@ -67,6 +69,8 @@ def test_triage_session_and_resume(tmp_path, monkeypatch):
     db.close()
     opened = []
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url))
+    # CliRunner feeds the key presses, standing in for the terminal the command requires.
+    monkeypatch.setattr("evla_miner.commands.triage.require_terminal", lambda: None)
     runner = CliRunner()
     # P1 accept; P2 change leaf to #5 then accept; P3 reject; P4 unknown key, open, skip; quit at P5
     result = runner.invoke(cli, ["triage", "--reviewer", "ana"], input="ac5\narxosq")
@@ -82,6 +86,8 @@ def test_triage_session_and_resume(tmp_path, monkeypatch):
     assert "keys: [a] accept" in out  # after the unknown key
     assert out.rstrip().endswith("2 accepted, 1 rejected, 1 skipped; 2 left in the queue")
     assert opened == ["https://arxiv.org/abs/2510.20004"]
+    # the URL is printed as well: on a machine without a browser, `o` still shows something
+    assert "  no browser here; open https://arxiv.org/abs/2510.20004" in out
 
     db = open_db(tmp_path / "evla.db")
     assert effective_decision(db, "2510.20001").categories == [SUGGESTED]
@@ -134,6 +140,25 @@ def test_queue_order_per_reviewer(db):
     ]
     stub = {"id": "doi:10.1/x", "in_corpus": False, "categories": [], "reasons": []}
     assert stub not in queue(db, proposals + [stub], "bo")
+
+
+def test_triage_without_a_terminal_says_what_to_use_instead(tmp_path):
+    """Cron, a pipe or CI: no traceback, one line pointing to the non-interactive ways."""
+    make_db(tmp_path / "evla.db").close()
+    result = subprocess.run(
+        [sys.executable, "-m", "evla_miner", "--db", str(tmp_path / "evla.db"), "triage"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        start_new_session=True,  # no controlling terminal, as under cron
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"Error: {NO_TERMINAL}"
+    assert "evla review --import" in NO_TERMINAL and "evla serve" in NO_TERMINAL
+    piped = CliRunner().invoke(cli, ["--db", str(tmp_path / "evla.db"), "triage"], input="a")
+    assert piped.exit_code == 1 and piped.output.strip() == f"Error: {NO_TERMINAL}"
+    assert open_db(tmp_path / "evla.db")["decisions"].count == 0
 
 
 def test_accept_needs_a_leaf(db):

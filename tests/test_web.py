@@ -307,6 +307,32 @@ def test_dns_rebinding_host_is_refused(client):
     assert client.get("/", headers={"Host": "127.0.0.1:8765"}).status_code == 200
 
 
+@pytest.mark.parametrize(
+    "host", ["127.0.0.2:8765", "[::1]:8765", "[::1]", "localhost:8765", "review.localhost"]
+)
+def test_every_loopback_host_name_is_answered(db_path, host):
+    """`evla serve --host 127.0.0.2` prints http://127.0.0.2:PORT/; that Host must work,
+    and so must the [::1] the README lists."""
+    client = create_app(db_path, host="127.0.0.2").test_client()
+    assert client.get("/", headers={"Host": host}).status_code == 200
+    assert client.get("/", headers={"Host": "127.0.0.2.evil.example"}).status_code == 400
+
+
+def test_queue_pages_reach_every_candidate(client, db_path, monkeypatch):
+    monkeypatch.setattr("evla_miner.web.app.QUEUE_PAGE_SIZE", 3)
+    first = client.get("/").text
+    everything = [p["id"] for p in propose.list_proposals(open_db(db_path), limit=0)]
+    assert len(everything) == 4 and queue_ids(first) == everything[:3]
+    assert "4 proposals waiting; showing 1–3 (page 1 of 2)." in first
+    assert 'href="/?page=2"' in first and 'rel="prev"' not in first
+    second = client.get("/?page=2").text
+    assert queue_ids(second) == everything[3:]
+    assert "showing 4–4 (page 2 of 2)" in second and '<td class="rank">4</td>' in second
+    assert 'href="/?page=1"' in second
+    assert queue_ids(client.get("/?page=99").text) == everything[3:]  # clamped to the last
+    assert client.get("/?page=two").status_code == 400
+
+
 def test_access_token(db_path):
     app = create_app(db_path, host="0.0.0.0", access_token="s3cret")
     client = app.test_client()
@@ -320,8 +346,9 @@ def test_access_token(db_path):
     assert app.test_client().get("/static/app.js").status_code == 200  # no data in the assets
 
 
-def test_serve_refuses_a_public_address_without_a_token(monkeypatch):
+def test_serve_refuses_a_public_address_without_a_token(monkeypatch, db_path):
     monkeypatch.delenv("EVLA_SERVE_TOKEN", raising=False)
+    monkeypatch.setenv("EVLA_DB", str(db_path))
     result = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0"])
     assert result.exit_code == 1
     assert "Error: binding to 0.0.0.0" in result.output

@@ -42,7 +42,13 @@ def classify(app, rescore):
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, allow_dash=True))
 @click.option(
-    "--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "table"]),
+    default="jsonl",
+    show_default=True,
+    help="jsonl: one JSON object per record (id, relevance, categories, explanation, unsure); "
+    "table: id, relevance, top category, nearest survey paper and terms per record.",
 )
 @click.option(
     "--models",

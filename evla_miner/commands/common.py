@@ -7,9 +7,10 @@ import json
 from datetime import date, datetime
 
 import click
+import sqlite_utils
 from rich.console import Console
 
-from ..core.db import open_db, resolve_db_path
+from ..core.db import open_db, require_existing, resolve_db_path
 from ..core.settings import Settings
 
 ISO_DAY = click.DateTime(formats=["%Y-%m-%d"])
@@ -17,11 +18,15 @@ ISO_DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 class AppContext:
     """Holds the global options; ``db()`` opens (and migrates) the database lazily and
-    ``settings`` reads the config file once per command."""
+    ``settings`` reads the config file once per command.
+
+    Only the commands that fill a database (``init``, ``harvest``, ``weekly``) pass
+    ``create=True``; every other command refuses a path with no database behind it.
+    """
 
     def __init__(self, db_path: str | None):
         self.db_path = db_path
-        self._db = None
+        self._db: sqlite_utils.Database | None = None
         self._settings: Settings | None = None
 
     @property
@@ -32,15 +37,20 @@ class AppContext:
             self._settings = Settings.load()
         return self._settings
 
-    def db(self, default_path=None):
+    def db(self, default_path=None, *, create: bool = False) -> sqlite_utils.Database:
         if self._db is None:
             path = self.db_path or default_path
-            self._db = open_db(resolve_db_path(path))
+            self._db = open_db(resolve_db_path(path), create=create)
         return self._db
 
     @property
     def resolved_db_path(self):
         return resolve_db_path(self.db_path)
+
+    def existing_db_path(self):
+        """The database path for commands that open it themselves (``serve``), checked
+        to exist so a typo is a one-line error, not an empty page."""
+        return require_existing(self.db_path)
 
 
 pass_app = click.make_pass_decorator(AppContext)
@@ -50,7 +60,7 @@ def as_date(value: datetime | None) -> date | None:
     return value.date() if value else None
 
 
-def since_until_options(what: str = "the first version's date"):
+def since_until_options(what: str = "first version's date"):
     """``--since/--until YYYY-MM-DD`` (inclusive) for commands that filter by date."""
 
     def decorate(func):

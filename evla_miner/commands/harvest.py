@@ -115,7 +115,12 @@ def harvest(app, snapshot, since, until, queries, delay):
         ).harvest
         client = client_from_settings(settings, on_retry=reporter.note)
         result = harvest_arxiv(
-            app.db(), client, as_date(since), as_date(until), reporter=reporter, settings=settings
+            app.db(create=True),
+            client,
+            as_date(since),
+            as_date(until),
+            reporter=reporter,
+            settings=settings,
         )
         print_arxiv_result(result)
         match_pending_bib(app.db())
@@ -123,7 +128,7 @@ def harvest(app, snapshot, since, until, queries, delay):
     if queries or delay is not None:
         raise click.UsageError("--query and --delay apply to the live harvest, not to --snapshot")
     result = import_snapshot(
-        app.db(), snapshot, as_date(since), as_date(until), reporter=RichReporter()
+        app.db(create=True), snapshot, as_date(since), as_date(until), reporter=RichReporter()
     )
     print_snapshot_result(result)
     match_pending_bib(app.db())

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import click
 
+from ..core.errors import EvlaError
 from ..core.progress import RichReporter
 from ..core.settings import PdfSettings
-from ..ingest.pdfs import client_from_settings, process_pdfs
+from ..ingest.pdfs import client_from_settings, failure_lines, nothing_succeeded, process_pdfs
 from ..ingest.references import references_from_pdf
 from .common import echo_jsonl, pass_app
 
@@ -68,7 +69,9 @@ def pdf(
     db/pdfs/<id>v<N>.pdf (one request at a time, 3 s apart, %PDF and size
     checks), extract the text in reading order, split it into sections, and
     store its reference list matched to papers in the db (by arXiv id, DOI or
-    title). Failures are recorded with their reason and retried next run.
+    title). Each failure is printed with its reason (grouped when many),
+    recorded, and retried next run; the exit code is 1 when no selected PDF
+    could be read.
 
     \b
     Examples:
@@ -100,15 +103,31 @@ def pdf(
         f"{counts['extracted']} read ({counts['extract_failed']} failed), "
         f"{counts['references']} references ({counts['matched']} matched to papers in the db)"
     )
+    for line in failure_lines(counts["failures"]):
+        click.echo(f"  {line}", err=True)
+    if nothing_succeeded(counts):
+        raise EvlaError(
+            f"no PDF could be read: all {counts['selected']} selected papers failed "
+            "(reasons above; they are retried on the next run)"
+        )
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="text: one line per reference; jsonl: one JSON object per reference.",
 )
 @click.option(
-    "--max-pages", type=click.IntRange(min=1), default=DEFAULTS.max_pages, show_default=True
+    "--max-pages",
+    type=click.IntRange(min=1),
+    default=DEFAULTS.max_pages,
+    show_default=True,
+    help="Refuse PDFs with more pages than this (the reference list is read from the pages).",
 )
 def refs(file, fmt, max_pages):
     """Print the references found in one PDF (no database needed).

@@ -13,8 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.safe_output import write_csv
-from ..review.propose import NO_GRAPH_REASON, list_proposals
-from ..scoring.graph import has_graph
+from ..review.propose import is_graph_gap_reason, list_proposals
+from ..scoring.graph import graph_gap, relevance_only_reason
 from .common import as_date, echo_jsonl, pass_app, since_until_options
 
 TABLE_WIDTH = 100
@@ -58,7 +58,7 @@ def print_table(proposals: list[dict]) -> None:
             + (f" ({item['leaf_score']:.2f})" if item["leaf_score"] is not None else ""),
             style="cyan",
         )
-        for reason in [r for r in item["reasons"] if r != NO_GRAPH_REASON][:3]:
+        for reason in [r for r in item["reasons"] if not is_graph_gap_reason(r)][:3]:
             cell.append(f"\n- {reason}", style="dim")
         table.add_row(
             str(number),
@@ -82,6 +82,7 @@ def print_table(proposals: list[dict]) -> None:
     type=click.Choice(["table", "jsonl", "csv"]),
     default="table",
     show_default=True,
+    help="table: for reading; jsonl / csv: one proposal per line, for scripts and spreadsheets.",
 )
 @pass_app
 def propose(app, since, until, limit, format_):
@@ -100,8 +101,9 @@ def propose(app, since, until, limit, format_):
     """
     db = app.db()
     proposals = list_proposals(db, as_date(since), as_date(until), limit)
-    if not has_graph(db):
-        click.echo(f"note: {NO_GRAPH_REASON}", err=True)
+    gap = graph_gap(db)
+    if gap:
+        click.echo(f"note: {relevance_only_reason(gap)}", err=True)
     print_proposals(proposals, format_)
 
 

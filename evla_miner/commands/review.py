@@ -18,10 +18,19 @@ SURVEY_EFFECT = {
 }
 
 
+def _decision(accept: bool, reject: bool) -> str | None:
+    """The one decision the flags ask for. Two separate flags (not one shared
+    destination) so that ``--accept --reject`` is caught instead of the last flag
+    silently winning."""
+    if accept and reject:
+        raise click.UsageError("--accept and --reject contradict each other: give one")
+    return "accept" if accept else ("reject" if reject else None)
+
+
 @click.command()
 @click.argument("paper_id", required=False)
-@click.option("--accept", "decision", flag_value="accept", help="Accept the paper into the survey.")
-@click.option("--reject", "decision", flag_value="reject", help="Reject the paper.")
+@click.option("--accept", is_flag=True, help="Accept the paper into the survey.")
+@click.option("--reject", is_flag=True, help="Reject the paper.")
 @click.option(
     "--category",
     "categories",
@@ -42,7 +51,7 @@ SURVEY_EFFECT = {
     "split by ';').",
 )
 @pass_app
-def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_file):
+def review(app, paper_id, accept, reject, categories, note, reviewer, undo_id, import_file):
     """Accept or reject a paper, undo a decision, or import decisions from CSV.
 
     Every decision is appended to the log with the reviewer and the time (the
@@ -56,6 +65,7 @@ def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_
       evla review --undo 2509.12345
       evla review --import decisions.csv
     """
+    decision = _decision(accept, reject)
     modes = sum(bool(x) for x in (decision, undo_id, import_file))
     if modes != 1:
         raise click.UsageError(

@@ -46,13 +46,13 @@ def serve(app, host, port, token, reviewer):
     """
     from ..web.app import create_app, make_server
 
-    web_app = create_app(app.resolved_db_path, access_token=token, host=host, reviewer=reviewer)
+    db_path = app.existing_db_path()
+    web_app = create_app(db_path, access_token=token, host=host, reviewer=reviewer)
     server = make_server(web_app, host, port)
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{getattr(server, 'effective_port', port)}/"
     click.echo(
-        f"evla serve: {app.resolved_db_path} at {url}{'?token=' + token if token else ''}  "
-        "(Ctrl-C stops)"
+        f"evla serve: {db_path} at {url}{'?token=' + token if token else ''}  (Ctrl-C stops)"
     )
     try:
         server.run()

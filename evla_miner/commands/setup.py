@@ -8,7 +8,7 @@ import click
 from rich.table import Table
 
 from ..ingest.seeds import init_db
-from ..pipeline.status import database_status
+from ..pipeline.status import TABLE_LABELS, database_status, summarize_counts
 from .common import pass_app, stdout_console
 
 
@@ -33,7 +33,7 @@ def init(app, seeds_path):
     """
     from pathlib import Path
 
-    counts = init_db(app.db(), Path(seeds_path) if seeds_path else app.settings.seeds)
+    counts = init_db(app.db(create=True), Path(seeds_path) if seeds_path else app.settings.seeds)
     click.echo(
         f"{app.resolved_db_path}: {counts['taxonomy_nodes']} taxonomy nodes "
         f"({counts['leaves']} leaves), "
@@ -56,7 +56,13 @@ def status(app, as_json):
     counts.add_column("table")
     counts.add_column("rows", justify="right")
     for name, value in info["counts"].items():
-        counts.add_row(name, f"{value:,}")
+        counts.add_row(TABLE_LABELS.get(name, name), f"{value:,}")
+    if info["graph"]:
+        graph = info["graph"]
+        counts.add_row(
+            f"citation graph (run {graph['run_id']})",
+            f"{graph['nodes']:,} nodes, {graph['edges']:,} edges",
+        )
     for name, value in info["pending"].items():
         counts.add_row(f"[yellow]pending: {name}", f"{value:,}")
     console.print(counts)
@@ -64,17 +70,12 @@ def status(app, as_json):
     for column in ("id", "kind", "started", "status", "counts", "errors"):
         runs.add_column(column)
     for run in info["runs"]:
-        summary = ", ".join(
-            f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
-            for k, v in run["counts"].items()
-            if v
-        )
         runs.add_row(
             str(run["id"]),
             run["kind"],
             run["started"] or "",
             run["status"],
-            summary,
+            summarize_counts(run["counts"]),
             str(run["errors"]),
         )
     console.print(runs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from ..review.propose import list_proposals
-from ..review.triage import TriageIO, run_triage
+from ..review.triage import TriageIO, require_terminal, run_triage
 from .common import as_date, pass_app, since_until_options
 
 
@@ -24,8 +24,10 @@ def triage(app, since, until, limit, reviewer):
     Keys: a accept   r reject   c change leaf   s skip   o open in browser   q quit
     Decisions land immediately (same log as `evla review`); a later session
     resumes with the first paper you have not seen, skipped ones come last.
+    Needs a terminal; from a script use `evla review --import` or `evla serve`.
     """
     db = app.db()
+    require_terminal()
     proposals = list_proposals(db, as_date(since), as_date(until), limit)
     result = run_triage(db, proposals, reviewer=reviewer, io=TriageIO())
     click.echo(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..core.db import resolve_db_path
 from ..core.progress import RichReporter
 from ..core.settings import DEMO_DB_PATH, Settings
 from ..pipeline.weekly import DEFAULT_LIMIT, run_weekly
@@ -55,6 +56,7 @@ def _summary(result) -> list[str]:
         )
     if result.digest:
         lines.append(f"digest: {result.digest['markdown']} and {result.digest['html']}")
+    lines += [delivery.line() for delivery in result.deliveries]
     return lines
 
 
@@ -100,7 +102,9 @@ def weekly(app, snapshot, since, until, limit, format_, offline, demo):
     citation API when its key is set. With --offline nothing goes over the network
     (give --snapshot); with --demo, fully offline on bundled data.
     Writes a digest (Markdown + HTML with a chart of proposals per pillar)
-    under <db dir>/reports/ and prints the proposals.
+    under <db dir>/reports/, sends it by e-mail and/or webhook when
+    [notify] in evla.toml asks for it (a failed delivery is reported, never
+    fatal), and prints the proposals.
     Only one run at a time: a second run while one is going exits with
     code 1 and says who holds the lock. Exit code 0 when all went well
     (including "nothing new"), non-zero on failure.
@@ -114,7 +118,8 @@ def weekly(app, snapshot, since, until, limit, format_, offline, demo):
     """
     if offline and not (snapshot or demo):
         raise click.UsageError("--offline needs --snapshot FILE (the arXiv API is online)")
-    db = app.db(default_path=DEMO_DB_PATH if demo else None)
+    db_path = resolve_db_path(app.db_path or (DEMO_DB_PATH if demo else None))
+    db = app.db(db_path, create=True)
     settings = app.settings
     citation_client = None if demo or offline else _citation_client(db, settings)
     result = run_weekly(
@@ -133,7 +138,7 @@ def weekly(app, snapshot, since, until, limit, format_, offline, demo):
         click.echo(line, err=True)
     if offline:
         click.echo("offline: no PDF downloads, no citation APIs, no arXiv API", err=True)
-    click.echo(f"weekly run {result.run_id}: ok", err=True)
+    click.echo(f"weekly run {result.run_id}: ok, database {db_path}", err=True)
     print_proposals(result.proposals, format_)
 
 

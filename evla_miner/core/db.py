@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from .errors import EvlaError
 from .migrations import migrations
 
 DEFAULT_DB_PATH = Path("db") / "evla.db"
@@ -31,10 +32,33 @@ def resolve_db_path(path: str | os.PathLike | None = None) -> Path:
     return DEFAULT_DB_PATH
 
 
+class NoDatabase(EvlaError):
+    """A reading command was pointed at a database file that does not exist."""
+
+
+def require_existing(path: str | os.PathLike | None = None) -> Path:
+    """The resolved path, or ``NoDatabase`` when there is no file there.
+
+    Why: a mistyped ``--db`` or ``$EVLA_DB`` used to create an empty database
+    (and its directories), after which every reading command answered
+    "nothing to do", which looks true and is not.
+    """
+    db_path = resolve_db_path(path)
+    if not db_path.is_file():
+        others = sorted(db_path.parent.glob("*.db")) if db_path.parent.is_dir() else []
+        hint = f" ({', '.join(map(str, others))} exists)" if others else ""
+        raise NoDatabase(
+            f"no database at {db_path}: run `evla init` to create it, "
+            f"or point --db / $EVLA_DB at an existing one{hint}"
+        )
+    return db_path
+
+
 def open_db(
-    path: str | os.PathLike | None = None, *, memory: bool = False
+    path: str | os.PathLike | None = None, *, memory: bool = False, create: bool = True
 ) -> sqlite_utils.Database:
-    """Open (creating if needed) and migrate the database.
+    """Open and migrate the database; with ``create=False`` a missing file is an error
+    (``NoDatabase``) instead of a new empty database.
 
     ``memory=True`` gives a private in-memory database, which is what unit
     tests use: migrations run in milliseconds there.
@@ -42,7 +66,7 @@ def open_db(
     if memory:
         db = sqlite_utils.Database(memory=True)
     else:
-        db_path = resolve_db_path(path)
+        db_path = resolve_db_path(path) if create else require_existing(path)
         db_path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite_utils.Database(db_path)
         db.execute("PRAGMA journal_mode=WAL")

@@ -5,7 +5,7 @@ Precedence everywhere: command-line flag > environment variable > config file
 > built-in default.
 
 ``Settings.load()`` reads the file once and resolves every section (``[harvest]``,
-``[pdf]``, ``[citations]``, ``[classify]``); a command applies its own flags with
+``[pdf]``, ``[citations]``, ``[classify]``, ``[notify]``); a command applies its own flags with
 ``with_flags`` and hands the sections down, so a stage never reads the file or the
 environment itself and the weekly job runs with exactly what ``evla pdf`` or
 ``evla harvest`` would use. Every key of a section can be set from the environment as
@@ -155,12 +155,42 @@ class ClassifySettings:
     ENV: typing.ClassVar[dict] = {}
 
 
+@dataclass(frozen=True)
+class NotifySettings:
+    """``[notify]``: optional delivery of the weekly digest by e-mail (SMTP) and to a
+    Slack-compatible webhook. Nothing is sent unless ``email_to`` or a webhook URL is set.
+
+    Secrets never come from the file (it gets committed and shared): the SMTP password
+    is ``$EVLA_NOTIFY_SMTP_PASSWORD`` and the webhook URL, which carries its own token,
+    is ``$EVLA_NOTIFY_WEBHOOK_URL``.
+    """
+
+    email_to: str | None = None  # comma-separated recipients
+    email_from: str | None = None  # default: the SMTP user, else evla-miner@<host>
+    smtp_host: str | None = None
+    smtp_port: int = 587  # submission port, STARTTLS
+    smtp_starttls: bool = True  # false only for a relay on this machine (port 25)
+    smtp_user: str | None = None
+    smtp_ca_file: str | None = None  # extra CA bundle, e.g. a company relay's own CA
+    timeout_seconds: float = 30.0
+    subject_prefix: str = "[evla-miner]"
+    smtp_password: str | None = field(default=None, repr=False)  # env only
+    webhook_url: str | None = field(default=None, repr=False)  # env only
+
+    ENV: typing.ClassVar[dict] = {}
+    SECRETS: typing.ClassVar[frozenset] = frozenset({"smtp_password", "webhook_url"})
+
+
 SECTIONS = {
     "harvest": HarvestSettings,
     "pdf": PdfSettings,
     "citations": CitationSettings,
     "classify": ClassifySettings,
+    "notify": NotifySettings,
 }
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
 
 
 def _convert(section: str, key: str, value: Any, kind: Any) -> Any:
@@ -183,6 +213,13 @@ def _convert(section: str, key: str, value: Any, kind: Any) -> Any:
         if number < 0:
             raise BadInput(f"[{section}] {key} must not be negative, got {value!r}")
         return number
+    if base is bool:
+        if isinstance(value, bool):
+            return value
+        word = str(value).strip().lower()
+        if word in TRUE_WORDS | FALSE_WORDS:
+            return word in TRUE_WORDS
+        raise BadInput(f"[{section}] {key}: expected true or false, got {value!r}")
     if base is str:
         if not isinstance(value, str):
             raise BadInput(f"[{section}] {key}: expected text, got {value!r}")
@@ -196,12 +233,19 @@ def _resolve_section(
     if not isinstance(file_values, Mapping):
         raise BadInput(f"[{name}] in the config file must be a table")
     hints = typing.get_type_hints(cls)
+    secrets: frozenset[str] = getattr(cls, "SECRETS", frozenset())
     values = {}
     for f in dataclasses.fields(cls):
         if f.name == "queries":
             continue
+        env_key = f"EVLA_{name.upper()}_{f.name.upper()}"
+        if f.name in secrets and f.name in file_values:
+            raise BadInput(
+                f"[{name}] {f.name} is a secret and is read from the environment only: "
+                f"remove it from the file and set ${env_key}"
+            )
         value = file_values.get(f.name, dataclasses.MISSING)
-        for env_name in (cls.ENV.get(f.name), f"EVLA_{name.upper()}_{f.name.upper()}"):
+        for env_name in (cls.ENV.get(f.name), env_key):
             if env_name and environ.get(env_name):
                 value = environ[env_name]
                 break
@@ -259,6 +303,7 @@ class Settings:
     pdf: PdfSettings = field(default_factory=PdfSettings)
     citations: CitationSettings = field(default_factory=CitationSettings)
     classify: ClassifySettings = field(default_factory=ClassifySettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
     seeds: Path = field(default_factory=seeds_dir)
     models: Path = field(default_factory=models_dir)
     source: Path | None = None

@@ -466,3 +466,32 @@ def _store_extraction(
             ]
         )
     return len(references), matched
+
+
+FAILURES_LISTED_ONE_BY_ONE = 5
+
+
+def failure_lines(failures: list[dict], *, ids_shown: int = 6) -> list[str]:
+    """What went wrong in a run, for the terminal: one line per paper when there are
+    few failures, else one line per (stage, reason) with the number of papers and
+    the first ids, so ten identical ``HTTP 404`` lines become one.
+
+    Why: the reasons used to be only in the database, so a run where every
+    download failed looked like a quiet success.
+    """
+    if len(failures) <= FAILURES_LISTED_ONE_BY_ONE:
+        return [f"{f['id']}: {f['stage']} failed: {f['reason']}" for f in failures]
+    groups: dict[tuple[str, str], list[str]] = {}
+    for failure in failures:
+        groups.setdefault((failure["stage"], failure["reason"]), []).append(failure["id"])
+    lines = []
+    for (stage, reason), ids in sorted(groups.items(), key=lambda item: -len(item[1])):
+        shown = ", ".join(ids[:ids_shown]) + (", ..." if len(ids) > ids_shown else "")
+        papers = f"{len(ids)} paper{'s' if len(ids) != 1 else ''}"
+        lines.append(f"{stage} failed: {reason} ({papers}: {shown})")
+    return lines
+
+
+def nothing_succeeded(counts: dict) -> bool:
+    """A run that selected papers and read none of them: the caller should fail."""
+    return counts["selected"] > 0 and counts["extracted"] == 0

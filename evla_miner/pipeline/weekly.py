@@ -3,7 +3,9 @@
 Stages: seeds (``init``), ``harvest`` (a snapshot file, or the live arXiv API),
 ``classify``, ``pdfs`` (online only: PDFs and references of the papers the
 classifier finds relevant, plus survey papers not read yet), ``graph``,
-``propose``, then the ``digest`` (Markdown + HTML under ``<db dir>/reports/``).
+``propose``, then the ``digest`` (Markdown + HTML under ``<db dir>/reports/``) and,
+when ``[notify]`` asks for it, its delivery (``notify``: e-mail, webhook; a failed
+delivery is recorded on the run and never fails it).
 PDFs come after classification on purpose: the classifier needs only titles and
 abstracts, and a week of cs.RO is ~2,000 papers, 100 minutes of downloads at
 arXiv's 3 s rule; only the relevant ones are worth reading. Each stage is
@@ -57,6 +59,7 @@ class WeeklyResult:
     stages: dict = field(default_factory=dict)
     proposals: list[dict] = field(default_factory=list)
     digest: dict = field(default_factory=dict)
+    deliveries: list = field(default_factory=list)  # review.notify.Delivery per channel
 
 
 def lock_path(db: sqlite_utils.Database) -> Path:
@@ -180,6 +183,7 @@ def _run(
     # which every other `evla` command would otherwise pay for at start-up.
     from ..ingest.pdfs import process_pdfs
     from ..review.digest import write_digest
+    from ..review.notify import deliver_digest
     from ..review.propose import list_proposals
     from ..scoring.classify import RELEVANT, score_papers
     from ..scoring.graph import build_graph
@@ -263,6 +267,15 @@ def _run(
             )
             result.digest = {kind: str(path) for kind, path in paths.items()}
             done("digest", dict(result.digest))
+
+            # Delivery is a courtesy: a failed channel is reported and recorded, never raised.
+            stage = "notify"
+            result.deliveries = deliver_digest(settings.notify, paths, result.proposals)
+            for delivery in result.deliveries:
+                if not delivery.ok:
+                    run.error(stage="notify", channel=delivery.channel, reason=delivery.detail)
+            if result.deliveries:
+                done("notify", {d.channel: "sent" if d.ok else "failed" for d in result.deliveries})
         except BaseException as exc:
             run.message = (
                 f"interrupted during {stage}"

@@ -40,10 +40,21 @@ import sqlite_utils
 from ..core.db import loads, survey_paper_ids
 from ..core.records import arxiv_id_or_none
 from ..core.taxonomy import Taxonomy
-from ..scoring.graph import RECENT_DAYS, has_graph
+from ..scoring.graph import (
+    GRAPH_NOT_BUILT,
+    RECENT_DAYS,
+    RELEVANCE_ONLY,
+    graph_gap,
+    relevance_only_reason,
+)
 
 MIN_CITERS = 2
-NO_GRAPH_REASON = "no citation graph yet (run `evla graph`): ranked by relevance only"
+NO_GRAPH_REASON = relevance_only_reason(GRAPH_NOT_BUILT)
+
+
+def is_graph_gap_reason(reason: str) -> bool:
+    """True for the "no citation signals" reason, whichever variant ``graph_gap`` gave."""
+    return reason.endswith(f": {RELEVANCE_ONLY}")
 
 
 def _saturate(value: float, scale: float = 3.0) -> float:
@@ -116,7 +127,8 @@ class _Context:
                 row["categories"] = loads(row["categories"], []) or []
                 row["explanation"] = loads(row["explanation"], {}) or {}
                 self.scores[row["paper_id"]] = row
-        self.graph = has_graph(db)
+        self.graph_gap = graph_gap(db)
+        self.graph = self.graph_gap is None
         self.influence = {row["node_id"]: row for row in db["influence"].rows} if self.graph else {}
         self.max_near = (
             max((r["survey_pagerank"] or 0 for r in self.influence.values()), default=0) or 1.0
@@ -264,8 +276,8 @@ def _reasons(ctx: _Context, item: dict, signals: dict, score_row: dict | None) -
             reasons.append(f"survey-seeded PageRank in the top {max(share * 100, 0.1):.1f}%")
     if item["published"] and item["kind"] == "new":
         reasons.append(f"new: first version {item['published']}")
-    if not ctx.graph:
-        reasons.append(NO_GRAPH_REASON)
+    if ctx.graph_gap:
+        reasons.append(relevance_only_reason(ctx.graph_gap))
     return reasons
 
 

@@ -16,6 +16,8 @@ session with a string of key presses.
 
 from __future__ import annotations
 
+import os
+import sys
 import textwrap
 import webbrowser
 from collections.abc import Callable
@@ -27,6 +29,7 @@ import sqlite_utils
 
 from ..core.db import now_iso
 from ..core.decisions import default_reviewer, effective_decisions, record_decision
+from ..core.errors import EvlaError
 from ..core.taxonomy import Taxonomy
 
 KEYS = {
@@ -48,6 +51,32 @@ class TriageIO:
     echo: Callable[[str], None] = click.echo
     prompt: Callable[[str], str] = lambda text: click.prompt(text, default="", show_default=False)
     open_url: Callable[[str], object] = lambda url: webbrowser.open(url)
+
+
+NO_TERMINAL = (
+    "triage reads one key at a time and needs a terminal (this is a pipe, cron or CI): "
+    "record decisions with `evla review ID --accept|--reject` or `evla review --import FILE.csv` "
+    "(id,decision,categories,note), or review in a browser with `evla serve`"
+)
+
+
+def require_terminal(stdin=None) -> None:
+    """Stop with a one-line error where no key can be read (cron, a pipe, CI).
+
+    Why: reading keys goes through ``/dev/tty``; without a controlling terminal
+    that ends in a traceback, after the database was opened and the queue built.
+    """
+    stream = stdin or sys.stdin
+    if not (stream and stream.isatty()) or not _has_controlling_terminal():
+        raise EvlaError(NO_TERMINAL)
+
+
+def _has_controlling_terminal() -> bool:
+    try:
+        os.close(os.open("/dev/tty", os.O_RDWR))
+    except OSError:
+        return False
+    return True
 
 
 @dataclass
@@ -190,7 +219,10 @@ def run_triage(
                 io.echo("  skipped (comes back after the unseen papers)")
                 break
             if key == "o":
-                io.open_url(f"https://arxiv.org/abs/{paper['id']}")
+                url = f"https://arxiv.org/abs/{paper['id']}"
+                # Printed too: on a server without a browser the open does nothing visible.
+                opened = io.open_url(url)
+                io.echo(f"  opened {url}" if opened else f"  no browser here; open {url}")
                 continue
             if key in ("q", "\x03", "\x04", ""):
                 result.quit = True

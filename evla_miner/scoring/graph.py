@@ -288,6 +288,51 @@ def has_graph(db: sqlite_utils.Database) -> bool:
     return db["edges"].exists() and db.execute("select 1 from edges limit 1").fetchone() is not None
 
 
+GRAPH_NOT_BUILT = "no citation graph yet (run `evla graph`)"
+RELEVANCE_ONLY = "ranked by relevance only"
+
+
+def graph_gap(db: sqlite_utils.Database) -> str | None:
+    """Why there are no citation signals, in the one sentence every view prints
+    (propose, triage, the digest, the web page), or None when the graph has edges.
+
+    Why one function: "no citation graph yet (run `evla graph`)" used to be
+    printed right after `evla graph` ran and built a graph with 0 edges, which
+    sent people to re-run a stage that had worked. The message now separates
+    "never built" from "built, but nothing to draw edges from", and says what
+    would give it edges.
+    """
+    if has_graph(db):
+        return None
+    built = db["runs"].exists() and (
+        db.execute("select 1 from runs where kind = 'graph' and status = 'ok' limit 1").fetchone()
+    )
+    if not built:
+        return GRAPH_NOT_BUILT
+    from .citations import SERVICES
+
+    read = (
+        db.execute("select count(*) from pdfs where status = 'extracted'").fetchone()[0]
+        if db["pdfs"].exists()
+        else 0
+    )
+    causes = [
+        f"the references of {read:,} PDFs read cite no known paper" if read else "no PDFs read"
+    ]
+    key_names = sorted({name for cls in SERVICES.values() for name in cls.api_key_env})
+    if not any(cls.key_from_env() for cls in SERVICES.values()):
+        causes.append("no citation API key")
+    todo = "read PDFs with `evla pdf`" if not read else "read more PDFs with `evla pdf`"
+    if len(causes) > 1:
+        todo += f" or set ${' / $'.join(key_names)}"
+    return f"citation graph has no edges yet: {' and '.join(causes)} ({todo}, then `evla graph`)"
+
+
+def relevance_only_reason(gap: str) -> str:
+    """The proposal reason that goes with ``graph_gap``: the ranking used no citations."""
+    return f"{gap}: {RELEVANCE_ONLY}"
+
+
 def influence_signals(graph: nx.DiGraph, survey: set[str], recent: set[str]) -> dict[str, dict]:
     """The influence signals of every node (see the module docstring)."""
     signals: dict[str, dict] = {}

@@ -83,6 +83,26 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_header_name(header: str) -> str:
+    """The host part of a ``Host`` header: ``[::1]:8765`` -> ``::1``, ``127.0.0.2:80`` ->
+    ``127.0.0.2``."""
+    header = (header or "").strip()
+    if header.startswith("["):
+        return header[1:].split("]", 1)[0]
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+def is_loopback_host_header(header: str) -> bool:
+    """Whether a request names this machine: any loopback address (127.0.0.0/8, ``[::1]``)
+    or a ``localhost`` name, with or without a port.
+
+    Why not a fixed list: the server may bind 127.0.0.2, and then its own URL
+    carries that Host; a list of three names answered 400 to it.
+    """
+    name = host_header_name(header).lower()
+    return is_loopback(name) or name.endswith(".localhost")
+
+
 def check_bind(host: str, token: str | None) -> None:
     """Refuse to expose the triage page beyond this machine without an access token."""
     if not is_loopback(host) and not token:
@@ -160,6 +180,21 @@ def filtered_queue(db: sqlite_utils.Database, args, taxonomy: Taxonomy) -> list[
     return queue
 
 
+def queue_page(raw: str | None, total: int, size: int | None = None) -> dict:
+    """Which slice of the queue a page shows: ``page`` (1-based, clamped to the last page),
+    ``pages``, ``start``/``end`` offsets. The queue can hold thousands of candidates;
+    without pages only the best 100 were reachable."""
+    try:
+        number = int(raw) if raw not in (None, "") else 1
+    except ValueError as exc:
+        raise BadInput(f"page must be a whole number, not {raw!r}") from exc
+    size = size or QUEUE_PAGE_SIZE
+    pages = max(1, -(-total // size))
+    number = min(max(1, number), pages)
+    start = (number - 1) * size
+    return {"page": number, "pages": pages, "start": start, "end": min(start + size, total)}
+
+
 def with_papers(db: sqlite_utils.Database, items: list[dict]) -> list[dict]:
     """The items, each with ``paper`` (its ``papers`` row, or {}) for display."""
     papers = papers_by_id(db, [item["id"] for item in items])
@@ -212,9 +247,8 @@ def create_app(
         WTF_CSRF_TIME_LIMIT=None,
         MAX_CONTENT_LENGTH=64 * 1024,
     )
-    if is_loopback(host):
-        # DNS rebinding: a page on evil.example resolving to 127.0.0.1 would send Host: evil.example
-        app.config["TRUSTED_HOSTS"] = ["localhost", "127.0.0.1", "[::1]", "::1", ".localhost"]
+    # DNS rebinding: a page on evil.example resolving to 127.0.0.1 would send Host: evil.example
+    app.config["EVLA_LOOPBACK_HOSTS_ONLY"] = is_loopback(host)
     CSRFProtect(app)
     app.jinja_env.globals.update(FILTER_KEYS=FILTER_KEYS, fmt=fmt)
     _register(app)
@@ -243,7 +277,14 @@ def _register(app: Flask) -> None:
 
     @app.before_request
     def guard():
-        request.host  # noqa: B018 -- validates Host against TRUSTED_HOSTS (400 when untrusted)
+        if app.config["EVLA_LOOPBACK_HOSTS_ONLY"] and not is_loopback_host_header(
+            request.headers.get("Host", "")
+        ):
+            return Response(
+                "This page answers only to loopback host names (127.0.0.1, [::1], localhost).\n",
+                status=400,
+                mimetype="text/plain",
+            )
         token = app.config["EVLA_ACCESS_TOKEN"]
         if not token or request.endpoint == "static":
             return None
@@ -292,10 +333,12 @@ def _register(app: Flask) -> None:
         taxonomy = Taxonomy.from_db(db)
         filters = _filters_from(request.args)
         items = filtered_queue(db, request.args, taxonomy)
+        page = queue_page(request.args.get("page"), len(items))
         return render_template(
             "queue.html",
-            items=with_papers(db, items[:QUEUE_PAGE_SIZE]),
+            items=with_papers(db, items[page["start"] : page["end"]]),
             total=len(items),
+            page=page,
             filters=filters,
             taxonomy=taxonomy,
         )
@@ -439,6 +482,7 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
         "known_ids": known_ids,
         "terms": (scores or {}).get("explanation", {}).get("terms") or [],
         "influence": _influence(db, paper_id),
+        "graph_gap": _graph_gap(db),
         "survey": survey,
         "history": decision_history(db, paper_id),
         "current": current,
@@ -449,6 +493,13 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
         "position": position,
         "queue_len": len(ids),
     }
+
+
+def _graph_gap(db: sqlite_utils.Database) -> str | None:
+    """The same sentence `evla propose` prints when there are no citation signals."""
+    from ..scoring.graph import graph_gap
+
+    return graph_gap(db)
 
 
 def _influence(db: sqlite_utils.Database, paper_id: str, shown: int = 10) -> dict | None:
