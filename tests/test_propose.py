@@ -244,3 +244,21 @@ def test_cli_formats(world, tmp_path):
 
     bad = runner.invoke(cli, ["--db", str(path), "propose", "--since", "yesterday"])
     assert bad.exit_code == 2
+
+
+def test_reading_advice_says_how_far_down_the_list_the_expected_relevant_papers_are():
+    """Probabilities are summed in the list's own order (which also weighs influence),
+    and cited works outside the database carry no probability."""
+    from evla_miner.review.propose import reading_advice
+
+    def item(relevance, in_corpus=True):
+        return {"relevance": relevance, "in_corpus": in_corpus}
+
+    proposals = [item(0.9), item(0.8, in_corpus=False), item(0.1), item(0.95), item(0.05)]
+    advice = reading_advice(proposals)
+    # expected relevant 2.0; 95% of it = 1.9 is reached at the 4th entry (0.9 + 0 + 0.1 + 0.95)
+    assert advice == (
+        "read the top 4 of 5: they hold ~95% of the ~2 relevant papers the classifier "
+        "expects in this list"
+    )
+    assert reading_advice([item(0.3), item(0.2)]) is None  # fewer than one expected

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from evla_miner.scoring.estimators import KeywordBaseline, PaperSet, TfidfSvmBaseline
-from evla_miner.scoring.model import reading_depth
+from evla_miner.scoring.reading import reading_depth
 from evla_miner.scoring.rolling import (
     DEFAULT_CUTS,
     RollingData,

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.safe_output import write_csv
-from ..review.propose import is_graph_gap_reason, list_proposals
+from ..review.propose import is_graph_gap_reason, list_proposals, reading_advice
 from ..scoring.graph import graph_gap, relevance_only_reason
 from .common import as_date, echo_jsonl, pass_app, since_until_options
 
@@ -100,11 +100,14 @@ def propose(app, since, until, limit, format_):
       evla propose --limit 0 --format jsonl > proposals.jsonl
     """
     db = app.db()
-    proposals = list_proposals(db, as_date(since), as_date(until), limit)
+    everything = list_proposals(db, as_date(since), as_date(until), None)
     gap = graph_gap(db)
     if gap:
         click.echo(f"note: {relevance_only_reason(gap)}", err=True)
-    print_proposals(proposals, format_)
+    print_proposals(everything[:limit] if limit else everything, format_)
+    advice = reading_advice(everything)
+    if advice and format_ == "table":
+        click.echo(advice)
 
 
 def print_proposals(proposals: list[dict], format_: str = "table") -> None:

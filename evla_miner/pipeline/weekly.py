@@ -184,7 +184,7 @@ def _run(
     from ..ingest.pdfs import process_pdfs
     from ..review.digest import write_digest
     from ..review.notify import deliver_digest
-    from ..review.propose import list_proposals
+    from ..review.propose import list_proposals, reading_advice
     from ..scoring.classify import RELEVANT, score_papers
     from ..scoring.graph import build_graph
 
@@ -249,6 +249,7 @@ def _run(
                     "unreviewed": len(everything),
                     "relevant": len(relevant),
                     "listed": len(result.proposals),
+                    "reading": reading_advice(everything),
                 },
             )
 

@@ -110,6 +110,8 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
             f"Proposals: {propose.get('unreviewed', 0):,} unreviewed candidates{relevant}, top "
             f"{propose.get('listed', 0)} below"
         )
+        if propose.get("reading"):
+            lines.append(f"Reading: {propose['reading']}")
     if demo:
         lines.append("Demo run: bundled snapshot, offline (no PDFs, no citation services)")
     return lines

@@ -40,27 +40,6 @@ NEAREST = 3
 TERMS = 8
 
 
-@dataclass(frozen=True)
-class ReadingDepth:
-    """How far down a ranked queue a reviewer should read (see ``reading_depth``)."""
-
-    papers: int
-    expected_relevant: float
-
-
-def reading_depth(probabilities: Sequence[float] | np.ndarray, share: float = 0.95) -> ReadingDepth:
-    """The fewest top-ranked papers whose relevance probabilities add up to ``share`` of the
-    queue's total: with calibrated probabilities, reading that many is expected to find
-    ``share`` of the week's relevant papers. This is the stopping rule reviewers asked for
-    ("when can I stop?"); the rolling evaluation reports how often it held."""
-    p = np.sort(np.asarray(probabilities, dtype=float))[::-1]
-    total = float(p.sum())
-    if total <= 0:
-        return ReadingDepth(0, 0.0)
-    n = int(np.searchsorted(np.cumsum(p), share * total - 1e-12) + 1)
-    return ReadingDepth(min(n, len(p)), total)
-
-
 def training_hash(examples: Sequence[Example], embedder_id: str, params: dict) -> str:
     """The model's identity: training data, embedder, parameters and ``MODEL_VERSION``
     (scores are stored per model id, so a new id makes every database rescore)."""

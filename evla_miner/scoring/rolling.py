@@ -48,7 +48,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss
 
 from ..core.progress import Reporter
 from .estimators import KEYWORD, PaperSet
-from .model import reading_depth
+from .reading import reading_depth
 from .training import Example, TrainingSet
 
 HORIZON_WEEKS = 8

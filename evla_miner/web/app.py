@@ -48,7 +48,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 from ..core.db import loads, open_db, papers_by_id, resolve_db_path
 from ..core.errors import BadInput, EvlaError
 from ..core.taxonomy import Taxonomy
-from ..review.propose import list_proposals
+from ..review.propose import list_proposals, reading_advice
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -338,6 +338,7 @@ def _register(app: Flask) -> None:
             "queue.html",
             items=with_papers(db, items[page["start"] : page["end"]]),
             total=len(items),
+            reading=reading_advice(items),
             page=page,
             filters=filters,
             taxonomy=taxonomy,
