@@ -197,7 +197,13 @@ def run_eval(
     return {"taxonomy": taxonomy, "relevance": relevance}
 
 
-COMPARED = ("replay.full.recall@10", "static.full.ap", "static.related.ap", "static.full.recall@10")
+COMPARED = (
+    "replay.full.recall@10",
+    "static.full.ap",
+    "static.related.ap",
+    "static.full.recall@10",
+    "static.full.recall@10_2wk",
+)
 
 
 def summary_line(result: dict) -> str:
