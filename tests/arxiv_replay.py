@@ -17,7 +17,9 @@ Runs an ``http.server`` on 127.0.0.1 (ephemeral port) in a thread, so the
 ``429``, ``slow`` (answers after ``slow_seconds``), ``truncate`` (Content-Length
 announced, half the body sent, connection closed), ``truncate-noclen`` (no
 Content-Length, half the body, closed), ``reset`` (TCP RST), ``empty`` (the
-recorded empty feed of id_list=0000.0000, totalResults 0). ``None`` = no fault.
+recorded empty feed of id_list=0000.0000, totalResults 0), ``html`` (a proxy's
+"503 Service Unavailable" HTML page with status 200), ``garbage`` (random-looking
+bytes with status 200). ``None`` = no fault.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ from local_http import LocalHttpServer
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "arxiv_api"
 GOLDEN = FIXTURES / "golden_2026"
 LEGACY = FIXTURES / "legacy_2016"
+HTML_503 = (b"<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head>\n"
+            b"<body><h1>Service Unavailable</h1><p>Back soon.</p></body></html>\n")
+GARBAGE = bytes(range(0x80, 0xa0)) * 8
 ENTRY = re.compile(rb"<entry>.*?</entry>", re.S)
 PUBLISHED = re.compile(rb"<published>([^<]+)</published>")
 CATEGORY = re.compile(rb'<category term="([^"]+)"')
@@ -168,6 +173,8 @@ class ReplayServer:
                 return self._send(handler, int(fault), body)
             if fault == "empty":
                 return self._send(handler, 200, self.empty_feed["body"])
+            if fault in ("html", "garbage"):
+                return self._send(handler, 200, HTML_503 if fault == "html" else GARBAGE)
             status, body = self._answer(args)
             if fault == "slow":
                 time.sleep(self.slow_seconds)

@@ -21,7 +21,6 @@ from local_http import LocalHttpServer
 from evla_miner.scoring.citations import (
     CitationApiError,
     OpenAlexClient,
-    RateLimiter,
     SemanticScholarClient,
 )
 
@@ -242,7 +241,8 @@ def test_s2_fetch_references_from_batch(db):
     assert len(refs["1111.1111"]) == 14
 
 
-def test_rate_limiter_spaces_requests():
+def test_requests_are_paced_by_the_shared_http_client(s2_replay):
+    """Fake clock: time moves only when the client sleeps or the test says so."""
     now = [100.0]
     slept = []
 
@@ -250,13 +250,14 @@ def test_rate_limiter_spaces_requests():
         slept.append(seconds)
         now[0] += seconds
 
-    limiter = RateLimiter(1.0, clock=lambda: now[0], sleep=sleep)
-    limiter.wait()
+    client = s2_client(s2_replay, min_interval=1.0, sleep=sleep, clock=lambda: now[0])
+    client.paper("10.1093/mind/lix.236.433", fields=["title"])
     now[0] += 0.25
-    limiter.wait()
+    client.paper("10.1093/mind/lix.236.433", fields=["title"])
     now[0] += 3.0
-    limiter.wait()
-    assert slept == [0.75]
+    client.paper("10.1093/mind/lix.236.433", fields=["title"])
+    assert slept == [0.75] and client.requests_made == 3
+    assert s2_replay.log[0]["headers"]["User-Agent"].startswith("evla-miner/")
 
 
 def test_backoff_honours_retry_after_and_caps():

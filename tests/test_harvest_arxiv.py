@@ -22,6 +22,7 @@ from evla_miner.ingest.arxiv_client import DEFAULT_ENDPOINT, ArxivClient, ArxivQ
 from evla_miner.cli import cli
 from evla_miner.core.settings import DEFAULT_HARVEST_QUERIES, harvest_queries, harvest_settings
 from evla_miner.core.db import loads, open_db
+from evla_miner.core.http import RequestsTransport
 from evla_miner.ingest.harvest import harvest_arxiv
 from evla_miner.core.progress import Reporter
 from evla_miner.core.records import paper_from_snapshot, upsert_papers
@@ -151,13 +152,16 @@ def test_backoff_is_exponential_and_requests_are_paced(server):
         sleeps.append(round(seconds, 6))
         now[0] += seconds
 
-    client = ArxivClient(server.url, delay_seconds=3.0, page_size=10, retries=4, backoff_seconds=5.0,
-                         sleep=sleep, clock=lambda: now[0])
-    server.faults = ["503", "503", "503"]
     stamps = []
-    session = client._client._session  # the arxiv.Client's requests.Session: stamp each real request
-    original = session.get
-    session.get = lambda url, **kw: (stamps.append(now[0]), original(url, **kw))[1]
+
+    class Stamping(RequestsTransport):  # stamp each real request with the fake clock
+        def send(self, *args, **kwargs):
+            stamps.append(now[0])
+            return super().send(*args, **kwargs)
+
+    client = ArxivClient(server.url, delay_seconds=3.0, page_size=10, retries=4, backoff_seconds=5.0,
+                         sleep=sleep, clock=lambda: now[0], transport=Stamping())
+    server.faults = ["503", "503", "503"]
     page = client.fetch_page("testing", 0, 10, **RELEVANCE)
     client.fetch_page("testing", 10, 10, **RELEVANCE)
     assert page.attempts == 4 and len(page.results) == 10
@@ -219,7 +223,8 @@ def test_same_upsert_rules_as_snapshot_import(db):
     assert row["source"] == "arxiv-api" and result.counts["updated"] == 1
 
 
-@pytest.mark.parametrize("fault", ["503", "429", "slow", "truncate", "truncate-noclen", "reset", "empty"])
+@pytest.mark.parametrize("fault", ["503", "429", "slow", "truncate", "truncate-noclen", "reset", "empty", "html",
+                                   "garbage"])
 def test_faults_on_a_page_are_retried_and_nothing_is_lost(db, server, fault):
     server.faults = [None, fault]  # the second page
     reporter = NotesReporter()
@@ -229,8 +234,27 @@ def test_faults_on_a_page_are_retried_and_nothing_is_lost(db, server, fault):
     assert [r["start"] for r in server.requests][:3] == [0, 7, 7]
     expected = {"503": "HTTP 503", "429": "HTTP 429", "slow": "no response within 0.5 s",
                 "truncate": "truncated response body", "truncate-noclen": "truncated response body",
-                "reset": "connection error", "empty": "empty page"}[fault]
+                "reset": "connection error", "empty": "empty page",
+                "html": "arXiv answered with an HTML page (HTTP 200) instead of an Atom feed "
+                        "(title: 503 Service Unavailable)",
+                "garbage": "arXiv answered with a body that is not XML (HTTP 200) instead of an Atom feed "
+                           "(starts with b'\\x80\\x81\\x82"}[fault]
     assert len(reporter.notes) == 1 and expected in reporter.notes[0] and "retrying in" in reporter.notes[0]
+
+
+def test_a_body_that_is_not_a_feed_is_named_in_the_final_error(server):
+    server.faults = ["html"] * 3
+    client = make_client(server, retries=2)
+    with pytest.raises(ArxivUnavailable) as info:
+        client.fetch_page("testing", 0, 10, **RELEVANCE)
+    assert str(info.value).startswith(
+        "arXiv API unavailable: arXiv answered with an HTML page (HTTP 200) instead of an Atom feed "
+        "(title: 503 Service Unavailable) after 3 attempts")
+    assert "truncated" not in str(info.value)
+    server.faults = ["garbage"]
+    with pytest.raises(ArxivUnavailable, match=r"a body that is not XML \(HTTP 200\) instead of an Atom feed "
+                                               r"\(starts with b'\\x80.* after 1 attempts"):
+        make_client(server, retries=0).fetch_page("testing", 0, 10, **RELEVANCE)
 
 
 def test_persistent_failure_is_one_line_error_and_rerun_resumes(server):
