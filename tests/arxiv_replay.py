@@ -14,7 +14,8 @@ Runs an ``http.server`` on 127.0.0.1 (ephemeral port) in a thread, so the
   opensearch numbers rewritten. Other query terms are ignored.
 
 ``faults`` is a queue consumed one per request before answering: ``503``,
-``429``, ``slow`` (answers after ``slow_seconds``), ``truncate`` (Content-Length
+``429``, ``429-retry-after``
+(with ``Retry-After: 12``), ``slow`` (answers after ``slow_seconds``), ``truncate`` (Content-Length
 announced, half the body sent, connection closed), ``truncate-noclen`` (no
 Content-Length, half the body, closed), ``reset`` (TCP RST), ``empty`` (the
 recorded empty feed of id_list=0000.0000, totalResults 0), ``html`` (a proxy's
@@ -171,6 +172,8 @@ class ReplayServer:
             if fault in ("503", "429"):
                 body = b"Service Unavailable" if fault == "503" else b"Rate exceeded."
                 return self._send(handler, int(fault), body)
+            if fault == "429-retry-after":
+                return self._send(handler, 429, b"Rate exceeded.", {"Retry-After": "12"})
             if fault == "empty":
                 return self._send(handler, 200, self.empty_feed["body"])
             if fault in ("html", "garbage"):
@@ -201,10 +204,12 @@ class ReplayServer:
             pass  # the client gave up on a slow answer
 
     @staticmethod
-    def _send(handler, status: int, body: bytes) -> None:
+    def _send(handler, status: int, body: bytes, headers: dict | None = None) -> None:
         handler.send_response(status)
         handler.send_header("Content-Type", "application/atom+xml; charset=utf-8")
         handler.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(body)
 

@@ -29,7 +29,9 @@ class LocalHttpServer:
         self.close()
 
 
-def trickling_handler(body: bytes, content_type: str, interval: float = 0.2, slow_seconds: float = 6.0):
+def trickling_handler(
+    body: bytes, content_type: str, interval: float = 0.2, slow_seconds: float = 6.0
+):
     """A handler class answering every GET and POST with ``body``: status and headers (with the full
     Content-Length) at once, then one byte every ``interval`` seconds for ``slow_seconds``, then the
     rest. A client whose timeout applies per read waits the whole ``slow_seconds``. The start time

@@ -3,17 +3,19 @@ and on bodies that are not a feed."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import arxiv
 import pytest
-
 from arxiv_replay import LEGACY, golden
+
 from evla_miner.ingest import atom
 
-UTC = timezone.utc
-HTML_503 = (b"<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head>"
-            b"<body><h1>Service Unavailable</h1></body></html>\n")
+UTC = UTC
+HTML_503 = (
+    b"<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head>"
+    b"<body><h1>Service Unavailable</h1></body></html>\n"
+)
 
 
 def test_2026_pages_totals_and_entries():
@@ -29,8 +31,15 @@ def test_2026_pages_totals_and_entries():
 def test_2026_entry_fields():
     first = atom.parse(golden("q_testing_s0_m10")["body"]).entries[0]
     assert first.entry_id == "http://arxiv.org/abs/2202.12139v1"
-    assert first.title == "Testing Deep Learning Models: A First Comparative Study of Multiple Testing Techniques"
-    assert [a.name for a in first.authors][:3] == ["Mohit Kumar Ahuja", "Arnaud Gotlieb", "Helge Spieker"]
+    assert (
+        first.title
+        == "Testing Deep Learning Models: A First Comparative Study of Multiple Testing Techniques"
+    )
+    assert [a.name for a in first.authors][:3] == [
+        "Mohit Kumar Ahuja",
+        "Arnaud Gotlieb",
+        "Helge Spieker",
+    ]
     assert first.doi == "10.1109/ICSTW55395.2022.00035"
     assert first.comment == "Artificial Intelligence in Software Testing 2022 workshop @ ICST 2022"
     assert first.journal_ref.startswith("Artificial Intelligence in Software Testing @ 2022 IEEE")
@@ -45,24 +54,43 @@ def test_2016_format():
     assert (feed.total, feed.start, len(feed.entries)) == (1, 0, 1)
     (result,) = feed.entries
     assert result.get_short_id() == "1111.2011v2"
-    assert result.title == "Quantum Criticality for Extended Nodes on a Bethe Lattice in the Large Connectivity Limit"
-    assert [a.name for a in result.authors] == ["James M. Murray", "Adrian Del Maestro", "Zlatko Tesanovic"]
+    assert (
+        result.title == "Quantum Criticality for Extended Nodes on a Bethe Lattice in the Large "
+        "Connectivity Limit"
+    )
+    assert [a.name for a in result.authors] == [
+        "James M. Murray",
+        "Adrian Del Maestro",
+        "Zlatko Tesanovic",
+    ]
     assert result.published == datetime(2011, 11, 8, 18, 48, 36, tzinfo=UTC)
     assert result.updated == datetime(2012, 4, 2, 12, 38, 54, tzinfo=UTC)
     assert result.pdf_url == "http://arxiv.org/pdf/1111.2011v2"
-    assert [(link.title, link.rel) for link in result.links] == [("doi", "related"), (None, "alternate"),
-                                                                ("pdf", "related")]
-    assert (result.primary_category, result.categories) == ("cond-mat.str-el", ["cond-mat.str-el", "cond-mat.stat-mech"])
+    assert [(link.title, link.rel) for link in result.links] == [
+        ("doi", "related"),
+        (None, "alternate"),
+        ("pdf", "related"),
+    ]
+    assert (result.primary_category, result.categories) == (
+        "cond-mat.str-el",
+        ["cond-mat.str-el", "cond-mat.stat-mech"],
+    )
     assert result.comment == "8 pages, 3 figures. Published version"
-    assert (result.journal_ref, result.doi) == ("Phys. Rev. B 85, 115117 (2012)", "10.1103/PhysRevB.85.115117")
+    assert (result.journal_ref, result.doi) == (
+        "Phys. Rev. B 85, 115117 (2012)",
+        "10.1103/PhysRevB.85.115117",
+    )
 
 
-@pytest.mark.parametrize("name, total, count", [
-    ("search_au_del_maestro.xml", 31, 10),
-    ("search_au_del_maestro_ANDNOT_ti_checkerboard_OR_ti_Pyrochlore.xml", 24, 10),
-    ("search_au_del_maestro_AND_ti_checkerboard.xml", 1, 1),
-    ("search_au_del_maestro_AND_ti_quantum_criticality.xml", 2, 2),
-])
+@pytest.mark.parametrize(
+    "name, total, count",
+    [
+        ("search_au_del_maestro.xml", 31, 10),
+        ("search_au_del_maestro_ANDNOT_ti_checkerboard_OR_ti_Pyrochlore.xml", 24, 10),
+        ("search_au_del_maestro_AND_ti_checkerboard.xml", 1, 1),
+        ("search_au_del_maestro_AND_ti_quantum_criticality.xml", 2, 2),
+    ],
+)
 def test_2016_searches(name, total, count):
     feed = atom.parse((LEGACY / name).read_bytes())
     assert (feed.total, len(feed.entries)) == (total, count)
@@ -71,7 +99,10 @@ def test_2016_searches(name, total, count):
 
 def test_old_style_ids_affiliations_and_title_zero():
     (old,) = atom.parse(golden("id_astro-ph_0601001")["body"]).entries
-    assert old.get_short_id() == "astro-ph/0601001v1" and old.pdf_url == "https://arxiv.org/pdf/astro-ph/0601001v1"
+    assert (
+        old.get_short_id() == "astro-ph/0601001v1"
+        and old.pdf_url == "https://arxiv.org/pdf/astro-ph/0601001v1"
+    )
     assert old.authors[0].name == "Andrew Gould" and old.authors[0].affiliation == ["Ohio State"]
     (quant,) = atom.parse(golden("id_quant-ph_0201082v1")["body"]).entries
     assert quant.get_short_id() == "quant-ph/0201082v1"
@@ -92,16 +123,30 @@ def test_empty_and_error_feeds():
     assert atom.error_message(HTML_503) is None
 
 
-@pytest.mark.parametrize("body, message", [
-    (HTML_503, "an HTML page instead of an Atom feed (title: 503 Service Unavailable)"),
-    (b"<html><body>busy</body></html>", "an HTML page instead of an Atom feed (title: (no title))"),
-    (b"\x89\x02\xff\x00garbage bytes",
-     "a body that is not XML instead of an Atom feed (starts with b'\\x89\\x02\\xff\\x00garbage bytes')"),
-    (b"", "an empty body instead of an Atom feed (0 bytes)"),
-    (b'<?xml version="1.0"?><rss><channel/></rss>',
-     "an XML document that is not Atom instead of an Atom feed (starts with b'<?xml"),
-    (b'{"error": "busy"}', "a body that is not XML instead of an Atom feed (starts with b'{\"error\": \"busy\"}')"),
-])
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (HTML_503, "an HTML page instead of an Atom feed (title: 503 Service Unavailable)"),
+        (
+            b"<html><body>busy</body></html>",
+            "an HTML page instead of an Atom feed (title: (no title))",
+        ),
+        (
+            b"\x89\x02\xff\x00garbage bytes",
+            "a body that is not XML instead of an Atom feed "
+            "(starts with b'\\x89\\x02\\xff\\x00garbage bytes')",
+        ),
+        (b"", "an empty body instead of an Atom feed (0 bytes)"),
+        (
+            b'<?xml version="1.0"?><rss><channel/></rss>',
+            "an XML document that is not Atom instead of an Atom feed (starts with b'<?xml",
+        ),
+        (
+            b'{"error": "busy"}',
+            'a body that is not XML instead of an Atom feed (starts with b\'{"error": "busy"}\')',
+        ),
+    ],
+)
 def test_bodies_that_are_not_a_feed_say_what_they_are(body, message):
     with pytest.raises(atom.NotAFeed) as info:
         atom.parse(body)
@@ -111,7 +156,9 @@ def test_bodies_that_are_not_a_feed_say_what_they_are(body, message):
 
 def test_truncated_and_malformed_feeds():
     body = golden("q_testing_s0_m10")["body"]
-    with pytest.raises(atom.NotAFeed, match=r"^truncated response body \(the Atom feed stops after") as info:
+    with pytest.raises(
+        atom.NotAFeed, match=r"^truncated response body \(the Atom feed stops after"
+    ) as info:
         atom.parse(body[: len(body) // 2])
     assert info.value.what is None
     broken = body.replace(b"</title>", b"</titel>", 1)

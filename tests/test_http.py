@@ -4,14 +4,16 @@ the requests transport's deadline, size cap and truncation checks against 127.0.
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-
 from local_http import LocalHttpServer, trickling_handler
+
+from evla_miner import __version__
 from evla_miner.core.http import (
+    PROJECT_URL,
     USER_AGENT,
     BodyTooLarge,
     ConnectionFailed,
@@ -23,12 +25,13 @@ from evla_miner.core.http import (
     TruncatedBody,
     backoff_seconds,
     retry_after_seconds,
+    user_agent,
 )
-from evla_miner import __version__
 
 
 class FakeTransport:
-    """Answers from a script (a Response, or an exception to raise); stamps each attempt with the fake clock."""
+    """Answers from a script (a Response, or an exception to raise); stamps each attempt with the
+    fake clock."""
 
     def __init__(self, clock, script):
         self.clock = clock
@@ -72,17 +75,26 @@ def test_one_user_agent_for_the_whole_tool(fake_time):
     assert transport.calls[0]["headers"] == {"Accept": "application/json", "User-Agent": USER_AGENT}
 
 
+def test_user_agent_names_version_project_and_contact():
+    assert (
+        user_agent() == f"evla-miner/{__version__} (+literature survey maintenance; {PROJECT_URL})"
+    )
+    assert user_agent("survey@example.org").endswith(f"{PROJECT_URL}; mailto:survey@example.org)")
+    assert HttpClient(user_agent=user_agent("a@b.c")).user_agent.endswith("mailto:a@b.c)")
+
+
 def test_pacing_spaces_request_starts_retries_included(fake_time):
     now, sleeps, _ = fake_time
-    client, transport = client_with(fake_time, [ok(503), ok(), ok(), ok()], min_interval=3.0, retries=2,
-                                    backoff_base=1.0)
+    client, transport = client_with(
+        fake_time, [ok(503), ok(), ok(), ok()], min_interval=3.0, retries=2, backoff_base=1.0
+    )
     assert client.request("GET", "http://example.test/x").attempts == 2
     now[0] += 1.0
     client.request("GET", "http://example.test/x")
     now[0] += 10.0
     client.request("GET", "http://example.test/x")
     starts = [c["at"] for c in transport.calls]
-    assert [round(b - a, 6) for a, b in zip(starts, starts[1:])] == [3.0, 3.0, 10.0]
+    assert [round(b - a, 6) for a, b in zip(starts, starts[1:], strict=False)] == [3.0, 3.0, 10.0]
     assert sleeps == [1.0, 2.0, 2.0]  # backoff 1 s then pacing tops it up to 3 s; 2 s of pacing
     assert (client.requests_made, client.retries_made) == (4, 1)
 
@@ -90,9 +102,23 @@ def test_pacing_spaces_request_starts_retries_included(fake_time):
 def test_backoff_is_exponential_capped_and_honours_retry_after(fake_time):
     _, sleeps, _ = fake_time
     messages = []
-    script = [ok(503), ok(429, headers={"Retry-After": "30"}), ok(500), RequestTimeout(60), ok(502), ok()]
-    client, _ = client_with(fake_time, script, name="arXiv", retries=5, backoff_base=5.0, backoff_max=40.0,
-                            on_retry=messages.append)
+    script = [
+        ok(503),
+        ok(429, headers={"Retry-After": "30"}),
+        ok(500),
+        RequestTimeout(60),
+        ok(502),
+        ok(),
+    ]
+    client, _ = client_with(
+        fake_time,
+        script,
+        name="arXiv",
+        retries=5,
+        backoff_base=5.0,
+        backoff_max=40.0,
+        on_retry=messages.append,
+    )
     response = client.request("GET", "http://example.test/x")
     assert (response.status, response.attempts) == (200, 6)
     assert sleeps == [5.0, 30.0, 20.0, 40.0, 40.0]
@@ -104,8 +130,12 @@ def test_retries_used_up(fake_time):
     client, _ = client_with(fake_time, [ok(503), ok(503)], retries=1, backoff_base=0)
     last = client.request("GET", "http://example.test/x")
     assert (last.status, last.attempts) == (503, 2)  # the caller decides what a final 503 means
-    client, _ = client_with(fake_time, [ConnectionFailed("Connection reset by peer")] * 3, retries=2, backoff_base=0)
-    with pytest.raises(ConnectionFailed, match=r"connection error \(Connection reset by peer\)") as info:
+    client, _ = client_with(
+        fake_time, [ConnectionFailed("Connection reset by peer")] * 3, retries=2, backoff_base=0
+    )
+    with pytest.raises(
+        ConnectionFailed, match=r"connection error \(Connection reset by peer\)"
+    ) as info:
         client.request("GET", "http://example.test/x")
     assert info.value.attempts == 3
 
@@ -124,9 +154,16 @@ def test_what_is_not_retried(fake_time):
 def test_check_hook_retries_a_body_the_caller_cannot_use(fake_time):
     _, sleeps, _ = fake_time
     messages = []
-    client, transport = client_with(fake_time, [ok(body=b""), ok(body=b"<feed/>")], retries=2, backoff_base=2.0,
-                                    on_retry=messages.append)
-    response = client.request("GET", "http://example.test/x", check=lambda r: None if r.body else "empty body")
+    client, transport = client_with(
+        fake_time,
+        [ok(body=b""), ok(body=b"<feed/>")],
+        retries=2,
+        backoff_base=2.0,
+        on_retry=messages.append,
+    )
+    response = client.request(
+        "GET", "http://example.test/x", check=lambda r: None if r.body else "empty body"
+    )
     assert (response.body, response.attempts, sleeps) == (b"<feed/>", 2, [2.0])
     assert messages == ["HTTP: empty body; retrying in 2 s (attempt 2/3)"]
 
@@ -134,7 +171,7 @@ def test_check_hook_retries_a_body_the_caller_cannot_use(fake_time):
 def test_retry_after_forms():
     assert retry_after_seconds("7") == 7.0 and retry_after_seconds(None) is None
     assert retry_after_seconds("soon") is None and retry_after_seconds("-3") == 0.0
-    later = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=120), usegmt=True)
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=120), usegmt=True)
     assert 110 <= retry_after_seconds(later) <= 121
     assert backoff_seconds(1, 5, 60, retry_after=7) == 7 and backoff_seconds(5, 5, 60) == 60
 
@@ -158,8 +195,14 @@ def serve(handler_body):
 
 
 def send(url, timeout=5.0, max_bytes=None, check_headers=None):
-    return RequestsTransport().send("GET", url, headers={"User-Agent": USER_AGENT}, timeout=timeout,
-                                    max_bytes=max_bytes, check_headers=check_headers)
+    return RequestsTransport().send(
+        "GET",
+        url,
+        headers={"User-Agent": USER_AGENT},
+        timeout=timeout,
+        max_bytes=max_bytes,
+        check_headers=check_headers,
+    )
 
 
 def test_trickled_body_ends_at_the_deadline():
@@ -189,6 +232,41 @@ def test_stalled_body_ends_at_the_deadline_not_a_read_later():
             send(http.base_url + "/", timeout=1.0)
         elapsed = time.monotonic() - began
     assert elapsed < 1.4
+
+
+def test_trickled_headers_end_at_the_deadline():
+    """urllib3 bounds each read of the status line and headers, not their sum: a watchdog does."""
+    head = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Pad: "
+        + b"p" * 40
+        + b"\r\nContent-Length: 2\r\n\r\nok"
+    )
+
+    def trickle_head(handler):
+        try:
+            for index in range(len(head)):
+                handler.wfile.write(head[index : index + 1])
+                handler.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass  # the client gave up
+        handler.close_connection = True
+
+    with LocalHttpServer(serve(trickle_head)) as http:
+        began = time.monotonic()
+        with pytest.raises(RequestTimeout, match="no response within 1 s"):
+            send(http.base_url + "/", timeout=1.0)
+        elapsed = time.monotonic() - began
+        # the session is still usable: the watchdog is not left armed on a pooled connection
+        with LocalHttpServer(serve(answer(b"fine"))) as other:
+            transport = RequestsTransport()
+            for _ in range(3):
+                assert (
+                    transport.send("GET", other.base_url + "/", headers={}, timeout=0.5).body
+                    == b"fine"
+                )
+                time.sleep(0.6)  # past a stale timer's deadline, if one were left running
+    assert elapsed < 3.0, f"took {elapsed:.1f} s"
 
 
 def answer(body, status=200, content_type="text/plain", length=None, close=False):

@@ -7,10 +7,10 @@ from __future__ import annotations
 import time
 
 import pytest
-
 from arxiv_replay import golden
 from local_http import LocalHttpServer, trickling_handler
 from pdf_factory import paper_pdf
+
 from evla_miner.ingest.arxiv_client import ArxivClient, ArxivUnavailable
 from evla_miner.ingest.pdfs import DownloadError, PdfClient
 from evla_miner.scoring.citations import CitationApiError, SemanticScholarClient
@@ -23,8 +23,14 @@ def test_arxiv_request_is_bounded_by_one_deadline():
     handler = trickling_handler(golden("id_0000.0000")["body"], "application/atom+xml")
     notes = []
     with LocalHttpServer(handler) as http:
-        client = ArxivClient(f"{http.base_url}/api/query", delay_seconds=0, retries=1, backoff_seconds=0.01,
-                             timeout_seconds=DEADLINE, on_retry=notes.append)
+        client = ArxivClient(
+            f"{http.base_url}/api/query",
+            delay_seconds=0,
+            retries=1,
+            backoff_seconds=0.01,
+            timeout_seconds=DEADLINE,
+            on_retry=notes.append,
+        )
         began = time.monotonic()
         with pytest.raises(ArxivUnavailable, match="no response within 1 s after 2 attempts"):
             client.fetch_page("all:testing", 0, 10)
@@ -49,8 +55,13 @@ def test_citation_request_is_bounded_by_one_deadline():
     handler = trickling_handler(b'{"paperId": "abc", "title": "A slow answer"}', "application/json")
     waits = []
     with LocalHttpServer(handler) as http:
-        client = SemanticScholarClient(base_url=f"{http.base_url}/graph/v1", min_interval=0, timeout=DEADLINE,
-                                       max_retries=2, sleep=waits.append)
+        client = SemanticScholarClient(
+            base_url=f"{http.base_url}/graph/v1",
+            min_interval=0,
+            timeout=DEADLINE,
+            max_retries=2,
+            sleep=waits.append,
+        )
         began = time.monotonic()
         with pytest.raises(CitationApiError, match="no response within 1 s"):
             client.paper("ARXIV:2401.00001")

@@ -34,9 +34,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
-from typing import Callable, Mapping, Protocol
+from typing import Protocol
 
 import requests
 import requests.adapters
@@ -128,7 +129,7 @@ class TruncatedBody(TransportError):
 
 
 class BodyTooLarge(TransportError):
-    """Over the size cap: ``declared`` is the announced Content-Length, None when counted while reading."""
+    """Over the size cap: ``declared`` is the announced Content-Length, None if counted."""
 
     kind = "BodyTooLarge"
 
@@ -200,7 +201,12 @@ class RequestsTransport:
         _WATCH.deadline = deadline
         try:
             response = self.session.request(
-                method, url, headers=dict(headers), params=params, data=data, stream=True,
+                method,
+                url,
+                headers=dict(headers),
+                params=params,
+                data=data,
+                stream=True,
                 # total: connecting and waiting for the headers share one budget
                 timeout=urllib3.Timeout(total=timeout, connect=timeout, read=timeout),
             )
@@ -217,7 +223,9 @@ class RequestsTransport:
         finally:
             _WATCH.deadline = None
         with response:
-            head = Response(response.status_code, response.headers, b"", response.url, response.reason or "")
+            head = Response(
+                response.status_code, response.headers, b"", response.url, response.reason or ""
+            )
             if check_headers is not None:
                 check_headers(head)
             declared = response.headers.get("Content-Length", "")
@@ -275,7 +283,7 @@ def _limit_socket_wait(raw: urllib3.BaseHTTPResponse, remaining: float) -> None:
 
 
 class _Watch(threading.local):
-    """The deadline of the request this thread is sending (None outside ``RequestsTransport.send``)."""
+    """The deadline of the request this thread is sending (None outside ``send``)."""
 
     deadline: float | None = None
 
@@ -368,8 +376,10 @@ class Pacer:
         self._last_start = self.clock()
 
 
-def backoff_seconds(attempt: int, base: float, maximum: float, retry_after: float | None = None) -> float:
-    """The wait before retry ``attempt`` (1-based): exponential, at least ``retry_after``, capped."""
+def backoff_seconds(
+    attempt: int, base: float, maximum: float, retry_after: float | None = None
+) -> float:
+    """Wait before retry ``attempt`` (1-based): exponential, at least ``retry_after``, capped."""
     wait = base * 2 ** (attempt - 1)
     if retry_after is not None:
         wait = max(wait, retry_after)
@@ -377,7 +387,7 @@ def backoff_seconds(attempt: int, base: float, maximum: float, retry_after: floa
 
 
 def retry_after_seconds(value: str | None) -> float | None:
-    """A ``Retry-After`` value (seconds or an HTTP date) in seconds from now; None if absent or unreadable."""
+    """A ``Retry-After`` value (seconds or an HTTP date) in seconds from now; None if unusable."""
     if not value:
         return None
     value = value.strip()
@@ -397,8 +407,15 @@ def retry_after_seconds(value: str | None) -> float | None:
 def short_reason(exc: BaseException) -> str:
     """The innermost reason of a requests/urllib3/socket error, on one line."""
     text = str(exc)
-    for marker in ("Connection reset by peer", "Connection refused", "Connection aborted", "Name or service not known",
-                   "Remote end closed connection", "IncompleteRead", "timed out"):
+    for marker in (
+        "Connection reset by peer",
+        "Connection refused",
+        "Connection aborted",
+        "Name or service not known",
+        "Remote end closed connection",
+        "IncompleteRead",
+        "timed out",
+    ):
         if marker in text:
             return marker
     return " ".join(text.split())[:160] or type(exc).__name__
@@ -435,7 +452,9 @@ class HttpClient:
 
     def __post_init__(self) -> None:
         if self.min_interval < 0 or self.retries < 0 or self.backoff_base < 0 or self.timeout <= 0:
-            raise BadInput("pacing, retries and backoff must be non-negative and the timeout positive")
+            raise BadInput(
+                "pacing, retries and backoff must be non-negative and the timeout positive"
+            )
         self.pacer = Pacer(self.min_interval, clock=self.clock, sleep=self.sleep)
         if self.transport is None:
             self.transport = RequestsTransport()
@@ -478,8 +497,14 @@ class HttpClient:
             retry_after = None
             try:
                 response = self.transport.send(
-                    method, url, headers=send_headers, params=params, data=data, timeout=self.timeout,
-                    max_bytes=cap, check_headers=check_headers,
+                    method,
+                    url,
+                    headers=send_headers,
+                    params=params,
+                    data=data,
+                    timeout=self.timeout,
+                    max_bytes=cap,
+                    check_headers=check_headers,
                 )
             except TransportError as failure:
                 failure.attempts = attempt
@@ -499,5 +524,7 @@ class HttpClient:
             self.retries_made += 1
             if self.on_retry is not None:
                 said = reason if reason.startswith(f"{self.name} ") else f"{self.name}: {reason}"
-                self.on_retry(f"{said}; retrying in {wait:g} s (attempt {attempt + 1}/{retries + 1})")
+                self.on_retry(
+                    f"{said}; retrying in {wait:g} s (attempt {attempt + 1}/{retries + 1})"
+                )
             self.sleep(wait)

@@ -47,6 +47,7 @@ DEFAULT_ENDPOINT = "https://export.arxiv.org/api/query"
 ENDPOINT_ENV = "EVLA_ARXIV_API_URL"
 API_PAGE_LIMIT = 2000  # arXiv user manual §3.1.1.2: slices of at most 2000
 RETRY_STATUSES = (429, *range(500, 600))  # rate limited or any server error
+MAX_PAGE_BYTES = 64 * 1024 * 1024  # a full 2000-entry page is a few MB; more is not a feed
 
 
 class ArxivUnavailable(EvlaError):
@@ -78,7 +79,8 @@ class ArxivClient:
     ``on_retry(message)`` is called before every backoff wait, so a command can
     tell the user what is going on ("HTTP 503, retrying in 8 s (attempt 2/6)").
     ``sleep``/``clock`` are injectable for tests that want to observe waits;
-    ``transport`` replaces the HTTP engine (``core.http.Transport``).
+    ``transport`` replaces the HTTP engine (``core.http.Transport``); a body over
+    ``max_bytes`` is refused, not retried.
     """
 
     def __init__(
@@ -94,6 +96,7 @@ class ArxivClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         transport: Transport | None = None,
+        max_bytes: int = MAX_PAGE_BYTES,
     ):
         if not 1 <= page_size <= API_PAGE_LIMIT:
             raise BadInput(f"page size must be 1..{API_PAGE_LIMIT} (arXiv's limit), got {page_size}")
@@ -108,22 +111,36 @@ class ArxivClient:
         self.timeout_seconds = float(timeout_seconds)
         self.on_retry = on_retry or (lambda message: None)
         self.http = HttpClient(
-            name="arXiv", min_interval=self.delay_seconds, timeout=self.timeout_seconds, retries=self.retries,
-            backoff_base=self.backoff_seconds, backoff_max=self.max_backoff_seconds, retry_statuses=RETRY_STATUSES,
-            on_retry=lambda message: self.on_retry(message), sleep=sleep, clock=clock, transport=transport,
+            name="arXiv",
+            min_interval=self.delay_seconds,
+            timeout=self.timeout_seconds,
+            retries=self.retries,
+            backoff_base=self.backoff_seconds,
+            backoff_max=self.max_backoff_seconds,
+            retry_statuses=RETRY_STATUSES,
+            max_bytes=max_bytes,
+            on_retry=lambda message: self.on_retry(message),
+            sleep=sleep,
+            clock=clock,
+            transport=transport,
         )
 
     @classmethod
     def from_settings(
-        cls, settings: dict, on_retry: Callable[[str], None] | None = None, endpoint: str | None = None
+        cls,
+        settings: dict,
+        on_retry: Callable[[str], None] | None = None,
+        endpoint: str | None = None,
     ) -> "ArxivClient":
         """A client from ``config.harvest_settings()`` (flag > env > evla.toml > default)."""
         keys = ("delay_seconds", "page_size", "retries", "backoff_seconds", "max_backoff_seconds", "timeout_seconds")
         return cls(endpoint=endpoint, on_retry=on_retry, **{k: settings[k] for k in keys if k in settings})
 
     def __repr__(self) -> str:
-        return (f"ArxivClient({self.endpoint!r}, delay={self.delay_seconds}s, page_size={self.page_size}, "
-                f"retries={self.retries})")
+        return (
+            f"ArxivClient({self.endpoint!r}, delay={self.delay_seconds}s, "
+            f"page_size={self.page_size}, retries={self.retries})"
+        )
 
     @property
     def requests_made(self) -> int:
@@ -144,7 +161,8 @@ class ArxivClient:
         sort_by: arxiv.SortCriterion = arxiv.SortCriterion.SubmittedDate,
         sort_order: arxiv.SortOrder = arxiv.SortOrder.Ascending,
     ) -> str:
-        """The query URL (user manual §3.1.1: search_query, id_list, start, max_results, sortBy, sortOrder)."""
+        """The query URL, with the parameters of the user manual §3.1.1
+        (search_query, id_list, start, max_results, sortBy, sortOrder)."""
         args = {
             "search_query": query,
             "id_list": ",".join(id_list or []),
@@ -190,7 +208,9 @@ class ArxivClient:
         try:
             response = self.http.request("GET", url, check=lambda r: read(r)[1])
         except InvalidRequest as exc:  # invalid URL and the like
-            raise ArxivUnavailable(f"cannot reach the arXiv API at {self.endpoint}: {exc}") from None
+            raise ArxivUnavailable(
+                f"cannot reach the arXiv API at {self.endpoint}: {exc}"
+            ) from None
         except TransportError as exc:
             raise self._unavailable(str(exc), exc.attempts) from None
         status = response.status
@@ -207,10 +227,14 @@ class ArxivClient:
         return Page(feed.total, feed.entries, response.attempts, problem is not None)
 
     def _unavailable(self, reason: str, attempts: int) -> ArxivUnavailable:
-        return ArxivUnavailable(f"arXiv API unavailable: {reason} after {attempts} attempts ({self.endpoint})")
+        return ArxivUnavailable(
+            f"arXiv API unavailable: {reason} after {attempts} attempts ({self.endpoint})"
+        )
 
 
-def _read(response: Response, start: int, expect_results: bool) -> tuple[atom.Feed | None, str | None]:
+def _read(
+    response: Response, start: int, expect_results: bool
+) -> tuple[atom.Feed | None, str | None]:
     """(feed, None) for a usable 200 page; (None, reason) for a body that is not a feed;
     (feed, reason) for a suspect empty page. Other statuses are judged by the caller."""
     if response.status != 200:
@@ -220,7 +244,10 @@ def _read(response: Response, start: int, expect_results: bool) -> tuple[atom.Fe
     except atom.NotAFeed as exc:
         if exc.what is None:  # a broken feed: truncated, malformed
             return None, str(exc)
-        return None, f"arXiv answered with {exc.what} (HTTP {response.status}) instead of an Atom feed ({exc.detail})"
+        return None, (
+            f"arXiv answered with {exc.what} (HTTP {response.status}) "
+            f"instead of an Atom feed ({exc.detail})"
+        )
     if feed.error:
         return feed, None  # an error feed: retrying cannot help
     if not feed.entries and (start > 0 or feed.total > 0 or expect_results):

@@ -28,7 +28,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import arxiv
 from lxml import etree
@@ -53,7 +53,9 @@ class NotAFeed(ValueError):
     None for a feed that is broken (truncated, malformed, missing a field).
     """
 
-    def __init__(self, message: str | None = None, *, what: str | None = None, detail: str | None = None):
+    def __init__(
+        self, message: str | None = None, *, what: str | None = None, detail: str | None = None
+    ):
         super().__init__(message or f"{what} instead of an Atom feed ({detail})")
         self.what = what
         self.detail = detail
@@ -61,7 +63,7 @@ class NotAFeed(ValueError):
 
 @dataclass(frozen=True)
 class Feed:
-    """One page: arXiv's total for the query, the page's start index, its entries, an error message."""
+    """One page: arXiv's total for the query, the page's start index, its entries, an error."""
 
     total: int
     start: int
@@ -73,13 +75,17 @@ def parse(content: bytes) -> Feed:
     """The feed in ``content``; raises ``NotAFeed`` when it is not a complete Atom feed."""
     if _looks_like_html(content):
         raise NotAFeed(what="an HTML page", detail=f"title: {_html_title(content)}")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, recover=False)
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, huge_tree=False, recover=False
+    )
     try:
         root = etree.fromstring(content, parser=parser)
     except etree.XMLSyntaxError as exc:
         raise _unreadable(content, exc) from None
     if root is None or root.tag != FEED_TAG:
-        raise NotAFeed(what="an XML document that is not Atom", detail=f"starts with {_head(content)}")
+        raise NotAFeed(
+            what="an XML document that is not Atom", detail=f"starts with {_head(content)}"
+        )
     total = _int(root, "opensearch:totalResults")
     start = _int(root, "opensearch:startIndex", default=0)
     entries: list[arxiv.Result] = []
@@ -115,12 +121,18 @@ def _result(entry: etree._Element, entry_id: str) -> arxiv.Result:
         for author in entry.iterfind("atom:author", NS)
     ]
     links = [
-        arxiv.Result.Link(link.get("href"), title=link.get("title"), rel=link.get("rel") or "",
-                          content_type=link.get("type"))
+        arxiv.Result.Link(
+            link.get("href"),
+            title=link.get("title"),
+            rel=link.get("rel") or "",
+            content_type=link.get("type"),
+        )
         for link in entry.iterfind("atom:link", NS)
         if link.get("href") is not None
     ]
-    categories = [c.get("term") for c in entry.iterfind("atom:category", NS) if c.get("term") is not None]
+    categories = [
+        c.get("term") for c in entry.iterfind("atom:category", NS) if c.get("term") is not None
+    ]
     primary = entry.find("arxiv:primary_category", NS)
     return arxiv.Result(
         entry_id=entry_id,
@@ -159,10 +171,12 @@ def _datetime(entry: etree._Element, path: str, entry_id: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise NotAFeed(f"Atom feed entry {entry_id} without a readable <{path.split(':')[1]}>") from None
+        raise NotAFeed(
+            f"Atom feed entry {entry_id} without a readable <{path.split(':')[1]}>"
+        ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 # --- saying what a bad body is ----------------------------------------------------
@@ -191,7 +205,9 @@ def _unreadable(content: bytes, exc: etree.XMLSyntaxError) -> NotAFeed:
     head = stripped[:2048]
     if head.startswith(b"<?xml") or b"<feed" in head:
         if not stripped.endswith(b"</feed>"):
-            return NotAFeed(f"truncated response body (the Atom feed stops after {len(content):,} bytes)")
+            return NotAFeed(
+                f"truncated response body (the Atom feed stops after {len(content):,} bytes)"
+            )
         return NotAFeed(f"malformed Atom feed ({' '.join(str(exc).split())[:160]})")
     return NotAFeed(what="a body that is not XML", detail=f"starts with {_head(content)}")
 

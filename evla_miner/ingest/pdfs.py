@@ -86,7 +86,9 @@ class PdfClient:
     def fetch(self, url: str) -> bytes:
         """GET one PDF; raises ``DownloadError`` saying why the body is not a usable PDF."""
         try:
-            response = self.http.request("GET", url, retry_statuses=(), check_headers=_check_pdf_headers)
+            response = self.http.request(
+                "GET", url, retry_statuses=(), check_headers=_check_pdf_headers
+            )
         except BodyTooLarge as exc:
             raise DownloadError(str(exc)) from None
         except TransportError as exc:
@@ -107,7 +109,7 @@ class PdfClient:
 
 
 def _check_pdf_headers(head: Response) -> None:
-    """Refuse an answer before its body is read: not a 200, or a content type that is not a PDF's."""
+    """Refuse an answer before its body is read: not a 200, or not a PDF's content type."""
     if head.status != 200:
         raise DownloadError(f"HTTP {head.status} {head.reason}".strip())
     content_type = (head.headers.get("Content-Type") or "").split(";")[0].strip().lower()

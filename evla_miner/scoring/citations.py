@@ -44,6 +44,9 @@ from ..core.http import HttpClient, Response, Transport, TransportError, retry_a
 from ..core.records import arxiv_id_or_none
 
 
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a 500-paper batch with references is a few MB
+
+
 class CitationApiError(EvlaError):
     """A citation service refused a request (bad request, auth) or kept failing after retries."""
 
@@ -77,7 +80,7 @@ class ResponseCache:
 
 
 class ServiceClient:
-    """What the two clients share: an ``HttpClient`` (pacing, deadline, retries), the cache, JSON."""
+    """What the two clients share: an ``HttpClient`` (pacing, deadline, retries), cache, JSON."""
 
     service = "service"
     default_base_url = ""
@@ -109,6 +112,7 @@ class ServiceClient:
         clock: Callable[[], float] = time.monotonic,
         transport: Transport | None = None,
         on_retry: Callable[[str], None] | None = None,
+        max_bytes: int | None = MAX_RESPONSE_BYTES,
     ):
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.api_key = api_key
@@ -120,9 +124,18 @@ class ServiceClient:
         self.sleep = sleep
         interval = self.default_min_interval if min_interval is None else min_interval
         self.http = HttpClient(
-            name=self.service, min_interval=interval, timeout=timeout, retries=max(max_retries - 1, 0),
-            backoff_base=backoff_base, backoff_max=backoff_max, retry_statuses=self.retry_statuses,
-            on_retry=on_retry, sleep=sleep, clock=clock, transport=transport,
+            name=self.service,
+            min_interval=interval,
+            timeout=timeout,
+            retries=max(max_retries - 1, 0),
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            retry_statuses=self.retry_statuses,
+            max_bytes=max_bytes,
+            on_retry=on_retry,
+            sleep=sleep,
+            clock=clock,
+            transport=transport,
         )
         self.cache_hits = 0
 
@@ -137,7 +150,7 @@ class ServiceClient:
 
     # -- the request loop -------------------------------------------------------
     def backoff(self, attempt: int, response: Response | None) -> float:
-        """Seconds to wait before retry ``attempt`` (1-based): exponential, at least Retry-After if sent."""
+        """Seconds before retry ``attempt`` (1-based): exponential, at least Retry-After if sent."""
         headers: Mapping[str, str] = getattr(response, "headers", None) or {}
         return self.http.backoff(attempt, retry_after_seconds(headers.get("Retry-After")))
 
@@ -171,7 +184,8 @@ class ServiceClient:
                 data = json.loads(response.body)
             except ValueError:
                 raise CitationApiError(
-                    f"{self.service}: {method} {url} -> HTTP 200 but not JSON: {response.body[:80]!r}"
+                    f"{self.service}: {method} {url} -> HTTP 200 but not JSON: "
+                    f"{response.body[:80]!r}"
                 ) from None
             if self.cache is not None:
                 self.cache.put(self.service, key, url, status, response.text)
