@@ -40,9 +40,11 @@ from local_http import LocalHttpServer
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "arxiv_api"
 GOLDEN = FIXTURES / "golden_2026"
 LEGACY = FIXTURES / "legacy_2016"
-HTML_503 = (b"<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head>\n"
-            b"<body><h1>Service Unavailable</h1><p>Back soon.</p></body></html>\n")
-GARBAGE = bytes(range(0x80, 0xa0)) * 8
+HTML_503 = (
+    b"<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head>\n"
+    b"<body><h1>Service Unavailable</h1><p>Back soon.</p></body></html>\n"
+)
+GARBAGE = bytes(range(0x80, 0xA0)) * 8
 ENTRY = re.compile(rb"<entry>.*?</entry>", re.S)
 PUBLISHED = re.compile(rb"<published>([^<]+)</published>")
 CATEGORY = re.compile(rb'<category term="([^"]+)"')
@@ -61,7 +63,12 @@ def golden(name_prefix: str) -> dict:
 def recorded_key(url: str) -> tuple:
     args = parse_qs(urlparse(url).query, keep_blank_values=True)
     first = lambda k, d="": args.get(k, [d])[0]  # noqa: E731
-    return (first("search_query"), first("id_list"), int(first("start", "0")), int(first("max_results", "10")))
+    return (
+        first("search_query"),
+        first("id_list"),
+        int(first("start", "0")),
+        int(first("max_results", "10")),
+    )
 
 
 class Corpus:
@@ -73,7 +80,9 @@ class Corpus:
         for body in bodies:
             for raw in ENTRY.findall(body):
                 entry_id = re.search(rb"<id>([^<]+)</id>", raw).group(1).decode()
-                published = datetime.fromisoformat(PUBLISHED.search(raw).group(1).decode().replace("Z", "+00:00"))
+                published = datetime.fromisoformat(
+                    PUBLISHED.search(raw).group(1).decode().replace("Z", "+00:00")
+                )
                 categories = {c.decode() for c in CATEGORY.findall(raw)}
                 self.entries[entry_id] = (published, categories, raw)
 
@@ -83,9 +92,17 @@ class Corpus:
 
     @classmethod
     def legacy_2016(cls) -> "Corpus":
-        return cls([(LEGACY / n).read_bytes() for n in (
-            "search_au_del_maestro.xml", "search_au_del_maestro_ANDNOT_ti_checkerboard_OR_ti_Pyrochlore.xml",
-            "search_au_del_maestro_AND_ti_quantum_criticality.xml", "id_list_1111.2011v2.xml")])
+        return cls(
+            [
+                (LEGACY / n).read_bytes()
+                for n in (
+                    "search_au_del_maestro.xml",
+                    "search_au_del_maestro_ANDNOT_ti_checkerboard_OR_ti_Pyrochlore.xml",
+                    "search_au_del_maestro_AND_ti_quantum_criticality.xml",
+                    "id_list_1111.2011v2.xml",
+                )
+            ]
+        )
 
     def select(self, query: str) -> list[tuple[datetime, set[str], bytes]]:
         rows = list(self.entries.values())
@@ -102,15 +119,27 @@ class Corpus:
         rows = self.select(query)
         page = rows[start : start + max_results]
         head = self.envelope_head
-        for tag, value in ((b"totalResults", len(rows)), (b"startIndex", start), (b"itemsPerPage", max_results)):
-            head = re.sub(rb"(<opensearch:" + tag + rb"[^>]*>)\d+(</opensearch:" + tag + rb">)",
-                          rb"\g<1>" + str(value).encode() + rb"\g<2>", head)
+        for tag, value in (
+            (b"totalResults", len(rows)),
+            (b"startIndex", start),
+            (b"itemsPerPage", max_results),
+        ):
+            head = re.sub(
+                rb"(<opensearch:" + tag + rb"[^>]*>)\d+(</opensearch:" + tag + rb">)",
+                rb"\g<1>" + str(value).encode() + rb"\g<2>",
+                head,
+            )
         return head + b"".join(b"  " + raw + b"\n" for _, _, raw in page) + b"</feed>\n"
 
 
 class ReplayServer:
-    def __init__(self, corpus: Corpus | None = None, recorded: list[tuple[tuple, int, bytes]] | None = None,
-                 slow_seconds: float = 1.0, response_delay: float = 0.0):
+    def __init__(
+        self,
+        corpus: Corpus | None = None,
+        recorded: list[tuple[tuple, int, bytes]] | None = None,
+        slow_seconds: float = 1.0,
+        response_delay: float = 0.0,
+    ):
         self.corpus = corpus
         self.recorded = {key: (status, body) for key, status, body in (recorded or [])}
         self.faults: list[str | None] = []
@@ -165,7 +194,14 @@ class ReplayServer:
             "max_results": int(query.get("max_results", ["10"])[0]),
         }
         fault = self.faults.pop(0) if self.faults else None
-        self.requests.append({**args, "fault": fault, "at": time.monotonic(), "user_agent": handler.headers.get("user-agent")})
+        self.requests.append(
+            {
+                **args,
+                "fault": fault,
+                "at": time.monotonic(),
+                "user_agent": handler.headers.get("user-agent"),
+            }
+        )
         if self.response_delay:
             time.sleep(self.response_delay)
         try:
@@ -195,7 +231,9 @@ class ReplayServer:
                 handler.close_connection = True
                 return
             if fault == "reset":
-                handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                handler.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
                 handler.close_connection = True
                 handler.connection.close()
                 return
@@ -219,7 +257,9 @@ def recorded_2026() -> list[tuple[tuple, int, bytes]]:
     out = []
     for path in sorted(GOLDEN.glob("*.json")):
         record = json.loads(path.read_text())
-        out.append((recorded_key(record["url"]), record["status_code"], record["body"].encode("latin-1")))
+        out.append(
+            (recorded_key(record["url"]), record["status_code"], record["body"].encode("latin-1"))
+        )
     return out
 
 
@@ -228,8 +268,16 @@ def recorded_2016() -> list[tuple[tuple, int, bytes]]:
     names = {
         ("au:del_maestro", ""): "search_au_del_maestro.xml",
         ("au:del_maestro AND ti:checkerboard", ""): "search_au_del_maestro_AND_ti_checkerboard.xml",
-        ('au:del_maestro AND ti:"quantum criticality"', ""): "search_au_del_maestro_AND_ti_quantum_criticality.xml",
-        ("au:del_maestro ANDNOT (ti:checkerboard OR ti:Pyrochlore)", ""): "search_au_del_maestro_ANDNOT_ti_checkerboard_OR_ti_Pyrochlore.xml",
+        (
+            'au:del_maestro AND ti:"quantum criticality"',
+            "",
+        ): "search_au_del_maestro_AND_ti_quantum_criticality.xml",
+        (
+            "au:del_maestro ANDNOT (ti:checkerboard OR ti:Pyrochlore)",
+            "",
+        ): "search_au_del_maestro_ANDNOT_ti_checkerboard_OR_ti_Pyrochlore.xml",
         ("", "1111.2011v2"): "id_list_1111.2011v2.xml",
     }
-    return [((q, ids, 0, 10), 200, (LEGACY / name).read_bytes()) for (q, ids), name in names.items()]
+    return [
+        ((q, ids, 0, 10), 200, (LEGACY / name).read_bytes()) for (q, ids), name in names.items()
+    ]

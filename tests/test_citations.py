@@ -52,13 +52,19 @@ class ReplayServer:
         self.log: list[dict] = []
         self.unmatched: list[tuple] = []
 
-    def add_cassette(self, path: Path, strip_prefix: str = "https://api.semanticscholar.org") -> None:
+    def add_cassette(
+        self, path: Path, strip_prefix: str = "https://api.semanticscholar.org"
+    ) -> None:
         for item in _load_cassette(path):
             request, response = item["request"], item["response"]
-            key = _request_key(request["method"], request["uri"].replace(strip_prefix, ""), request.get("body"))
+            key = _request_key(
+                request["method"], request["uri"].replace(strip_prefix, ""), request.get("body")
+            )
             status = response["status"]["code"] if "status" in response else response["status_code"]
             body = response["body"]["string"] if "body" in response else response["content"]
-            headers = {k: v[0] for k, v in (response.get("headers") or {}).items() if isinstance(v, list)}
+            headers = {
+                k: v[0] for k, v in (response.get("headers") or {}).items() if isinstance(v, list)
+            }
             self.recordings.setdefault(key, []).append((status, headers, body.encode("utf-8")))
 
     def add(
@@ -131,25 +137,40 @@ def s2_client(server, **kwargs):
 
 def test_s2_single_paper(s2_replay):
     paper = s2_client(s2_replay).paper("10.1093/mind/lix.236.433", fields=["title"])
-    assert paper == {"paperId": "2d5673caa9e6af3a7b82a43f19ee920992db07ad", "title": "Computing Machinery and Intelligence"}
+    assert paper == {
+        "paperId": "2d5673caa9e6af3a7b82a43f19ee920992db07ad",
+        "title": "Computing Machinery and Intelligence",
+    }
     assert not s2_replay.unmatched
 
 
 def test_s2_references_paging_and_null_paper_ids(s2_replay):
-    refs = list(s2_client(s2_replay).references("10.2139/ssrn.2250500", fields=["title"], page_size=50))
+    refs = list(
+        s2_client(s2_replay).references("10.2139/ssrn.2250500", fields=["title"], page_size=50)
+    )
     assert not s2_replay.unmatched
     pages = [entry["key"][2] for entry in s2_replay.log]
-    assert [dict(q)["offset"] for q in pages] == ["0", "50"]  # second page requested, then stopped (no `next`)
+    assert [dict(q)["offset"] for q in pages] == [
+        "0",
+        "50",
+    ]  # second page requested, then stopped (no `next`)
     assert len(refs) > 50
-    assert any(ref["paperId"] is None for ref in refs)  # unresolved references are kept, with their title
+    assert any(
+        ref["paperId"] is None for ref in refs
+    )  # unresolved references are kept, with their title
     assert all(ref.get("title") for ref in refs if ref["paperId"] is None)
     works = [SemanticScholarClient.cited_work(ref) for ref in refs]
-    assert works[0]["title"] == "Group lending or individual lending? Evidence from a randomised field experiment in Mongolia"
+    assert (
+        works[0]["title"]
+        == "Group lending or individual lending? Evidence from a randomised field experiment in Mongolia"
+    )
     assert works[0]["s2_id"] == "e945ca4fdcf45b1a118f1462db7afa12629a131f"
 
 
 def test_s2_citations_follow_next_until_last_page(s2_replay):
-    citing = list(s2_client(s2_replay).citations("CorpusID:14514057", fields=["title"], page_size=100))
+    citing = list(
+        s2_client(s2_replay).citations("CorpusID:14514057", fields=["title"], page_size=100)
+    )
     assert not s2_replay.unmatched
     assert len(s2_replay.log) == 19  # offsets 0 .. 1800
     assert 1800 < len(citing) <= 1900
@@ -162,7 +183,12 @@ def test_s2_batch_keeps_positions_of_unknown_ids(s2_replay):
         "isOpenAccess,journal,openAccessPdf,paperId,publicationDate,publicationTypes,publicationVenue,referenceCount,"
         "s2FieldsOfStudy,title,url,venue,year"
     ).split(",")
-    ids = ["CorpusId:211530585", "CorpusId:470667", "10.2139/ssrn.2250500", "0f40b1f08821e22e859c6050916cec3667778613"]
+    ids = [
+        "CorpusId:211530585",
+        "CorpusId:470667",
+        "10.2139/ssrn.2250500",
+        "0f40b1f08821e22e859c6050916cec3667778613",
+    ]
     papers = s2_client(s2_replay).papers(ids, fields)
     assert not s2_replay.unmatched
     assert papers[0] is None
@@ -176,7 +202,9 @@ def test_s2_batch_keeps_positions_of_unknown_ids(s2_replay):
 
 def test_s2_404_is_none_and_cached(s2_replay, db):
     client = s2_client(s2_replay, db=db)
-    assert client.paper("0", fields=list("title")) is None  # the recording asked for fields=t,i,t,l,e
+    assert (
+        client.paper("0", fields=list("title")) is None
+    )  # the recording asked for fields=t,i,t,l,e
     assert client.paper("0", fields=list("title")) is None
     assert client.requests_made == 1 and client.cache_hits == 1
     row = next(db["citation_cache"].rows)
@@ -195,7 +223,10 @@ def test_s2_429_then_200_backs_off_exponentially(s2_replay):
     assert not s2_replay.unmatched
     assert client.requests_made == 3
     assert sleep.calls == [5.0, 10.0]  # no Retry-After in the recording: 5 s, then doubled
-    assert page["total"] == 75689 and page["data"][0]["title"] == "Large Language Models Pass the Turing Test"
+    assert (
+        page["total"] == 75689
+        and page["data"][0]["title"] == "Large Language Models Pass the Turing Test"
+    )
     assert SemanticScholarClient.cited_work(page["data"][0])["arxiv_id"] == "2503.23674"
 
 
@@ -229,7 +260,10 @@ def test_s2_fetch_references_from_batch(db):
     with ReplayServer() as server:
         fields = "title,externalIds,references.paperId,references.title,references.year,references.externalIds"
         server.add(
-            "POST", f"/graph/v1/paper/batch?fields={fields}", 200, body,
+            "POST",
+            f"/graph/v1/paper/batch?fields={fields}",
+            200,
+            body,
             body_in={"ids": ["ARXIV:1111.1111", "ARXIV:2222.2222", "ARXIV:3333.3333"]},
         )
         client = s2_client(server)
@@ -239,8 +273,12 @@ def test_s2_fetch_references_from_batch(db):
     assert refs["3333.3333"] == []  # "references": null
     first = refs["1111.1111"][0]
     assert first == {
-        "title": "Calculating Instruments and Machines", "year": 1951, "arxiv_id": None, "doi": "10.2307/3610576",
-        "s2_id": "348f436fd9a3965f5ff17db031a9f43426f89b8e", "openalex_id": None,
+        "title": "Calculating Instruments and Machines",
+        "year": 1951,
+        "arxiv_id": None,
+        "doi": "10.2307/3610576",
+        "s2_id": "348f436fd9a3965f5ff17db031a9f43426f89b8e",
+        "openalex_id": None,
     }
     assert len(refs["1111.1111"]) == 14
 
@@ -307,11 +345,21 @@ def test_openalex_work_objects(shared_dir, db):
     """OpenAlex work objects recorded by svp-harvester (CeCILL, read from ../shared, not copied)."""
     folder = shared_dir / "fixtures" / "openalex"
     with ReplayServer() as server:
-        for name in ("open_alex_work_with_various_locations.json", "open_alex_work_with_hal_locations.json"):
+        for name in (
+            "open_alex_work_with_various_locations.json",
+            "open_alex_work_with_hal_locations.json",
+        ):
             data = json.loads((folder / name).read_text())
-            server.add("GET", "/works/" + OpenAlexClient.short_id(data["id"]) + "?api_key=k", 200, (folder / name).read_bytes())
+            server.add(
+                "GET",
+                "/works/" + OpenAlexClient.short_id(data["id"]) + "?api_key=k",
+                200,
+                (folder / name).read_bytes(),
+            )
         server.add("GET", "/works/W0?api_key=k", 404, b'{"error": "Not Found"}')
-        client = OpenAlexClient(base_url=server.url, db=db, min_interval=0, sleep=FakeSleep(), api_key="k")
+        client = OpenAlexClient(
+            base_url=server.url, db=db, min_interval=0, sleep=FakeSleep(), api_key="k"
+        )
         work = client.work("W2910239314")
         empty = client.work("W1592538674")
         missing = client.work("W0")

@@ -19,7 +19,12 @@ from click.testing import CliRunner
 
 from arxiv_replay import Corpus, ReplayServer, recorded_2016, recorded_2026
 from evla_miner import __version__
-from evla_miner.ingest.arxiv_client import DEFAULT_ENDPOINT, ArxivClient, ArxivQueryError, ArxivUnavailable
+from evla_miner.ingest.arxiv_client import (
+    DEFAULT_ENDPOINT,
+    ArxivClient,
+    ArxivQueryError,
+    ArxivUnavailable,
+)
 from evla_miner.cli import cli
 from evla_miner.core.settings import DEFAULT_HARVEST_QUERIES, harvest_queries, harvest_settings
 from evla_miner.core.db import loads, open_db
@@ -52,25 +57,38 @@ class NotesReporter(Reporter):
 
 @pytest.fixture(autouse=True)
 def fast_config(tmp_path, monkeypatch):
-    for name in ("EVLA_ARXIV_API_URL", "EVLA_ARXIV_QUERIES", "EVLA_ARXIV_DELAY", "EVLA_ARXIV_PAGE_SIZE",
-                 "EVLA_ARXIV_RETRIES", "EVLA_ARXIV_BACKOFF", "EVLA_ARXIV_TIMEOUT"):
+    for name in (
+        "EVLA_ARXIV_API_URL",
+        "EVLA_ARXIV_QUERIES",
+        "EVLA_ARXIV_DELAY",
+        "EVLA_ARXIV_PAGE_SIZE",
+        "EVLA_ARXIV_RETRIES",
+        "EVLA_ARXIV_BACKOFF",
+        "EVLA_ARXIV_TIMEOUT",
+    ):
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "evla.toml").write_text(FAST_TOML)
 
 
 @pytest.fixture
 def server():
-    with ReplayServer(Corpus.golden_2026(), recorded_2026() + recorded_2016(), slow_seconds=1.5) as srv:
+    with ReplayServer(
+        Corpus.golden_2026(), recorded_2026() + recorded_2016(), slow_seconds=1.5
+    ) as srv:
         yield srv
 
 
 def make_client(srv, reporter=None, **overrides):
-    return ArxivClient.from_settings(harvest_settings(overrides), on_retry=(reporter or NotesReporter()).note, endpoint=srv.url)
+    return ArxivClient.from_settings(
+        harvest_settings(overrides), on_retry=(reporter or NotesReporter()).note, endpoint=srv.url
+    )
 
 
 def harvest(db, srv, reporter=None, since=SINCE, until=UNTIL, queries=ALL, **overrides):
     reporter = reporter or NotesReporter()
-    return harvest_arxiv(db, make_client(srv, reporter, **overrides), since, until, queries, reporter)
+    return harvest_arxiv(
+        db, make_client(srv, reporter, **overrides), since, until, queries, reporter
+    )
 
 
 def paper_count(db):
@@ -102,7 +120,10 @@ def test_recorded_2016_format_feeds(server):
     paper = paper_from_result(result)
     assert paper["id"] == "1111.2011" and paper["version"] == 2
     assert [v["version"] for v in paper["versions"]] == [1, 2]
-    assert paper["primary_category"] == "cond-mat.str-el" and paper["categories"].split()[0] == "cond-mat.str-el"
+    assert (
+        paper["primary_category"] == "cond-mat.str-el"
+        and paper["categories"].split()[0] == "cond-mat.str-el"
+    )
     assert paper["pdf_url"] == "http://arxiv.org/pdf/1111.2011v2"
     assert paper["published"] < paper["updated"]
 
@@ -115,7 +136,10 @@ def test_recorded_id_lists_old_style_ids_and_title_zero(server):
     (old,) = fetch(["astro-ph/0601001"])
     assert paper_from_result(old)["id"] == "astro-ph/0601001"
     (quant,) = fetch(["quant-ph/0201082v1"])
-    assert (paper_from_result(quant)["id"], paper_from_result(quant)["version"]) == ("quant-ph/0201082", 1)
+    assert (paper_from_result(quant)["id"], paper_from_result(quant)["version"]) == (
+        "quant-ph/0201082",
+        1,
+    )
     (zero,) = fetch(["2104.12255v1"])
     assert paper_from_result(zero)["title"] == "0"
     assert [r.get_short_id()[:10] for r in fetch(["0808.05394", "1707.08567"])] == ["1707.08567"]
@@ -138,7 +162,9 @@ def test_endpoint_from_env(monkeypatch):
     assert ArxivClient().endpoint == DEFAULT_ENDPOINT
     monkeypatch.setenv("EVLA_ARXIV_API_URL", "http://127.0.0.1:8123/api/query")
     client = ArxivClient()
-    assert client.url("cat:cs.RO", 0).startswith("http://127.0.0.1:8123/api/query?search_query=cat%3Acs.RO")
+    assert client.url("cat:cs.RO", 0).startswith(
+        "http://127.0.0.1:8123/api/query?search_query=cat%3Acs.RO"
+    )
     assert "sortBy=submittedDate&sortOrder=ascending" in client.url("cat:cs.RO", 0)
     assert harvest_settings()["delay_seconds"] == 0.001  # from evla.toml
     assert ArxivClient(delay_seconds=3.0).delay_seconds == 3.0
@@ -160,8 +186,16 @@ def test_backoff_is_exponential_and_requests_are_paced(server):
             stamps.append(now[0])
             return super().send(*args, **kwargs)
 
-    client = ArxivClient(server.url, delay_seconds=3.0, page_size=10, retries=4, backoff_seconds=5.0,
-                         sleep=sleep, clock=lambda: now[0], transport=Stamping())
+    client = ArxivClient(
+        server.url,
+        delay_seconds=3.0,
+        page_size=10,
+        retries=4,
+        backoff_seconds=5.0,
+        sleep=sleep,
+        clock=lambda: now[0],
+        transport=Stamping(),
+    )
     server.faults = ["503", "503", "503"]
     page = client.fetch_page("testing", 0, 10, **RELEVANCE)
     client.fetch_page("testing", 10, 10, **RELEVANCE)
@@ -176,8 +210,14 @@ def test_backoff_is_exponential_and_requests_are_paced(server):
 
 def test_retry_after_is_honoured_and_the_user_agent_has_the_version(server):
     waits = []
-    client = ArxivClient(server.url, delay_seconds=0, page_size=10, retries=2, backoff_seconds=1.0,
-                         sleep=waits.append)
+    client = ArxivClient(
+        server.url,
+        delay_seconds=0,
+        page_size=10,
+        retries=2,
+        backoff_seconds=1.0,
+        sleep=waits.append,
+    )
     server.faults = ["429-retry-after"]
     page = client.fetch_page("testing", 0, 10, **RELEVANCE)
     assert page.attempts == 2 and len(page.results) == 10
@@ -199,18 +239,28 @@ def test_harvest_pages_through_window_and_stores_api_records(db, server):
     assert result.counts["records"] == 60 and result.counts["inserted"] == 60
     assert result.counts["pages"] == 9 and result.counts["requests"] == 9  # ceil(60 / 7)
     assert [r["start"] for r in server.requests] == list(range(0, 60, 7))
-    assert all("submittedDate:[200001010000 TO 202612312359]" in r["search_query"] for r in server.requests)
+    assert all(
+        "submittedDate:[200001010000 TO 202612312359]" in r["search_query"] for r in server.requests
+    )
     row = db["papers"].get("2202.12139")
     assert row["source"] == "arxiv-api" and row["doi"] == "10.1109/ICSTW55395.2022.00035"
-    assert row["pdf_url"] == "https://arxiv.org/pdf/2202.12139v1" and row["comments"].startswith("Artificial Intelligence")
+    assert row["pdf_url"] == "https://arxiv.org/pdf/2202.12139v1" and row["comments"].startswith(
+        "Artificial Intelligence"
+    )
     assert loads(row["authors_parsed"])[0] == ["Ahuja", "Mohit Kumar", ""]
     assert loads(row["versions"]) == [{"version": 1, "created": "2022-02-24"}]
     published = [r["published"] for r in db.query("select published from papers order by rowid")]
     assert published == sorted(published)  # sorted by submission date
     run = db["runs"].get(result.run_id)
-    assert run["kind"] == "arxiv" and run["status"] == "ok" and loads(run["counts"])["inserted"] == 60
+    assert (
+        run["kind"] == "arxiv" and run["status"] == "ok" and loads(run["counts"])["inserted"] == 60
+    )
     again = harvest(db, server)
-    assert again.counts["inserted"] == 0 and again.counts["unchanged"] == 60 and paper_count(db) == (60, 60)
+    assert (
+        again.counts["inserted"] == 0
+        and again.counts["unchanged"] == 60
+        and paper_count(db) == (60, 60)
+    )
 
 
 def test_harvest_2016_format(db):
@@ -232,8 +282,12 @@ def test_cross_lists_are_flagged_and_primary_is_first(db, server):
 
 
 def test_same_upsert_rules_as_snapshot_import(db):
-    snapshot_record = {"id": "1111.2011", "title": "old title", "categories": "cond-mat.str-el",
-                       "versions": [{"version": "v1", "created": "Wed, 9 Nov 2011 00:00:00 GMT"}]}
+    snapshot_record = {
+        "id": "1111.2011",
+        "title": "old title",
+        "categories": "cond-mat.str-el",
+        "versions": [{"version": "v1", "created": "Wed, 9 Nov 2011 00:00:00 GMT"}],
+    }
     upsert_papers(db, [paper_from_snapshot(snapshot_record, source="snapshot:x")])
     with ReplayServer(Corpus.legacy_2016()) as srv:
         result = harvest(db, srv, queries={"dm": "au:del_maestro"})
@@ -254,14 +308,24 @@ def test_faults_on_a_page_are_retried_and_nothing_is_lost(db, server, fault):
     assert paper_count(db) == (60, 60)
     assert result.counts["retries"] == 1 and result.counts["flagged"] == 0
     assert [r["start"] for r in server.requests][:3] == [0, 7, 7]
-    expected = {"503": "HTTP 503", "429": "HTTP 429", "slow": "no response within 0.5 s",
-                "truncate": "truncated response body", "truncate-noclen": "truncated response body",
-                "reset": "connection error", "empty": "empty page",
-                "html": "arXiv answered with an HTML page (HTTP 200) instead of an Atom "
-                        "feed (title: 503 Service Unavailable)",
-                "garbage": "arXiv answered with a body that is not XML (HTTP 200) instead of "
-                           "an Atom feed (starts with b'\\x80\\x81\\x82"}[fault]
-    assert len(reporter.notes) == 1 and expected in reporter.notes[0] and "retrying in" in reporter.notes[0]
+    expected = {
+        "503": "HTTP 503",
+        "429": "HTTP 429",
+        "slow": "no response within 0.5 s",
+        "truncate": "truncated response body",
+        "truncate-noclen": "truncated response body",
+        "reset": "connection error",
+        "empty": "empty page",
+        "html": "arXiv answered with an HTML page (HTTP 200) instead of an Atom "
+        "feed (title: 503 Service Unavailable)",
+        "garbage": "arXiv answered with a body that is not XML (HTTP 200) instead of "
+        "an Atom feed (starts with b'\\x80\\x81\\x82",
+    }[fault]
+    assert (
+        len(reporter.notes) == 1
+        and expected in reporter.notes[0]
+        and "retrying in" in reporter.notes[0]
+    )
 
 
 def test_a_body_that_is_not_a_feed_is_named_in_the_final_error(server):
@@ -271,11 +335,14 @@ def test_a_body_that_is_not_a_feed_is_named_in_the_final_error(server):
         client.fetch_page("testing", 0, 10, **RELEVANCE)
     assert str(info.value).startswith(
         "arXiv API unavailable: arXiv answered with an HTML page (HTTP 200) instead of an "
-        "Atom feed (title: 503 Service Unavailable) after 3 attempts")
+        "Atom feed (title: 503 Service Unavailable) after 3 attempts"
+    )
     assert "truncated" not in str(info.value)
     server.faults = ["garbage"]
-    not_xml = (r"a body that is not XML \(HTTP 200\) instead of an Atom feed "
-               r"\(starts with b'\\x80.* after 1 attempts")
+    not_xml = (
+        r"a body that is not XML \(HTTP 200\) instead of an Atom feed "
+        r"\(starts with b'\\x80.* after 1 attempts"
+    )
     with pytest.raises(ArxivUnavailable, match=not_xml):
         make_client(server, retries=0).fetch_page("testing", 0, 10, **RELEVANCE)
 
@@ -283,7 +350,15 @@ def test_a_body_that_is_not_a_feed_is_named_in_the_final_error(server):
 def test_persistent_failure_is_one_line_error_and_rerun_resumes(server):
     server.faults = [None] + ["503"] * 6  # default retries = 5 -> 6 attempts on page 2
     runner = CliRunner()
-    args = ["harvest", "--since", "2000-01-01", "--until", "2026-12-31", "--query", "testing=all:testing"]
+    args = [
+        "harvest",
+        "--since",
+        "2000-01-01",
+        "--until",
+        "2026-12-31",
+        "--query",
+        "testing=all:testing",
+    ]
     env = {"EVLA_ARXIV_API_URL": server.url}
     failed = runner.invoke(cli, args, env=env)
     assert failed.exit_code == 1
@@ -296,7 +371,10 @@ def test_persistent_failure_is_one_line_error_and_rerun_resumes(server):
     assert "60 records" not in done.output and "53 records: 53 new" in done.output
     db = open_db()
     assert paper_count(db) == (60, 60)
-    assert loads(db["runs"].get(2)["params"])["resumed_from"] == 1 and db["runs"].get(2)["status"] == "ok"
+    assert (
+        loads(db["runs"].get(2)["params"])["resumed_from"] == 1
+        and db["runs"].get(2)["status"] == "ok"
+    )
 
 
 def test_unreachable_endpoint_is_one_line_error(tmp_path):
@@ -306,23 +384,34 @@ def test_unreachable_endpoint_is_one_line_error(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     result = CliRunner().invoke(
-        cli, ["harvest", "--query", "cat:cs.RO"],
+        cli,
+        ["harvest", "--query", "cat:cs.RO"],
         env={"EVLA_ARXIV_API_URL": f"http://127.0.0.1:{port}/api/query", "EVLA_ARXIV_RETRIES": "1"},
     )
     assert result.exit_code == 1
-    assert result.output.strip().splitlines()[-1].startswith("Error: arXiv API unavailable: connection error")
+    assert (
+        result.output.strip()
+        .splitlines()[-1]
+        .startswith("Error: arXiv API unavailable: connection error")
+    )
     assert "Traceback" not in result.output
 
 
 def test_cli_http_400_error_feed(server):
-    result = CliRunner().invoke(cli, ["harvest", "--query", "BAD_QUERY"], env={"EVLA_ARXIV_API_URL": server.url})
+    result = CliRunner().invoke(
+        cli, ["harvest", "--query", "BAD_QUERY"], env={"EVLA_ARXIV_API_URL": server.url}
+    )
     assert result.exit_code == 1
-    assert result.output.strip().endswith("Error: arXiv rejected the request (HTTP 400): incorrect id format for abc")
+    assert result.output.strip().endswith(
+        "Error: arXiv rejected the request (HTTP 400): incorrect id format for abc"
+    )
 
 
 def test_empty_window_without_history_is_reported_not_flagged(db, server):
     result = harvest(db, server, since=date(1990, 1, 1), until=date(1990, 12, 31))
-    assert result.counts["empty"] == 1 and result.counts["flagged"] == 0 and len(server.requests) == 1
+    assert (
+        result.counts["empty"] == 1 and result.counts["flagged"] == 0 and len(server.requests) == 1
+    )
     assert result.errors == []
 
 
@@ -335,20 +424,28 @@ def test_suspect_empty_first_page_is_retried_then_flagged(db, server):
     reporter = NotesReporter()
     result = harvest(db, server, reporter, since=date(2021, 12, 30), until=UNTIL)
     assert result.counts["flagged"] == 1 and result.counts["retries"] == 5
-    assert result.errors[0]["query"] == "testing" and "normally has some" in result.errors[0]["reason"]
+    assert (
+        result.errors[0]["query"] == "testing" and "normally has some" in result.errors[0]["reason"]
+    )
     run = db["runs"].get(result.run_id)
     assert run["status"] == "ok" and "1 window(s) flagged" in run["message"]
     assert db["harvest_watermarks"].get("all:testing")["until"] == mark  # not advanced past the gap
     # a single empty answer is only a hiccup: retried, then the papers come
     server.faults = ["empty"]
     result = harvest(db, server, since=date(2021, 12, 30), until=UNTIL)
-    assert result.counts["flagged"] == 0 and result.counts["retries"] == 1 and paper_count(db)[0] == 60
+    assert (
+        result.counts["flagged"] == 0 and result.counts["retries"] == 1 and paper_count(db)[0] == 60
+    )
 
 
 def test_window_over_the_per_query_cap_is_split(db, server, tmp_path):
     (tmp_path / "evla.toml").write_text(FAST_TOML + "max_results_per_query = 25\n")
     result = harvest(db, server)
-    assert paper_count(db) == (60, 60) and result.counts["split"] >= 1 and result.counts["flagged"] == 0
+    assert (
+        paper_count(db) == (60, 60)
+        and result.counts["split"] >= 1
+        and result.counts["flagged"] == 0
+    )
     slices = list(db.query("select * from harvest_slices where run_id = ?", [result.run_id]))
     assert all(s["total"] <= 25 for s in slices if s["status"] == "done")
     assert db["harvest_watermarks"].get("all:testing")["until"] == "2026-12-31T23:59"
@@ -359,8 +456,13 @@ def test_watermark_with_two_day_overlap(db, server):
     server.requests.clear()
     result = harvest(db, server, since=None, until=None)
     assert "submittedDate:[202403082359 TO " in server.requests[0]["search_query"]
-    assert paper_count(db)[0] == 60 - sum(1 for p, _, _ in Corpus.golden_2026().entries.values() if p.year < 2020)
-    assert db["harvest_watermarks"].get("all:testing")["until"] == loads(db["runs"].get(result.run_id)["params"])["until"]
+    assert paper_count(db)[0] == 60 - sum(
+        1 for p, _, _ in Corpus.golden_2026().entries.values() if p.year < 2020
+    )
+    assert (
+        db["harvest_watermarks"].get("all:testing")["until"]
+        == loads(db["runs"].get(result.run_id)["params"])["until"]
+    )
     # a back-fill of an older range neither moves the watermark back nor over a gap
     mark = db["harvest_watermarks"].get("all:testing")["until"]
     harvest(db, server, since=date(2001, 1, 1), until=date(2010, 1, 1))
@@ -369,13 +471,29 @@ def test_watermark_with_two_day_overlap(db, server):
 
 def test_sigkill_mid_run_then_rerun_converges(tmp_path):
     """A real `evla harvest` subprocess, killed with SIGKILL mid-run, then run again."""
-    env = dict(os.environ, EVLA_DB=str(tmp_path / "kill.db"), EVLA_ARXIV_PAGE_SIZE="3",
-               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    args = [sys.executable, "-m", "evla_miner", "harvest", "--since", "2000-01-01", "--until", "2026-12-31",
-            "--query", "testing=all:testing"]
+    env = dict(
+        os.environ,
+        EVLA_DB=str(tmp_path / "kill.db"),
+        EVLA_ARXIV_PAGE_SIZE="3",
+        PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
+    args = [
+        sys.executable,
+        "-m",
+        "evla_miner",
+        "harvest",
+        "--since",
+        "2000-01-01",
+        "--until",
+        "2026-12-31",
+        "--query",
+        "testing=all:testing",
+    ]
     with ReplayServer(Corpus.golden_2026(), response_delay=0.05) as srv:
         env["EVLA_ARXIV_API_URL"] = srv.url
-        proc = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + 60
         while len(srv.requests) < 8 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.01)
@@ -386,7 +504,9 @@ def test_sigkill_mid_run_then_rerun_converges(tmp_path):
         db = open_db(tmp_path / "kill.db")
         assert 0 < paper_count(db)[0] < 60 and db["runs"].get(1)["status"] == "running"
         db.close()
-        done = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr
         resumed_at = srv.requests[served_before]["start"]
     db = open_db(tmp_path / "kill.db")
@@ -405,7 +525,10 @@ def test_resumed_run_without_window_goes_on_to_now(db, server):
     server.requests.clear()
     result = harvest(db, server, since=None, until=None)
     assert loads(db["runs"].get(result.run_id)["params"])["resumed_from"] == 1
-    assert server.requests[0]["start"] == 7 and "TO 202403102359]" in server.requests[0]["search_query"]
+    assert (
+        server.requests[0]["start"] == 7
+        and "TO 202403102359]" in server.requests[0]["search_query"]
+    )
     assert any("submittedDate:[202403082359 TO " in r["search_query"] for r in server.requests)
     assert paper_count(db) == (60, 60)
 
@@ -416,10 +539,17 @@ def test_resumed_run_without_window_goes_on_to_now(db, server):
 def test_query_config_precedence(tmp_path, monkeypatch):
     assert harvest_queries() == DEFAULT_HARVEST_QUERIES
     assert "cat:cs.RO" == DEFAULT_HARVEST_QUERIES["robotics"]
-    (tmp_path / "evla.toml").write_text(FAST_TOML + '[harvest.queries]\nsurvey = "ti:VLA"\nrobotics = "cat:cs.RO AND abs:robot"\n')
-    assert harvest_queries() == {**DEFAULT_HARVEST_QUERIES, "robotics": "cat:cs.RO AND abs:robot", "survey": "ti:VLA"}
     (tmp_path / "evla.toml").write_text(
-        FAST_TOML + 'replace_default_queries = true\n[harvest.queries]\nsurvey = "ti:VLA"\n')
+        FAST_TOML + '[harvest.queries]\nsurvey = "ti:VLA"\nrobotics = "cat:cs.RO AND abs:robot"\n'
+    )
+    assert harvest_queries() == {
+        **DEFAULT_HARVEST_QUERIES,
+        "robotics": "cat:cs.RO AND abs:robot",
+        "survey": "ti:VLA",
+    }
+    (tmp_path / "evla.toml").write_text(
+        FAST_TOML + 'replace_default_queries = true\n[harvest.queries]\nsurvey = "ti:VLA"\n'
+    )
     assert harvest_queries() == {"survey": "ti:VLA"}
     monkeypatch.setenv("EVLA_ARXIV_QUERIES", "cat:cs.AI; ro=cat:cs.RO")
     assert harvest_queries() == {"q1": "cat:cs.AI", "ro": "cat:cs.RO"}
@@ -434,7 +564,18 @@ def test_query_config_precedence(tmp_path, monkeypatch):
 
 def test_snapshot_branch_rejects_live_options(tmp_path):
     snap = tmp_path / "s.jsonl"
-    snap.write_text(json.dumps({"id": "2401.00001", "title": "t", "versions": [{"version": "v1", "created": "2024-01-01"}]}) + "\n")
+    snap.write_text(
+        json.dumps(
+            {
+                "id": "2401.00001",
+                "title": "t",
+                "versions": [{"version": "v1", "created": "2024-01-01"}],
+            }
+        )
+        + "\n"
+    )
     result = CliRunner().invoke(cli, ["harvest", "--snapshot", str(snap), "--query", "cat:cs.RO"])
-    assert result.exit_code == 2 and "--query and --delay apply to the live harvest" in result.output
+    assert (
+        result.exit_code == 2 and "--query and --delay apply to the live harvest" in result.output
+    )
     assert CliRunner().invoke(cli, ["harvest", "--snapshot", str(snap)]).exit_code == 0

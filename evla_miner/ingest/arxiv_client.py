@@ -99,7 +99,9 @@ class ArxivClient:
         max_bytes: int = MAX_PAGE_BYTES,
     ):
         if not 1 <= page_size <= API_PAGE_LIMIT:
-            raise BadInput(f"page size must be 1..{API_PAGE_LIMIT} (arXiv's limit), got {page_size}")
+            raise BadInput(
+                f"page size must be 1..{API_PAGE_LIMIT} (arXiv's limit), got {page_size}"
+            )
         if delay_seconds < 0 or retries < 0 or backoff_seconds < 0 or timeout_seconds <= 0:
             raise BadInput("arXiv client settings must be non-negative (timeout > 0)")
         self.endpoint = (endpoint or endpoint_from_env()).strip()
@@ -133,8 +135,17 @@ class ArxivClient:
         endpoint: str | None = None,
     ) -> "ArxivClient":
         """A client from ``config.harvest_settings()`` (flag > env > evla.toml > default)."""
-        keys = ("delay_seconds", "page_size", "retries", "backoff_seconds", "max_backoff_seconds", "timeout_seconds")
-        return cls(endpoint=endpoint, on_retry=on_retry, **{k: settings[k] for k in keys if k in settings})
+        keys = (
+            "delay_seconds",
+            "page_size",
+            "retries",
+            "backoff_seconds",
+            "max_backoff_seconds",
+            "timeout_seconds",
+        )
+        return cls(
+            endpoint=endpoint, on_retry=on_retry, **{k: settings[k] for k in keys if k in settings}
+        )
 
     def __repr__(self) -> str:
         return (

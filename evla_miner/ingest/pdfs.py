@@ -31,7 +31,13 @@ import sqlite_utils
 from ..core.db import db_dir, dumps, finish_run, now_iso, start_run, update_run_counts
 from ..core.errors import BadInput, EvlaError, one_line
 from ..core.http import BodyTooLarge, HttpClient, Response, Transport, TransportError
-from .pdf_text import DEFAULT_MAX_PAGES, DEFAULT_TIME_LIMIT, PdfError, extract_document, sniff_not_pdf
+from .pdf_text import (
+    DEFAULT_MAX_PAGES,
+    DEFAULT_TIME_LIMIT,
+    PdfError,
+    extract_document,
+    sniff_not_pdf,
+)
 from ..core.progress import Reporter
 from .references import PaperIndex, match_references, parse_references
 
@@ -39,7 +45,12 @@ DEFAULT_BASE_URL = "https://arxiv.org/pdf/"
 DEFAULT_INTERVAL = 3.0  # seconds between requests (arXiv's rule)
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_TIMEOUT = 60.0
-ACCEPTED_TYPES = ("application/pdf", "application/x-pdf", "application/octet-stream", "binary/octet-stream")
+ACCEPTED_TYPES = (
+    "application/pdf",
+    "application/x-pdf",
+    "application/octet-stream",
+    "binary/octet-stream",
+)
 MAX_STORED_ERRORS = 1000
 
 
@@ -72,7 +83,11 @@ class PdfClient:
         self.max_bytes = max_bytes
         self.timeout = timeout
         self.http = HttpClient(
-            name="PDF", min_interval=min_interval, timeout=timeout, retries=0, max_bytes=max_bytes,
+            name="PDF",
+            min_interval=min_interval,
+            timeout=timeout,
+            retries=0,
+            max_bytes=max_bytes,
             transport=transport,
         )
 
@@ -125,7 +140,9 @@ def pdf_filename(paper_id: str, version: int | None) -> str:
 # --- extraction (runs in worker processes) ------------------------------------------
 
 
-def extract_file(path: str, max_pages: int = DEFAULT_MAX_PAGES, time_limit: float | None = DEFAULT_TIME_LIMIT) -> dict:
+def extract_file(
+    path: str, max_pages: int = DEFAULT_MAX_PAGES, time_limit: float | None = DEFAULT_TIME_LIMIT
+) -> dict:
     """Text, sections and parsed references of one PDF file, or ``{"error": one line}``.
 
     Never raises: whatever a PDF does to the parser becomes an error string, so
@@ -164,7 +181,9 @@ class _Extractor:
             return future
         if self.pool is None:
             # spawn, not fork: the parent may run a progress-bar thread.
-            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self.pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
         try:
             return self.pool.submit(extract_file, path, *self.args)
         except BrokenProcessPool:
@@ -211,7 +230,9 @@ def select_papers(
         try:
             threshold = float(selection)
         except (TypeError, ValueError):
-            raise BadInput(f"selection must be 'all' or a relevance threshold, not {selection!r}") from None
+            raise BadInput(
+                f"selection must be 'all' or a relevance threshold, not {selection!r}"
+            ) from None
         where = "s.relevance >= ?"
         params.append(threshold)
         if include_survey:
@@ -262,7 +283,12 @@ def process_pdfs(
     run_id = start_run(
         db,
         "pdf",
-        {"selection": selection, "limit": limit, "include_survey": include_survey, "base_url": client.base_url},
+        {
+            "selection": selection,
+            "limit": limit,
+            "include_survey": include_survey,
+            "base_url": client.base_url,
+        },
     )
     counts = {
         "selected": len(rows),
@@ -283,7 +309,9 @@ def process_pdfs(
         counts[f"{stage}_failed"] += 1
         if len(errors) < MAX_STORED_ERRORS:
             errors.append({"id": paper["id"], "stage": stage, "reason": reason})
-        previous = db.execute("select attempts from pdfs where paper_id = ?", [paper["id"]]).fetchone()
+        previous = db.execute(
+            "select attempts from pdfs where paper_id = ?", [paper["id"]]
+        ).fetchone()
         db["pdfs"].upsert(
             {
                 "paper_id": paper["id"],
@@ -322,8 +350,13 @@ def process_pdfs(
             relative = Path("pdfs") / pdf_filename(paper["id"], version)
             path = base / relative
             have_file = (
-                paper["status"] in ("downloaded", "extracted") or (paper["status"] == "failed" and paper["stage"] == "extract")
-            ) and paper["file_version"] == version and path.is_file()
+                (
+                    paper["status"] in ("downloaded", "extracted")
+                    or (paper["status"] == "failed" and paper["stage"] == "extract")
+                )
+                and paper["file_version"] == version
+                and path.is_file()
+            )
             if not have_file:
                 url = client.url_for(paper["id"], version)
                 before = client.requests_made
@@ -332,7 +365,9 @@ def process_pdfs(
                 except DownloadError as exc:
                     counts["requests"] += client.requests_made - before
                     with db.conn:
-                        record_failure(paper, "download", str(exc), {"version": version, "url": url})
+                        record_failure(
+                            paper, "download", str(exc), {"version": version, "url": url}
+                        )
                     reporter.advance(1)
                     collect(block=False)
                     continue
@@ -371,7 +406,9 @@ def process_pdfs(
     return counts
 
 
-def _store_extraction(db: sqlite_utils.Database, paper_id: str, result: dict, index: PaperIndex) -> tuple[int, int]:
+def _store_extraction(
+    db: sqlite_utils.Database, paper_id: str, result: dict, index: PaperIndex
+) -> tuple[int, int]:
     """Write one paper's text and sections, and replace its references (reruns stay idempotent)."""
     # a paper citing an earlier version of itself is no edge
     references = match_references(db, result["references"], index, exclude_id=paper_id)
@@ -412,4 +449,3 @@ def _store_extraction(db: sqlite_utils.Database, paper_id: str, result: dict, in
             ]
         )
     return len(references), matched
-

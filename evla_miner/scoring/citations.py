@@ -74,7 +74,14 @@ class ResponseCache:
 
     def put(self, service: str, key: str, url: str, status: int, body: str) -> None:
         self.db["citation_cache"].upsert(
-            {"service": service, "key": key, "url": url, "status": status, "body": body, "fetched_at": now_iso()},
+            {
+                "service": service,
+                "key": key,
+                "url": url,
+                "status": status,
+                "body": body,
+                "fetched_at": now_iso(),
+            },
             pk=("service", "key"),
         )
 
@@ -94,6 +101,7 @@ class ServiceClient:
     @classmethod
     def from_env(cls, **kwargs):
         return cls(api_key=cls.key_from_env(), **kwargs)
+
     retry_statuses = (429, 500, 502, 503, 504)
 
     def __init__(
@@ -194,7 +202,9 @@ class ServiceClient:
             if self.cache is not None:
                 self.cache.put(self.service, key, url, status, response.text)
             return None
-        raise CitationApiError(f"{self.service}: {method} {url} -> HTTP {status}: {_error_message(response)}")
+        raise CitationApiError(
+            f"{self.service}: {method} {url} -> HTTP {status}: {_error_message(response)}"
+        )
 
 
 def _error_message(response: Response) -> str:
@@ -253,13 +263,17 @@ class SemanticScholarClient(ServiceClient):
 
     def paper(self, paper_id: str, fields: Iterable[str] = ("title",)) -> dict | None:
         """``GET /paper/{id}``; ``None`` when the paper is unknown (404)."""
-        return self.request("GET", f"/paper/{self._path_id(paper_id)}", {"fields": ",".join(fields)})
+        return self.request(
+            "GET", f"/paper/{self._path_id(paper_id)}", {"fields": ",".join(fields)}
+        )
 
     def papers(self, paper_ids: list[str], fields: Iterable[str] = ("title",)) -> list[dict | None]:
         """``POST /paper/batch`` in chunks of 500; unknown ids give ``None`` at their position."""
         out: list[dict | None] = []
         for chunk in _chunks(list(paper_ids), self.batch_size):
-            data = self.request("POST", "/paper/batch", {"fields": ",".join(fields)}, {"ids": chunk})
+            data = self.request(
+                "POST", "/paper/batch", {"fields": ",".join(fields)}, {"ids": chunk}
+            )
             if data is None:  # the whole batch unknown
                 data = [None] * len(chunk)
             out.extend(data)
@@ -268,7 +282,9 @@ class SemanticScholarClient(ServiceClient):
     def _paged(self, path: str, fields: Iterable[str], page_size: int) -> Iterator[dict]:
         offset = 0
         while True:
-            data = self.request("GET", path, {"fields": ",".join(fields), "offset": offset, "limit": page_size})
+            data = self.request(
+                "GET", path, {"fields": ",".join(fields), "offset": offset, "limit": page_size}
+            )
             if data is None:
                 return
             yield from data.get("data") or []
@@ -276,20 +292,30 @@ class SemanticScholarClient(ServiceClient):
                 return
             offset = data["next"]
 
-    def references(self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000) -> Iterator[dict]:
+    def references(
+        self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000
+    ) -> Iterator[dict]:
         """The papers ``paper_id`` cites (``citedPaper`` objects), every page; unresolved ones have paperId None."""
         for item in self._paged(f"/paper/{self._path_id(paper_id)}/references", fields, page_size):
             yield item.get("citedPaper") or {}
 
-    def citations(self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000) -> Iterator[dict]:
+    def citations(
+        self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000
+    ) -> Iterator[dict]:
         """The papers citing ``paper_id`` (``citingPaper`` objects), every page."""
         for item in self._paged(f"/paper/{self._path_id(paper_id)}/citations", fields, page_size):
             yield item.get("citingPaper") or {}
 
-    def search(self, query: str, fields: Iterable[str] = ("title",), limit: int = 10, offset: int = 0) -> dict:
+    def search(
+        self, query: str, fields: Iterable[str] = ("title",), limit: int = 10, offset: int = 0
+    ) -> dict:
         """One page of ``/paper/search`` (``{"total", "offset", "next", "data"}``)."""
         params = {"query": query, "fields": ",".join(fields), "offset": offset, "limit": limit}
-        return self.request("GET", "/paper/search", params) or {"total": 0, "offset": offset, "data": []}
+        return self.request("GET", "/paper/search", params) or {
+            "total": 0,
+            "offset": offset,
+            "data": [],
+        }
 
     @staticmethod
     def cited_work(paper: dict) -> dict:
@@ -311,7 +337,9 @@ class SemanticScholarClient(ServiceClient):
         Uses ``references.<field>`` on ``/paper/batch``; references S2 could not
         resolve (no paperId and no title) are dropped.
         """
-        fields = ["title", "externalIds"] + [f"references.{f}" for f in ("paperId",) + self.reference_fields]
+        fields = ["title", "externalIds"] + [
+            f"references.{f}" for f in ("paperId",) + self.reference_fields
+        ]
         papers = self.papers([f"ARXIV:{a}" for a in arxiv_ids], fields)
         out: dict[str, list[dict] | None] = {}
         for arxiv_id, paper in zip(arxiv_ids, papers):
@@ -352,7 +380,9 @@ class OpenAlexClient(ServiceClient):
         cursor = "*"
         while cursor:
             data = self.request(
-                "GET", "/works", {"filter": filter_, "select": select, "per-page": per_page, "cursor": cursor}
+                "GET",
+                "/works",
+                {"filter": filter_, "select": select, "per-page": per_page, "cursor": cursor},
             )
             if data is None:
                 return
@@ -385,18 +415,31 @@ class OpenAlexClient(ServiceClient):
         wanted = sorted({w for ws in referenced.values() for w in ws})
         resolved: dict[str, dict] = {}
         for chunk in _chunks(wanted, self.filter_batch):
-            for work in self.works("openalex_id:" + "|".join(chunk), select="id,doi,title,publication_year,ids"):
+            for work in self.works(
+                "openalex_id:" + "|".join(chunk), select="id,doi,title,publication_year,ids"
+            ):
                 resolved[self.short_id(work["id"])] = self.cited_work(work)
         for arxiv_id, ws in referenced.items():
             out[arxiv_id] = [
-                resolved.get(w) or {"title": None, "year": None, "arxiv_id": None, "doi": None, "s2_id": None,
-                                    "openalex_id": w}
+                resolved.get(w)
+                or {
+                    "title": None,
+                    "year": None,
+                    "arxiv_id": None,
+                    "doi": None,
+                    "s2_id": None,
+                    "openalex_id": w,
+                }
                 for w in ws
             ]
         return out
 
 
-SERVICES = {"s2": SemanticScholarClient, "semantic_scholar": SemanticScholarClient, "openalex": OpenAlexClient}
+SERVICES = {
+    "s2": SemanticScholarClient,
+    "semantic_scholar": SemanticScholarClient,
+    "openalex": OpenAlexClient,
+}
 
 
 def has_api_key(service: str) -> bool:
@@ -404,7 +447,9 @@ def has_api_key(service: str) -> bool:
     return service in SERVICES and SERVICES[service].key_from_env() is not None
 
 
-def client_from_config(service: str, db: sqlite_utils.Database | None = None, config: dict | None = None):
+def client_from_config(
+    service: str, db: sqlite_utils.Database | None = None, config: dict | None = None
+):
     """The client for ``service`` (s2 | openalex), base URL from ``[citations]`` in evla.toml if set."""
     if service not in SERVICES:
         raise EvlaError(f"unknown citation service {service!r}; use s2 or openalex")
