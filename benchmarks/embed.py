@@ -30,12 +30,13 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from evla_miner.scoring.classify import training_examples  # noqa: E402
+from evla_miner.core.settings import seeds_dir  # noqa: E402
 from evla_miner.scoring.embed import OnnxEmbedder, SentenceTransformerEmbedder  # noqa: E402
+from evla_miner.scoring.training import training_examples  # noqa: E402
 
 
 def sample_texts(n: int) -> list[str]:
-    texts = [e.text for e in training_examples() if e.in_stream and len(e.text) > 400]
+    texts = [e.text for e in training_examples(seeds_dir()) if e.in_stream and len(e.text) > 400]
     step = max(1, len(texts) // n)
     return texts[::step][:n]
 
@@ -44,7 +45,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=192)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--replay", action="store_true", help="also measure the effect on taxonomy CV and replay metrics")
+    parser.add_argument(
+        "--replay",
+        action="store_true",
+        help="also measure the effect on taxonomy CV and replay metrics",
+    )
     parser.add_argument("--onnx-dir", default=None, help="where the ONNX exports are cached")
     args = parser.parse_args()
 
@@ -67,14 +72,18 @@ def main() -> None:
             vectors[name] = embedder.encode(texts)
             speeds[name].append(len(texts) / (time.perf_counter() - start))
     tokens = statistics.mean(len(t.split()) for t in texts)
-    print(f"{len(texts)} stream texts (~{tokens:.0f} words each), {args.rounds} alternating rounds, torch threads 2, cores {os.cpu_count()}")
+    print(
+        f"{len(texts)} stream texts (~{tokens:.0f} words each), {args.rounds} alternating rounds, "
+        f"torch threads 2, cores {os.cpu_count()}"
+    )
     base_name = next(iter(variants))
     base = statistics.median(speeds[base_name])
     print(f"{'variant':42} {'texts/s (median)':>17} {'ratio':>6} {'cos mean':>9} {'cos min':>8}")
     for name in variants:
         cos = (vectors[name] * vectors[base_name]).sum(axis=1)
         print(
-            f"{name:42} {statistics.median(speeds[name]):17.1f} {statistics.median(speeds[name]) / base:6.2f} "
+            f"{name:42} {statistics.median(speeds[name]):17.1f} "
+            f"{statistics.median(speeds[name]) / base:6.2f} "
             f"{cos.mean():9.4f} {cos.min():8.4f}"
         )
     if args.replay:
@@ -83,14 +92,15 @@ def main() -> None:
 
 def replay_effect(variants, onnx_dir) -> None:
     """Taxonomy CV + replay with default vectors vs int8 vectors (same code, same seeds)."""
-    from evla_miner.core.settings import models_dir, seeds_dir
-    from evla_miner.scoring.classify import _nodes, description_texts, node_texts, vectors_for
-    from evla_miner.scoring.embed import VectorStore, embed_texts
+    from evla_miner.core.settings import models_dir
+    from evla_miner.core.taxonomy import Taxonomy
+    from evla_miner.scoring.embed import VectorStore, embed_texts, vectors_for
     from evla_miner.scoring.estimators import PaperSet, RelevanceClassifier
     from evla_miner.scoring.evaluate import ReplayData, replay, taxonomy_cv
+    from evla_miner.scoring.training import description_texts, node_texts
 
-    examples = training_examples()
-    nodes = _nodes(None, seeds_dir())
+    examples = training_examples(seeds_dir())
+    nodes = Taxonomy.of(None, seeds_dir())
     texts = [e.text for e in examples]
     store = VectorStore.load(models_dir())
     default = variants["torch (sentence-transformers, default)"]
@@ -104,20 +114,30 @@ def replay_effect(variants, onnx_dir) -> None:
         else:
             start = time.perf_counter()
             vectors = embed_texts(None, texts, embedder).astype(np.float16).astype(np.float32)
-            print(f"embedded {len(texts):,} training texts with int8 in {time.perf_counter() - start:.0f} s")
+            print(
+                f"embedded {len(texts):,} training texts with int8 in "
+                f"{time.perf_counter() - start:.0f} s"
+            )
             desc = embed_texts(None, description_texts(nodes), embedder)
             prior = embed_texts(None, node_texts(nodes), embedder)
         X = PaperSet(texts, vectors)
         tax = taxonomy_cv(X, [e.labels for e in examples], nodes, desc)
         data = ReplayData.from_examples(X, examples)
-        ranker = lambda: RelevanceClassifier(prior_texts=tuple(node_texts(nodes)), prior_vectors=prior)  # noqa: E731
+
+        def ranker(prior=prior):
+            return RelevanceClassifier(prior_texts=tuple(node_texts(nodes)), prior_vectors=prior)
+
         rep = replay(data, {"evla": ranker})["rankers"]["evla"]
         rows[name] = (tax, rep)
-    print(f"{'vectors':16} {'pillar acc':>10} {'leaf R@3':>9} {'R@10 wk':>8} {'R@20 wk':>8} {'AP':>6} {'WSS@95':>7}")
+    print(
+        f"{'vectors':16} {'pillar acc':>10} {'leaf R@3':>9} {'R@10 wk':>8} {'R@20 wk':>8} "
+        f"{'AP':>6} {'WSS@95':>7}"
+    )
     for name, (tax, rep) in rows.items():
         print(
             f"{name:16} {tax['pillar_top1_accuracy']:10.3f} {tax['leaf_recall@3']:9.3f} "
-            f"{rep['recall@10_week_mean']:8.3f} {rep['recall@20_week_mean']:8.3f} {rep['ap']:6.3f} {rep['wss95']:7.3f}"
+            f"{rep['recall@10_week_mean']:8.3f} {rep['recall@20_week_mean']:8.3f} {rep['ap']:6.3f} "
+            f"{rep['wss95']:7.3f}"
         )
 
 

@@ -53,8 +53,12 @@ def timed(func, blob: bytes) -> tuple[int, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("paths", nargs="*", type=Path, help=f"PDF files or directories (default {DEFAULT_DIR})")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "paths", nargs="*", type=Path, help=f"PDF files or directories (default {DEFAULT_DIR})"
+    )
     parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     paths = args.paths or [DEFAULT_DIR]
@@ -88,7 +92,10 @@ def main() -> None:
     print(f"{len(files)} PDFs, {pages} pages, {args.rounds} rounds (PyMuPDF {pymupdf.VersionBind})")
     print(f"raw page.get_text(): {statistics.median(raw_rates):7.1f} pages/s (median)")
     print(f"evla pipeline:       {statistics.median(pipe_rates):7.1f} pages/s (median)")
-    print(f"ratio pipeline/raw:  {statistics.median(ratios):.2f}x (rounds: {', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.9x)")
+    print(
+        f"ratio pipeline/raw:  {statistics.median(ratios):.2f}x (rounds: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}; target >= 0.9x)"
+    )
 
 
 if __name__ == "__main__":

@@ -51,18 +51,32 @@ def cli(ctx, db_path):
     ctx.obj = AppContext(db_path)
 
 
-from .commands import harvest as _harvest  # noqa: E402
-from .commands import setup as _setup  # noqa: E402
-from .commands import weekly as _weekly  # noqa: E402
-from .commands import review as _review  # noqa: E402
-from .commands import export as _export  # noqa: E402
-from .commands import triage as _triage  # noqa: E402
-from .commands import serve as _serve  # noqa: E402
-from .commands import graph as _graph  # noqa: E402
-from .commands import propose as _propose  # noqa: E402
-from .commands import pdf as _pdf  # noqa: E402
 from .commands import classify as _classify  # noqa: E402
+from .commands import export as _export  # noqa: E402
+from .commands import graph as _graph  # noqa: E402
+from .commands import harvest as _harvest  # noqa: E402
+from .commands import pdf as _pdf  # noqa: E402
+from .commands import propose as _propose  # noqa: E402
+from .commands import review as _review  # noqa: E402
+from .commands import serve as _serve  # noqa: E402
+from .commands import setup as _setup  # noqa: E402
+from .commands import survey as _survey  # noqa: E402
+from .commands import triage as _triage  # noqa: E402
+from .commands import weekly as _weekly  # noqa: E402
 
-for _module in (_setup, _harvest, _weekly, _review, _export, _triage, _serve, _graph, _propose, _pdf, _classify):
+for _module in (
+    _setup,
+    _harvest,
+    _weekly,
+    _review,
+    _export,
+    _triage,
+    _serve,
+    _graph,
+    _propose,
+    _pdf,
+    _classify,
+    _survey,
+):
     for _command in _module.COMMANDS:
         cli.add_command(_command)

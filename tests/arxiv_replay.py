@@ -14,13 +14,16 @@ Runs an ``http.server`` on 127.0.0.1 (ephemeral port) in a thread, so the
   opensearch numbers rewritten. Other query terms are ignored.
 
 ``faults`` is a queue consumed one per request before answering: ``503``,
-``429``, ``429-retry-after``
-(with ``Retry-After: 12``), ``slow`` (answers after ``slow_seconds``), ``truncate`` (Content-Length
-announced, half the body sent, connection closed), ``truncate-noclen`` (no
-Content-Length, half the body, closed), ``reset`` (TCP RST), ``empty`` (the
-recorded empty feed of id_list=0000.0000, totalResults 0), ``html`` (a proxy's
-"503 Service Unavailable" HTML page with status 200), ``garbage`` (random-looking
-bytes with status 200). ``None`` = no fault.
+``429``, ``429-retry-after`` (with ``Retry-After: 12``), ``slow`` (answers after
+``slow_seconds``), ``truncate`` (Content-Length announced, half the body sent,
+connection closed), ``truncate-noclen`` (no Content-Length, half the body,
+closed), ``reset`` (TCP RST), ``empty`` (the recorded empty feed of
+id_list=0000.0000, totalResults 0), ``html`` (a proxy's "503 Service Unavailable"
+HTML page with status 200), ``garbage`` (random-looking bytes with status 200),
+``stale`` (the previous page's entries again, under this
+request's opensearch numbers: what arXiv does under load), ``short`` (the page
+without its first half of entries, totalResults unchanged). The last two need the
+corpus. ``None`` = no fault.
 """
 
 from __future__ import annotations
@@ -87,11 +90,11 @@ class Corpus:
                 self.entries[entry_id] = (published, categories, raw)
 
     @classmethod
-    def golden_2026(cls) -> "Corpus":
+    def golden_2026(cls) -> Corpus:
         return cls([golden(f"q_testing_s{s}_m10")["body"] for s in (0, 10, 20, 30, 40, 50)])
 
     @classmethod
-    def legacy_2016(cls) -> "Corpus":
+    def legacy_2016(cls) -> Corpus:
         return cls(
             [
                 (LEGACY / n).read_bytes()
@@ -115,9 +118,13 @@ class Corpus:
             rows = [r for r in rows if r[1] & cats]
         return sorted(rows, key=lambda r: r[0])
 
-    def feed(self, query: str, start: int, max_results: int) -> bytes:
+    def feed(self, query: str, start: int, max_results: int, fault: str | None = None) -> bytes:
         rows = self.select(query)
         page = rows[start : start + max_results]
+        if fault == "stale":
+            page = rows[max(start - max_results, 0) : max(start, max_results)]
+        elif fault == "short":
+            page = page[len(page) // 2 :]
         head = self.envelope_head
         for tag, value in (
             (b"totalResults", len(rows)),
@@ -175,7 +182,7 @@ class ReplayServer:
 
     # --- answering ------------------------------------------------------------
 
-    def _answer(self, args: dict) -> tuple[int, bytes]:
+    def _answer(self, args: dict, fault: str | None = None) -> tuple[int, bytes]:
         key = (args["search_query"], args["id_list"], args["start"], args["max_results"])
         if key in self.recorded:
             return self.recorded[key]
@@ -183,7 +190,9 @@ class ReplayServer:
             return self.error_feed["status_code"], self.error_feed["body"]
         if self.corpus is None:
             return 404, b"no recording for this request"
-        return 200, self.corpus.feed(args["search_query"], args["start"], args["max_results"])
+        return 200, self.corpus.feed(
+            args["search_query"], args["start"], args["max_results"], fault
+        )
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         query = parse_qs(urlparse(handler.path).query, keep_blank_values=True)
@@ -214,7 +223,7 @@ class ReplayServer:
                 return self._send(handler, 200, self.empty_feed["body"])
             if fault in ("html", "garbage"):
                 return self._send(handler, 200, HTML_503 if fault == "html" else GARBAGE)
-            status, body = self._answer(args)
+            status, body = self._answer(args, fault)
             if fault == "slow":
                 time.sleep(self.slow_seconds)
             if fault in ("truncate", "truncate-noclen"):

@@ -12,8 +12,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-from evla_miner.core.settings import seeds_dir  # noqa: E402
 from evla_miner.core.db import open_db  # noqa: E402
+from evla_miner.core.settings import seeds_dir  # noqa: E402
 from evla_miner.ingest.seeds import init_db  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

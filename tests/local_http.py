@@ -24,7 +24,7 @@ class LocalHttpServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "LocalHttpServer":
+    def __enter__(self) -> LocalHttpServer:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -12,7 +12,9 @@ LEFT = (54, 298)  # x range of the left column of a two-column page
 RIGHT = (314, 558)
 
 
-def write_lines(page, x: float, y: float, lines: list[str], size: float = 9, leading: float = 11) -> float:
+def write_lines(
+    page, x: float, y: float, lines: list[str], size: float = 9, leading: float = 11
+) -> float:
     """Insert lines top-down starting at baseline y; returns the next free baseline."""
     for line in lines:
         page.insert_text((x, y), line, fontsize=size)
@@ -32,7 +34,9 @@ def paper_pdf(
     page = doc.new_page(width=WIDTH, height=HEIGHT)
     y = write_lines(page, 72, 80, ["Efficient Tokens for Vision-Language-Action Models"], size=14)
     y = write_lines(page, 72, y + 20, ["Abstract"], size=11)
-    y = write_lines(page, 72, y + 6, ["We study token pruning for robot policies and report what it costs."])
+    y = write_lines(
+        page, 72, y + 6, ["We study token pruning for robot policies and report what it costs."]
+    )
     sections = ["1 Introduction", "2 Method", "3 Experiments", "4 Conclusion"]
     per_page = max(1, len(sections) // body_pages)
     for index, title in enumerate(sections):
@@ -40,7 +44,12 @@ def paper_pdf(
             page = doc.new_page(width=WIDTH, height=HEIGHT)
             y = 80
         y = write_lines(page, 72, y + 24, [title], size=11)
-        y = write_lines(page, 72, y + 6, [f"Body text of section {index + 1} with a citation [1] inside it."] * 3)
+        y = write_lines(
+            page,
+            72,
+            y + 6,
+            [f"Body text of section {index + 1} with a citation [1] inside it."] * 3,
+        )
     page = doc.new_page(width=WIDTH, height=HEIGHT)
     y = 80
     if heading:
@@ -58,7 +67,9 @@ def paper_pdf(
     return doc.tobytes()
 
 
-def two_column_pdf(left: list[str], right: list[str], title: str = "A Two Column Paper About Robots") -> bytes:
+def two_column_pdf(
+    left: list[str], right: list[str], title: str = "A Two Column Paper About Robots"
+) -> bytes:
     """A title across the page, then two columns; the right column is drawn FIRST so
     the content stream order is not the reading order."""
     doc = pymupdf.open()
@@ -90,7 +101,9 @@ def encrypted_pdf() -> bytes:
 def many_pages_pdf(pages: int) -> bytes:
     doc = pymupdf.open()
     for number in range(pages):
-        doc.new_page().insert_text((72, 72), f"Page {number + 1} of a very long document with text.")
+        doc.new_page().insert_text(
+            (72, 72), f"Page {number + 1} of a very long document with text."
+        )
     return doc.tobytes()
 
 

@@ -24,7 +24,9 @@ class PdfServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.requests.append((time.monotonic(), self.path))
-                status, content_type, body = server.routes.get(self.path, (404, "text/html", b"<html>not found</html>"))
+                status, content_type, body = server.routes.get(
+                    self.path, (404, "text/html", b"<html>not found</html>")
+                )
                 self.send_response(status)
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(body)))
@@ -37,9 +39,19 @@ class PdfServer:
         self.http = LocalHttpServer(Handler)
         self.url = f"{self.http.base_url}/pdf/"
 
-    def pdf(self, paper_id: str, version: int, body: bytes | None = None, status: int = 200, content_type: str = "application/pdf"):
-        self.routes[f"/pdf/{paper_id}v{version}"] = (status, content_type, self.default_body if body is None else body)
+    def pdf(
+        self,
+        paper_id: str,
+        version: int,
+        body: bytes | None = None,
+        status: int = 200,
+        content_type: str = "application/pdf",
+    ):
+        self.routes[f"/pdf/{paper_id}v{version}"] = (
+            status,
+            content_type,
+            self.default_body if body is None else body,
+        )
 
     def close(self):
         self.http.close()
-

@@ -37,7 +37,7 @@ def _request_key(method: str, url: str, body) -> tuple:
     return method.upper(), unquote(parts.path), query, body or None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load_cassette(path: Path) -> list[dict]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     return yaml.load(path.read_text(), Loader=loader)["interactions"]
@@ -160,9 +160,9 @@ def test_s2_references_paging_and_null_paper_ids(s2_replay):
     )  # unresolved references are kept, with their title
     assert all(ref.get("title") for ref in refs if ref["paperId"] is None)
     works = [SemanticScholarClient.cited_work(ref) for ref in refs]
-    assert (
-        works[0]["title"]
-        == "Group lending or individual lending? Evidence from a randomised field experiment in Mongolia"
+    assert works[0]["title"] == (
+        "Group lending or individual lending? Evidence from a randomised field experiment in "
+        "Mongolia"
     )
     assert works[0]["s2_id"] == "e945ca4fdcf45b1a118f1462db7afa12629a131f"
 
@@ -255,10 +255,14 @@ def test_s2_api_key_header_and_cache_freshness(s2_replay, db):
 
 
 def test_s2_fetch_references_from_batch(db):
-    """A batch answer with nested references (derived from the recorded Turing 1950 paper object)."""
+    """A batch answer with nested references (derived from the recorded Turing 1950 paper
+    object)."""
     body = (S2_FIXTURES / "derived_batch_with_references.json").read_bytes()
     with ReplayServer() as server:
-        fields = "title,externalIds,references.paperId,references.title,references.year,references.externalIds"
+        fields = (
+            "title,externalIds,"
+            "references.paperId,references.title,references.year,references.externalIds"
+        )
         server.add(
             "POST",
             f"/graph/v1/paper/batch?fields={fields}",

@@ -11,19 +11,32 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from evla_miner.scoring import classify as clf
 from evla_miner.cli import cli
-from evla_miner.core.settings import seeds_dir
 from evla_miner.core.db import dumps, open_db
-from evla_miner.scoring.embed import HashingEmbedder
+from evla_miner.core.jsonl import read_jsonl
+from evla_miner.core.settings import seeds_dir
 from evla_miner.ingest.seeds import init_db
+from evla_miner.scoring import classify as clf
+from evla_miner.scoring import model as model_module
+from evla_miner.scoring.embed import HashingEmbedder
+from evla_miner.scoring.model import META_FILE, MODEL_FILE, load_model, training_hash
+from evla_miner.scoring.ship import build_shipped_models
+from evla_miner.scoring.training import Example, decisions_in_force, training_examples
 
 TOPICS = {
-    "model.compression.token_optimization": "visual token pruning and token merging reduce tokens for fast VLA inference",
+    "model.compression.token_optimization": (
+        "visual token pruning and token merging reduce tokens for fast VLA inference"
+    ),
     "model.compression.quantization": "low-bit quantization int4 weights ternary VLA policy memory",
-    "model.arch.transformer_alternatives": "mamba state space model replaces transformer in VLA policy linear time",
-    "training.posttraining.rl": "reinforcement learning fine-tuning of VLA policy reward online rollouts",
-    "data.collection.simulation": "simulation data generation for VLA training synthetic demonstrations",
+    "model.arch.transformer_alternatives": (
+        "mamba state space model replaces transformer in VLA policy linear time"
+    ),
+    "training.posttraining.rl": (
+        "reinforcement learning fine-tuning of VLA policy reward online rollouts"
+    ),
+    "data.collection.simulation": (
+        "simulation data generation for VLA training synthetic demonstrations"
+    ),
 }
 OFF_TOPIC = [
     "galaxy rotation curves dark matter halo survey",
@@ -39,8 +52,14 @@ def record(paper_id, title, abstract, day="2025-03-04"):
     from datetime import date
 
     created = date.fromisoformat(day).strftime("%a, %d %b %Y 00:00:00 GMT")
-    return {"id": paper_id, "title": title, "abstract": abstract, "authors": "A. Author", "categories": "cs.RO",
-            "versions": [{"version": "v1", "created": created}]}
+    return {
+        "id": paper_id,
+        "title": title,
+        "abstract": abstract,
+        "authors": "A. Author",
+        "categories": "cs.RO",
+        "versions": [{"version": "v1", "created": created}],
+    }
 
 
 @pytest.fixture
@@ -54,21 +73,62 @@ def small_seeds(tmp_path, monkeypatch):
     for label, words in TOPICS.items():
         for variant in range(2):
             n += 1
-            seeds.append({**record(f"2401.{n:05d}", f"Efficient VLA {words.split()[0]} {variant}", f"{words} variant {variant}", "2024-01-10"),
-                          "labels": [label], "label_source": "test"})
-    seeds.append({"id": None, "title": "A seed without id or abstract", "abstract": None, "labels": ["foundation"], "versions": []})
+            seeds.append(
+                {
+                    **record(
+                        f"2401.{n:05d}",
+                        f"Efficient VLA {words.split()[0]} {variant}",
+                        f"{words} variant {variant}",
+                        "2024-01-10",
+                    ),
+                    "labels": [label],
+                    "label_source": "test",
+                }
+            )
+    seeds.append(
+        {
+            "id": None,
+            "title": "A seed without id or abstract",
+            "abstract": None,
+            "labels": ["foundation"],
+            "versions": [],
+        }
+    )
     for week in range(4):
         for i, words in enumerate(TOPICS.values()):
             if (week + i) % 3 == 0:
                 pid = f"2503.{week:02d}{i:03d}"
-                stream.append(record(pid, f"VLA {words.split()[1]} study", f"{words} new results week {week}", f"2025-03-{3 + 7 * week:02d}"))
-                positives.append({"id": pid, "in_survey_list": True, "in_related_list": False, "first_listed": "2025-09-01"})
+                stream.append(
+                    record(
+                        pid,
+                        f"VLA {words.split()[1]} study",
+                        f"{words} new results week {week}",
+                        f"2025-03-{3 + 7 * week:02d}",
+                    )
+                )
+                positives.append(
+                    {
+                        "id": pid,
+                        "in_survey_list": True,
+                        "in_related_list": False,
+                        "first_listed": "2025-09-01",
+                    }
+                )
         for j, words in enumerate(OFF_TOPIC):
-            stream.append(record(f"2503.{week:02d}{100 + j:03d}", f"On {words.split()[0]}", f"{words} week {week}", f"2025-03-{3 + 7 * week:02d}"))
+            stream.append(
+                record(
+                    f"2503.{week:02d}{100 + j:03d}",
+                    f"On {words.split()[0]}",
+                    f"{words} week {week}",
+                    f"2025-03-{3 + 7 * week:02d}",
+                )
+            )
     (root / "seed_papers.jsonl").write_text("".join(json.dumps(s) + "\n" for s in seeds))
     with gzip.open(root / "training" / "stream.jsonl.gz", "wt") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in stream)
-    (root / "training" / "stream.positives.jsonl").write_text("".join(json.dumps(p) + "\n" for p in positives))
+    (root / "training" / "stream.positives.jsonl").write_text(
+        "".join(json.dumps(p) + "\n" for p in positives)
+    )
     monkeypatch.setenv("EVLA_SEEDS", str(root))
     monkeypatch.setenv("EVLA_MODELS", str(tmp_path / "models"))
     config = tmp_path / "evla.toml"
@@ -78,12 +138,18 @@ def small_seeds(tmp_path, monkeypatch):
 
 
 def test_training_examples_merge_seeds_and_stream(small_seeds):
-    examples = clf.training_examples(small_seeds)
+    examples = training_examples(small_seeds)
     by_id = {e.id: e for e in examples}
-    assert sum(e.in_stream for e in examples) == 4 * (len(OFF_TOPIC)) + sum(1 for w in range(4) for i in range(5) if (w + i) % 3 == 0)
+    assert sum(e.in_stream for e in examples) == 4 * (len(OFF_TOPIC)) + sum(
+        1 for w in range(4) for i in range(5) if (w + i) % 3 == 0
+    )
     assert by_id["2503.00000"].positive and by_id["2503.00100"].positive is False
     noid = [e for e in examples if e.id.startswith("noid:")]
-    assert len(noid) == 1 and noid[0].text == "A seed without id or abstract" and noid[0].labels == ["foundation"]
+    assert (
+        len(noid) == 1
+        and noid[0].text == "A seed without id or abstract"
+        and noid[0].labels == ["foundation"]
+    )
     assert by_id["2401.00001"].labels == ["model.compression.token_optimization"]
 
 
@@ -97,15 +163,18 @@ def test_effective_decisions_latest_non_undone_wins(db):
         ("c", "reject", None, "2025-01-01T00:00:00"),
     ]
     db["decisions"].insert_all(
-        [{"paper_id": p, "decision": d, "categories": dumps(c) if c else None, "decided_at": t} for p, d, c, t in rows]
+        [
+            {"paper_id": p, "decision": d, "categories": dumps(c) if c else None, "decided_at": t}
+            for p, d, c, t in rows
+        ]
     )
-    decided = clf.effective_decisions(db)
+    decided = decisions_in_force(db)
     assert {k: v["decision"] for k, v in decided.items()} == {"a": "accept", "c": "reject"}
     assert json.loads(decided["a"]["categories"]) == ["model"]
 
 
 def _train_small(small_seeds, db=None):
-    model, examples, vectors = clf.train(db, HashingEmbedder(256), seeds=small_seeds)
+    model, _ = clf.train(db, HashingEmbedder(256), seeds=small_seeds)
     return model
 
 
@@ -119,8 +188,14 @@ def test_model_ranks_on_topic_papers_higher_with_consistent_categories(small_see
     assert preds[0]["relevance"] > preds[1]["relevance"]
     assert 0.0 <= preds[1]["relevance"] <= 1.0
     scores = {c["id"]: c["score"] for c in preds[0]["categories"]}
-    assert [c["score"] for c in preds[0]["categories"]] == sorted((c["score"] for c in preds[0]["categories"]), reverse=True)
-    assert preds[0]["categories"][0]["id"] in {"model", "model.compression", "model.compression.token_optimization"}
+    assert [c["score"] for c in preds[0]["categories"]] == sorted(
+        (c["score"] for c in preds[0]["categories"]), reverse=True
+    )
+    assert preds[0]["categories"][0]["id"] in {
+        "model",
+        "model.compression",
+        "model.compression.token_optimization",
+    }
     parent = {n["id"]: n["parent"] for n in model.nodes}
     for node, score in scores.items():  # a leaf implies its parents
         if parent.get(node):
@@ -129,7 +204,10 @@ def test_model_ranks_on_topic_papers_higher_with_consistent_categories(small_see
     assert len(nearest) == 3
     assert nearest[0]["id"] in {"2401.00001", "2401.00002"}  # the two token-optimization seeds
     assert nearest[0]["similarity"] >= nearest[1]["similarity"]
-    assert any("token" in term or "pruning" in term or "vla" in term for term in preds[0]["explanation"]["terms"])
+    assert any(
+        "token" in term or "pruning" in term or "vla" in term
+        for term in preds[0]["explanation"]["terms"]
+    )
 
 
 def test_training_is_deterministic(small_seeds):
@@ -143,8 +221,8 @@ def test_training_is_deterministic(small_seeds):
 def test_score_papers_writes_scores_and_retrains_on_decisions(small_seeds, tmp_path):
     db = open_db(tmp_path / "db" / "evla.db")
     init_db(db, small_seeds)
-    clf.build_shipped_models(None, evaluate=False, embedder=HashingEmbedder(256))
-    from evla_miner.ingest.harvest import import_snapshot
+    build_shipped_models(None, HashingEmbedder(256), evaluate=False)
+    from evla_miner.ingest.snapshot import import_snapshot
 
     import_snapshot(db, small_seeds / "training" / "stream.jsonl.gz")
     counts = clf.score_papers(db, embedder=HashingEmbedder(256))
@@ -159,19 +237,27 @@ def test_score_papers_writes_scores_and_retrains_on_decisions(small_seeds, tmp_p
     assert set(explanation) == {"nearest", "terms"}
     assert clf.score_papers(db, embedder=HashingEmbedder(256))["scored"] == 0  # nothing new
 
-    db["decisions"].insert({"paper_id": "2503.00100", "decision": "accept", "categories": dumps(["data.augmentation"]),
-                            "decided_at": "2025-04-01T00:00:00"})
+    db["decisions"].insert(
+        {
+            "paper_id": "2503.00100",
+            "decision": "accept",
+            "categories": dumps(["data.augmentation"]),
+            "decided_at": "2025-04-01T00:00:00",
+        }
+    )
     again = clf.score_papers(db, embedder=HashingEmbedder(256))
     assert again["retrained"] is True and again["model"] != counts["model"]
     assert again["scored"] == db["papers"].count  # all rescored with the new model
-    assert (tmp_path / "db" / "models" / clf.MODEL_FILE).exists()
+    assert (tmp_path / "db" / "models" / MODEL_FILE).exists()
     assert clf.score_papers(db, embedder=HashingEmbedder(256))["retrained"] is False
 
 
 def test_predict_cli_contract(small_seeds, tmp_path):
-    clf.build_shipped_models(None, evaluate=False, embedder=HashingEmbedder(256))
+    build_shipped_models(None, HashingEmbedder(256), evaluate=False)
     records = [
-        record("2510.00001", "Visual token pruning for VLA", "token merging for fast VLA inference"),
+        record(
+            "2510.00001", "Visual token pruning for VLA", "token merging for fast VLA inference"
+        ),
         {"title": "No id, no abstract, no categories"},
         record("hep-th/9901001v2", "Strings", None),
     ]
@@ -200,11 +286,15 @@ def test_predict_without_model_is_a_clear_error(small_seeds, tmp_path):
 
 def test_a_survey_paper_is_not_its_own_nearest_neighbour(small_seeds):
     model = _train_small(small_seeds)
-    seed_text = next(e for e in clf.training_examples(small_seeds) if e.labels and e.id.startswith("2401."))
+    seed_text = next(
+        e for e in training_examples(small_seeds) if e.labels and e.id.startswith("2401.")
+    )
     vec = HashingEmbedder(256).encode([seed_text.text])
     with_id = model.predict([seed_text.text], vec, ids=[seed_text.id])[0]["explanation"]["nearest"]
     without = model.predict([seed_text.text], vec)[0]["explanation"]["nearest"]
-    assert without[0]["id"] == seed_text.id and without[0]["similarity"] == pytest.approx(1.0, abs=1e-3)
+    assert without[0]["id"] == seed_text.id and without[0]["similarity"] == pytest.approx(
+        1.0, abs=1e-3
+    )
     assert seed_text.id not in [n["id"] for n in with_id] and len(with_id) == 3
 
 
@@ -216,13 +306,17 @@ def test_shipped_artefacts_cover_the_demo_and_match_their_metadata():
     from evla_miner.scoring.embed import DEFAULT_MODEL_ID, VectorStore, content_hash, paper_text
 
     directory = models_dir()
-    model = clf.load_model(directory)
-    meta = json.loads((directory / clf.META_FILE).read_text())
+    model = load_model(directory)
+    meta = json.loads((directory / META_FILE).read_text())
     assert model.model_id == meta["model_id"] and model.embedder_id == DEFAULT_MODEL_ID
     assert all(path.stat().st_size < 8_000_000 for path in directory.iterdir())
     store = VectorStore.load(directory)
-    records = clf.read_jsonl(DEMO_SNAPSHOT)
-    missing = [r["id"] for r in records if store.get(content_hash(paper_text(r.get("title"), r.get("abstract")))) is None]
+    records = read_jsonl(DEMO_SNAPSHOT)
+    missing = [
+        r["id"]
+        for r in records
+        if store.get(content_hash(paper_text(r.get("title"), r.get("abstract")))) is None
+    ]
     assert missing == []
     texts = [paper_text(r.get("title"), r.get("abstract")) for r in records[:50]]
     vectors = np.stack([store.get(content_hash(t)) for t in texts])
@@ -233,7 +327,7 @@ def test_shipped_artefacts_cover_the_demo_and_match_their_metadata():
 def test_model_version_is_part_of_the_model_id(monkeypatch):
     """A change to what the estimators predict bumps MODEL_VERSION, which gives a new
     model id, so databases holding scores of the old model rescore."""
-    examples = [clf.Example(id="2401.00001", text="token pruning for VLA", positive=True)]
-    before = clf.training_hash(examples, "embedder", {})
-    monkeypatch.setattr(clf, "MODEL_VERSION", clf.MODEL_VERSION + 1)
-    assert clf.training_hash(examples, "embedder", {}) != before
+    examples = [Example(id="2401.00001", text="token pruning for VLA", positive=True)]
+    before = training_hash(examples, "embedder", {})
+    monkeypatch.setattr(model_module, "MODEL_VERSION", model_module.MODEL_VERSION + 1)
+    assert training_hash(examples, "embedder", {}) != before

@@ -23,7 +23,13 @@ def test_init_harvest_status_roundtrip(tmp_path):
     db = str(tmp_path / "x.db")
     snapshot = tmp_path / "s.jsonl"
     snapshot.write_text(
-        json.dumps({"id": "2501.00001", "title": "T", "versions": [{"version": "v1", "created": "2025-01-02"}]})
+        json.dumps(
+            {
+                "id": "2501.00001",
+                "title": "T",
+                "versions": [{"version": "v1", "created": "2025-01-02"}],
+            }
+        )
         + "\n{broken\n"
     )
     assert "29 taxonomy nodes" in run("--db", db, "init").output
@@ -43,7 +49,9 @@ def test_evla_db_environment_variable_chooses_the_database(tmp_path):
 
 
 def test_bad_input_is_a_one_line_error_with_nonzero_exit(tmp_path):
-    result = CliRunner().invoke(cli, ["--db", str(tmp_path / "x.db"), "harvest", "--snapshot", "missing.jsonl"])
+    result = CliRunner().invoke(
+        cli, ["--db", str(tmp_path / "x.db"), "harvest", "--snapshot", "missing.jsonl"]
+    )
     assert result.exit_code == 1
     assert result.output.strip() == "Error: snapshot file not found: missing.jsonl"
     bad_date = CliRunner().invoke(cli, ["harvest", "--snapshot", "x", "--since", "2025-13-01"])

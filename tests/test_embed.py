@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from evla_miner.core.settings import ClassifySettings
 from evla_miner.scoring.embed import (
     HashingEmbedder,
     VectorStore,
     content_hash,
     embed_texts,
-    embedder_from_config,
+    embedder_from_settings,
     paper_text,
     preseed_cache,
     save_store,
@@ -38,7 +39,9 @@ def test_paper_text_collapses_whitespace_and_tolerates_missing_parts():
 
 def test_hashing_embedder_is_deterministic_normalised_and_lexical():
     emb = HashingEmbedder(128)
-    a, b, c = emb.encode(["token pruning for VLA models", "pruning tokens in VLA models", "galaxy rotation curves"])
+    a, b, c = emb.encode(
+        ["token pruning for VLA models", "pruning tokens in VLA models", "galaxy rotation curves"]
+    )
     again = HashingEmbedder(128).encode(["token pruning for VLA models"])[0]
     assert np.allclose(a, again)
     assert np.isclose(np.linalg.norm(a), 1.0)
@@ -53,7 +56,9 @@ def test_embed_texts_caches_by_model_and_content_hash(db):
     assert emb.seen == ["alpha beta", "gamma delta"]  # the duplicate is embedded once
     assert np.allclose(first[0], first[2])
     assert db["embeddings"].count == 2
-    row = db.execute("select model, content_hash, dim from embeddings order by content_hash").fetchall()[0]
+    row = db.execute(
+        "select model, content_hash, dim from embeddings order by content_hash"
+    ).fetchall()[0]
     assert row[0] == emb.model_id and row[2] == 64
     assert row[1] in {content_hash("alpha beta"), content_hash("gamma delta")}
 
@@ -78,7 +83,13 @@ def test_store_round_trip_splits_files_and_preseeds_by_hash(db, tmp_path):
     emb = HashingEmbedder(16)
     texts = [f"paper number {i}" for i in range(50)]
     vectors = emb.encode(texts)
-    paths = save_store(tmp_path, emb.model_id, [content_hash(t) for t in texts], vectors, max_bytes=20 * (16 * 2 + 64))
+    paths = save_store(
+        tmp_path,
+        emb.model_id,
+        [content_hash(t) for t in texts],
+        vectors,
+        max_bytes=20 * (16 * 2 + 64),
+    )
     assert len(paths) == 3  # 20 rows per file
     store = VectorStore.load(tmp_path)
     assert store.model_id == emb.model_id
@@ -94,15 +105,20 @@ def test_store_round_trip_splits_files_and_preseeds_by_hash(db, tmp_path):
     assert counting.seen == ["paper number 3, edited abstract"]
 
 
-def test_embedder_from_config():
-    assert embedder_from_config({}).model_id == "sentence-transformers/all-MiniLM-L6-v2"
-    assert isinstance(embedder_from_config({"classify": {"embedding_model": "hashing-bow-64"}}), HashingEmbedder)
-    custom = embedder_from_config({"classify": {"embedding_model": "/opt/my-model"}})
+def test_embedder_from_settings():
+    assert (
+        embedder_from_settings(ClassifySettings()).model_id
+        == "sentence-transformers/all-MiniLM-L6-v2"
+    )
+    assert isinstance(
+        embedder_from_settings(ClassifySettings(embedding_model="hashing-bow-64")), HashingEmbedder
+    )
+    custom = embedder_from_settings(ClassifySettings(embedding_model="/opt/my-model"))
     assert custom.model_id == "/opt/my-model"
 
 
 @pytest.mark.slow
-def test_packaged_minilm_embeds_offline():
+def test_packaged_minilm_embeds_offline(capfd):
     from evla_miner.scoring.embed import SentenceTransformerEmbedder
 
     emb = SentenceTransformerEmbedder()
@@ -116,3 +132,5 @@ def test_packaged_minilm_embeds_offline():
     assert vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+    # loading prints nothing of its own (transformers' "Loading weights" bar is off)
+    assert "Loading weights" not in capfd.readouterr().err

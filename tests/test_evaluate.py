@@ -8,8 +8,22 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
-from evla_miner.scoring.estimators import KeywordBaseline, PaperSet, RelevanceClassifier, TaxonomyClassifier, TfidfSvmBaseline
-from evla_miner.scoring.evaluate import ReplayData, calibration, replay, taxonomy_cv, week_start, wss_at
+from evla_miner.core.taxonomy import Taxonomy
+from evla_miner.scoring.estimators import (
+    KeywordBaseline,
+    PaperSet,
+    RelevanceClassifier,
+    TaxonomyClassifier,
+    TfidfSvmBaseline,
+)
+from evla_miner.scoring.evaluate import (
+    ReplayData,
+    calibration,
+    replay,
+    taxonomy_cv,
+    week_start,
+    wss_at,
+)
 
 
 def test_week_start_is_monday():
@@ -34,7 +48,7 @@ class SpyRanker:
         self.scores = scores
 
     def fit(self, X, y):
-        SpyRanker.log.append(({t for t in X.texts}, dict(zip(X.texts, y))))
+        SpyRanker.log.append(({t for t in X.texts}, dict(zip(X.texts, y, strict=True))))
         return self
 
     def decision_function(self, X):
@@ -63,7 +77,9 @@ def make_data():
     published.append(None)
     in_stream.append(False)
     X = PaperSet(texts, np.eye(len(texts), dtype=np.float32))
-    return cut, ReplayData(X=X, y=np.array(y), published=published, in_stream=np.array(in_stream), ids=texts)
+    return cut, ReplayData(
+        X=X, y=np.array(y), published=published, in_stream=np.array(in_stream), ids=texts
+    )
 
 
 def test_replay_uses_only_known_and_reviewed_labels():
@@ -75,7 +91,9 @@ def test_replay_uses_only_known_and_reviewed_labels():
     SpyRanker.log = []
     result = replay(data, {"spy": lambda: SpyRanker(scores)}, cut=cut, ks=(2,))
     m = result["rankers"]["spy"]
-    assert result["weeks"] == 3 and result["future_positives"] == 6 and result["known_positives"] == 5
+    assert (
+        result["weeks"] == 3 and result["future_positives"] == 6 and result["known_positives"] == 5
+    )
     assert m["recall@2_week_mean"] == pytest.approx(0.5)  # sees 1 of 2 positives each week
     assert m["missed@2"] == 3
     known = {f"p{i}" for i in range(10)} | {"old-seed"}
@@ -95,7 +113,9 @@ def test_replay_with_real_baselines_on_tiny_data():
     cut, data = make_data()
     texts = []
     for i, label in enumerate(data.y):
-        texts.append(f"efficient VLA token pruning paper {i}" if label else f"galaxy survey number {i}")
+        texts.append(
+            f"efficient VLA token pruning paper {i}" if label else f"galaxy survey number {i}"
+        )
     data.X = PaperSet(texts, data.X.vectors)
     result = replay(data, {"kw": KeywordBaseline, "svm": TfidfSvmBaseline}, cut=cut, ks=(2, 3))
     for name in ("kw", "svm"):
@@ -106,11 +126,46 @@ def test_replay_with_real_baselines_on_tiny_data():
 
 def test_taxonomy_cv_metrics_on_separable_data():
     nodes = [
-        {"id": "model", "name": "Model", "description": "", "parent": None, "level": "pillar", "is_leaf": 0},
-        {"id": "model.a", "name": "A", "description": "alpha", "parent": "model", "level": "category", "is_leaf": 1},
-        {"id": "data", "name": "Data", "description": "", "parent": None, "level": "pillar", "is_leaf": 0},
-        {"id": "data.b", "name": "B", "description": "beta", "parent": "data", "level": "category", "is_leaf": 1},
-        {"id": "foundation", "name": "F", "description": "gamma", "parent": None, "level": "auxiliary", "is_leaf": 1},
+        {
+            "id": "model",
+            "name": "Model",
+            "description": "",
+            "parent": None,
+            "level": "pillar",
+            "is_leaf": 0,
+        },
+        {
+            "id": "model.a",
+            "name": "A",
+            "description": "alpha",
+            "parent": "model",
+            "level": "category",
+            "is_leaf": 1,
+        },
+        {
+            "id": "data",
+            "name": "Data",
+            "description": "",
+            "parent": None,
+            "level": "pillar",
+            "is_leaf": 0,
+        },
+        {
+            "id": "data.b",
+            "name": "B",
+            "description": "beta",
+            "parent": "data",
+            "level": "category",
+            "is_leaf": 1,
+        },
+        {
+            "id": "foundation",
+            "name": "F",
+            "description": "gamma",
+            "parent": None,
+            "level": "auxiliary",
+            "is_leaf": 1,
+        },
     ]
     rng = np.random.default_rng(0)
     centres = np.eye(3, 8, dtype=np.float32)
@@ -122,7 +177,9 @@ def test_taxonomy_cv_metrics_on_separable_data():
         labels.append([["model.a"], ["data.b"], ["foundation"]][k])
         texts.append(["alpha words", "beta words", "gamma words"][k] + f" {i}")
     X = PaperSet(texts + ["unlabelled"], np.array(vectors + [centres[0]], dtype=np.float32))
-    result = taxonomy_cv(X, labels + [[]], nodes, np.eye(3, 8, dtype=np.float32), n_splits=5)
+    result = taxonomy_cv(
+        X, labels + [[]], Taxonomy(nodes), np.eye(3, 8, dtype=np.float32), n_splits=5
+    )
     assert result["papers"] == 30 and result["pillar_papers"] == 20
     assert result["pillar_top1_accuracy"] == pytest.approx(1.0)
     assert result["leaf_recall@3"] == pytest.approx(1.0)
@@ -141,7 +198,11 @@ def test_taxonomy_prior_in_words_names_the_label_whose_description_a_paper_uses(
         "Transformer alternatives. State-space models such as Mamba with linear-time inference.",
         "Reinforcement learning. Post-training with rewards from online rollouts.",
     )
-    phrases = ["int4 ternary quantization of weights", "mamba state-space linear-time backbone", "online rollouts reward post-training"]
+    phrases = [
+        "int4 ternary quantization of weights",
+        "mamba state-space linear-time backbone",
+        "online rollouts reward post-training",
+    ]
     rng = np.random.default_rng(0)
     texts, Y = [], []
     for i in range(24):
@@ -175,7 +236,9 @@ def test_calibration_reports_brier_and_the_share_relevant_per_band():
     bands = {(b["from"], b["to"]): b for b in result["bands"]}
     assert bands[(0.0, 0.2)]["papers"] == 2 and bands[(0.0, 0.2)]["relevant"] == 0.0
     assert bands[(0.5, 0.8)]["relevant"] == pytest.approx(0.5)
-    assert bands[(0.8, 1.0)]["papers"] == 2 and bands[(0.8, 1.0)]["mean_probability"] == pytest.approx(0.9)
+    assert bands[(0.8, 1.0)]["papers"] == 2 and bands[(0.8, 1.0)][
+        "mean_probability"
+    ] == pytest.approx(0.9)
     assert bands[(0.2, 0.5)]["papers"] == 0 and bands[(0.2, 0.5)]["relevant"] is None
 
 
@@ -189,7 +252,9 @@ def test_relevance_is_calibrated_on_the_stream_rows_not_on_always_relevant_seeds
         centre = np.eye(1, 16, 0 if on_topic else 1, dtype=np.float32)[0]
         v = centre + 0.5 * rng.standard_normal((n, 16)).astype(np.float32)
         words = "efficient vla token pruning" if on_topic else "galaxy survey spectra"
-        return [f"{words} {rng.integers(1000)}" for _ in range(n)], v / np.linalg.norm(v, axis=1, keepdims=True)
+        return [f"{words} {rng.integers(1000)}" for _ in range(n)], v / np.linalg.norm(
+            v, axis=1, keepdims=True
+        )
 
     def stream(relevant, unlisted, off_topic):
         parts = [papers(relevant, True), papers(unlisted, True), papers(off_topic, False)]
@@ -204,8 +269,14 @@ def test_relevance_is_calibrated_on_the_stream_rows_not_on_always_relevant_seeds
     fresh, truth = stream(20, 100, 880)
 
     everything = RelevanceClassifier(random_state=0).fit(X, y).predict_proba(fresh)[:, 1]
-    stream_only = RelevanceClassifier(random_state=0).fit(X, y, calibration_rows=in_stream).predict_proba(fresh)[:, 1]
+    stream_only = (
+        RelevanceClassifier(random_state=0)
+        .fit(X, y, calibration_rows=in_stream)
+        .predict_proba(fresh)[:, 1]
+    )
     on_topic = np.arange(len(truth)) < 120
-    assert everything[on_topic].mean() > 0.4  # says "likely" for papers that are relevant 1 time in 6
+    assert (
+        everything[on_topic].mean() > 0.4
+    )  # says "likely" for papers that are relevant 1 time in 6
     assert abs(stream_only[on_topic].mean() - 1 / 6) < abs(everything[on_topic].mean() - 1 / 6)
     assert calibration(truth, stream_only)["brier"] < calibration(truth, everything)["brier"]

@@ -10,13 +10,15 @@ from bibtexparser.bparser import BibTexParser
 from click.testing import CliRunner
 
 from evla_miner.cli import cli
-from evla_miner.core.settings import seeds_dir
 from evla_miner.core.db import open_db
-from evla_miner.core.errors import BadInput
-from evla_miner.review.export import export_bibtex, export_markdown, tex_escape
-from evla_miner.core.records import paper_from_snapshot, upsert_papers
 from evla_miner.core.decisions import record_decision
+from evla_miner.core.errors import BadInput
+from evla_miner.core.progress import Reporter
+from evla_miner.core.records import paper_from_snapshot, upsert_papers
+from evla_miner.core.settings import seeds_dir
 from evla_miner.ingest.seeds import init_db
+from evla_miner.review import export as export_module
+from evla_miner.review.export import export_bibtex, export_markdown, tex_escape
 
 LEAF = "model.compression.quantization"
 
@@ -27,12 +29,14 @@ HOSTILE_TITLES = {
     "2510.10004": "Ünïcödé — naïve 日本語 Δ-VLA",
     "2510.10005": r"\emph{Fast} \LaTeX\ commands and \"{u}ber \& escaped",
     "2510.10006": "Trailing backslash \\",
-    "2510.10007": "Tilde ~ caret ^ and @at and \"quotes\"",
+    "2510.10007": 'Tilde ~ caret ^ and @at and "quotes"',
     "2510.10008": "$\\mathcal{O}(n)$ attention with 50% less {memory}",
 }
 
 
-def add_paper(db, paper_id, title, date="Mon, 6 Oct 2025 00:00:00 GMT", authors_parsed=None, **extra):
+def add_paper(
+    db, paper_id, title, date="Mon, 6 Oct 2025 00:00:00 GMT", authors_parsed=None, **extra
+):
     authors_parsed = authors_parsed or [["Lovelace", "Ada", ""], ["Turing", "Alan", ""]]
     record = {
         "id": paper_id,
@@ -71,7 +75,7 @@ def test_hostile_titles_round_trip(seeded_db):
             seeded_db,
             paper_id,
             title,
-            authors_parsed=[["M\\\"uller", "J{\\o}rg", "Jr"], ["O'Brien_%", "Ana & Co", ""]],
+            authors_parsed=[['M\\"uller', "J{\\o}rg", "Jr"], ["O'Brien_%", "Ana & Co", ""]],
         )
         accept(seeded_db, paper_id)
     result = export_bibtex(seeded_db, status="accepted")  # validates by parsing back itself
@@ -95,8 +99,14 @@ def test_hostile_titles_round_trip(seeded_db):
     assert "\\textbraceright{}\\textbraceleft{}" in titles["2510.10002"]
     assert by_eprint["2510.10003"]["author"] == r"M\"uller, Jr, J{\o}rg and O'Brien\_\%, Ana \& Co"
     assert {e["ID"] for e in entries.values()} == {
-        "muller2025unbalanced", "muller2025balanced", "muller2025100", "muller2025unicode",
-        "muller2025fast", "muller2025trailing", "muller2025tilde", "muller2025attention",
+        "muller2025unbalanced",
+        "muller2025balanced",
+        "muller2025100",
+        "muller2025unicode",
+        "muller2025fast",
+        "muller2025trailing",
+        "muller2025tilde",
+        "muller2025attention",
     }
 
 
@@ -116,7 +126,12 @@ def test_arxiv_fields_types_and_key_shape(seeded_db):
         doi="10.1000/xyz123",
     )
     add_paper(seeded_db, "2510.10011", "Conference Paper", **{"journal-ref": "CoRL 2024, Munich"})
-    add_paper(seeded_db, "2510.10012", "Journal Paper", **{"journal-ref": "IEEE Robotics and Automation Letters 9 (2024) 1-8"})
+    add_paper(
+        seeded_db,
+        "2510.10012",
+        "Journal Paper",
+        **{"journal-ref": "IEEE Robotics and Automation Letters 9 (2024) 1-8"},
+    )
     for pid in ("2510.10010", "2510.10011", "2510.10012"):
         accept(seeded_db, pid)
     text = export_bibtex(seeded_db, status="accepted").text
@@ -171,17 +186,51 @@ def test_status_and_category_filters(seeded_db):
         export_bibtex(seeded_db, category="nope")
 
 
+def test_markdown_export_escapes_html_in_titles(seeded_db):
+    add_paper(
+        seeded_db, "2510.10050", "<script>alert(1)</script> Fast & <img src=x onerror=alert(2)>"
+    )
+    add_paper(seeded_db, "2510.10051", "Plain", comments='Code: https://github.com/a/b"><b>x')
+    for pid in ("2510.10050", "2510.10051"):
+        accept(seeded_db, pid)
+    text = export_markdown(seeded_db, category=LEAF)
+    assert "<" not in text and ">" not in text
+    assert (
+        "[&lt;script&gt;alert(1)&lt;/script&gt; Fast &amp; &lt;img src=x onerror=alert(2)&gt;]"
+        "(https://arxiv.org/abs/2510.10050)" in text
+    )
+    assert "[Code](https://github.com/a/b)" in text
+
+
 def test_markdown_tables(seeded_db):
     leaf = "model.arch.mixture_of_experts"
-    add_paper(seeded_db, "2510.10040", "Zeta | Pipe [draft]", date="Mon, 6 Oct 2025 00:00:00 GMT",
-              comments="Project page: https://zeta.github.io/. Code: https://github.com/z/zeta.")
-    add_paper(seeded_db, "2510.10041", "alpha first", date="Mon, 6 Oct 2025 00:00:00 GMT", **{"journal-ref": "CoRL 2025"})
+    add_paper(
+        seeded_db,
+        "2510.10040",
+        "Zeta | Pipe [draft]",
+        date="Mon, 6 Oct 2025 00:00:00 GMT",
+        comments="Project page: https://zeta.github.io/. Code: https://github.com/z/zeta.",
+    )
+    add_paper(
+        seeded_db,
+        "2510.10041",
+        "alpha first",
+        date="Mon, 6 Oct 2025 00:00:00 GMT",
+        **{"journal-ref": "CoRL 2025"},
+    )
     add_paper(seeded_db, "2310.10042", "Older Paper", date="Mon, 9 Oct 2023 00:00:00 GMT")
     for pid in ("2510.10040", "2510.10041", "2310.10042"):
         accept(seeded_db, pid, leaf)
     text = export_markdown(seeded_db, category=leaf)
     lines = text.splitlines()
-    assert lines[:6] == ["## Efficient Model Design", "", "### Efficient Architectures", "", "#### Mixture-of-Experts", ""]
+    assert lines[:6] == [
+        "## Efficient Model Design",
+        "",
+        "### Efficient Architectures",
+        "",
+        "#### Mixture-of-Experts",
+        "",
+    ]
     assert lines[6] == "| Year | Venue | Paper | Website | Code |"
     assert lines[7] == "|---|---|---|---|---|"
     rows = [line for line in lines[8:] if line.startswith("| ")]
@@ -195,13 +244,18 @@ def test_markdown_tables(seeded_db):
         "[Website](https://zeta.github.io/) | [Code](https://github.com/z/zeta) |"
     )
     assert rows.index(zeta) > [i for i, r in enumerate(rows) if "alpha first" in r][0]
-    assert all(row.count(" | ") == 4 for row in rows)  # every row has 5 cells (escaped pipes do not count)
+    assert all(
+        row.count(" | ") == 4 for row in rows
+    )  # every row has 5 cells (escaped pipes do not count)
     # the full export has a heading per pillar and the auxiliary sections last
     full = export_markdown(seeded_db)
     headings = [line for line in full.splitlines() if line.startswith("## ")]
     assert headings == [
-        "## Efficient Model Design", "## Efficient Training", "## Efficient Data Collection",
-        "## VLA Foundations (non-efficient baselines)", "## Applications",
+        "## Efficient Model Design",
+        "## Efficient Training",
+        "## Efficient Data Collection",
+        "## VLA Foundations (non-efficient baselines)",
+        "## Applications",
     ]
 
 
@@ -222,3 +276,78 @@ def test_export_cli_writes_files(tmp_path):
     assert result.output.count("](https://arxiv.org/abs/") == 4
     result = runner.invoke(cli, ["export", "bibtex", "--category", "nope"])
     assert result.exit_code == 1 and result.output.strip() == "Error: unknown taxonomy node: nope"
+
+
+class CountingReporter(Reporter):
+    """Records what a long export reports, as the progress bar would draw it."""
+
+    def __init__(self):
+        self.tasks: dict[str, float] = {}
+        self.totals: dict[str, float | None] = {}
+        self._current = ""
+
+    def start(self, description, total=None, unit="items"):
+        self._current = description
+        self.totals[description] = total
+        self.tasks[description] = 0
+
+    def advance(self, amount=1):
+        self.tasks[self._current] += amount
+
+
+def test_every_entry_is_complete_or_reported_with_what_is_missing(seeded_db):
+    result = export_bibtex(seeded_db, status="survey")
+    incomplete = dict(result.incomplete)
+    # the seed records of RT-2 and the atomic-skill paper have no authors; MiniVLA has
+    # only a title
+    assert incomplete == {
+        "2023rt2": ["author"],
+        "2025atomic": ["author"],
+        "minivla": ["author", "year", "eprint or url"],
+    }
+    entries = parse(result.text)
+    complete = [e for key, e in entries.items() if key not in incomplete]
+    assert len(complete) == 103
+    assert all(e.get("author") and e.get("year") and e.get("eprint") for e in complete)
+
+
+def test_export_cli_reports_holes_and_empty_exports(tmp_path):
+    db = open_db(tmp_path / "evla.db")
+    init_db(db, seeds_dir())
+    db.close()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["export", "bibtex", "-o", str(tmp_path / "survey.bib")])
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[-4:] == [
+        "3 of 106 entries are incomplete (written; add the missing fields in the survey .bib "
+        "or the paper record):",
+        "  2023rt2: no author",
+        "  2025atomic: no author",
+        "  minivla: no author, no year, no eprint or url",
+    ]
+    empty = runner.invoke(cli, ["export", "bibtex", "--status", "accepted"])
+    assert empty.exit_code == 0
+    assert empty.stdout == ""
+    assert empty.stderr.strip() == "nothing to export: no papers accepted by reviewers"
+
+
+def test_large_export_reports_progress_and_parses_each_text_once(seeded_db, monkeypatch):
+    for n in range(1200):
+        add_paper(seeded_db, f"2510.{20000 + n}", f"Paper number {n}")
+    first = CountingReporter()
+    result = export_bibtex(seeded_db, status="all", reporter=first)
+    total = seeded_db["papers"].count
+    assert result.count == total
+    assert first.totals == {"BibTeX entries": total, "parsing the export back": total}
+    assert first.tasks == first.totals  # every entry counted in both bars
+    parsed = []
+    original = export_module._parse_back
+    monkeypatch.setattr(
+        export_module, "_parse_back", lambda text: parsed.append(text) or original(text)
+    )
+    again = export_bibtex(seeded_db, status="all", reporter=CountingReporter())
+    assert again.text == result.text and parsed == []  # same texts: nothing parsed again
+    seeded_db["papers"].update("2510.20000", {"title": "Changed {Title}"})
+    export_bibtex(seeded_db, status="all")
+    assert len(parsed) == 1 and parsed[0].count("\n@") == 0  # only the changed entry
+    assert "Changed {Title}" in parsed[0]

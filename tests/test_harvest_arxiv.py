@@ -1,6 +1,6 @@
 """Live arXiv harvest, replayed: real recorded arXiv responses served by a local
-http.server (tests/arxiv_replay.py) so the real ``arxiv`` client does real HTTP
-and parsing. Pacing and backoff are lowered through evla.toml, as a user could."""
+http.server (tests/arxiv_replay.py) so the real client does real HTTP and Atom
+parsing. Pacing and backoff are lowered through evla.toml, as a user could."""
 
 from __future__ import annotations
 
@@ -15,23 +15,23 @@ from pathlib import Path
 
 import arxiv
 import pytest
+from arxiv_replay import Corpus, ReplayServer, recorded_2016, recorded_2026
 from click.testing import CliRunner
 
-from arxiv_replay import Corpus, ReplayServer, recorded_2016, recorded_2026
 from evla_miner import __version__
+from evla_miner.cli import cli
+from evla_miner.core.db import loads, open_db
+from evla_miner.core.http import RequestsTransport
+from evla_miner.core.progress import Reporter
+from evla_miner.core.records import paper_from_snapshot, upsert_papers
+from evla_miner.core.settings import DEFAULT_HARVEST_QUERIES, Settings, queries_from_specs
 from evla_miner.ingest.arxiv_client import (
     DEFAULT_ENDPOINT,
     ArxivClient,
     ArxivQueryError,
     ArxivUnavailable,
 )
-from evla_miner.cli import cli
-from evla_miner.core.settings import DEFAULT_HARVEST_QUERIES, harvest_queries, harvest_settings
-from evla_miner.core.db import loads, open_db
-from evla_miner.core.http import RequestsTransport
-from evla_miner.ingest.harvest import harvest_arxiv
-from evla_miner.core.progress import Reporter
-from evla_miner.core.records import paper_from_snapshot, upsert_papers
+from evla_miner.ingest.harvest import client_from_settings, harvest_arxiv
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
@@ -78,8 +78,18 @@ def server():
         yield srv
 
 
+def harvest_settings(overrides=None):
+    """The ``[harvest]`` section as a command resolves it: flags over env over evla.toml."""
+    return Settings.load().with_flags("harvest", **(overrides or {})).harvest
+
+
+def harvest_queries(specs=()):
+    flags = {"queries": queries_from_specs(specs)} if specs else {}
+    return dict(harvest_settings(flags).queries)
+
+
 def make_client(srv, reporter=None, **overrides):
-    return ArxivClient.from_settings(
+    return client_from_settings(
         harvest_settings(overrides), on_retry=(reporter or NotesReporter()).note, endpoint=srv.url
     )
 
@@ -87,7 +97,13 @@ def make_client(srv, reporter=None, **overrides):
 def harvest(db, srv, reporter=None, since=SINCE, until=UNTIL, queries=ALL, **overrides):
     reporter = reporter or NotesReporter()
     return harvest_arxiv(
-        db, make_client(srv, reporter, **overrides), since, until, queries, reporter
+        db,
+        make_client(srv, reporter, **overrides),
+        since,
+        until,
+        queries,
+        reporter,
+        settings=harvest_settings(overrides),
     )
 
 
@@ -166,7 +182,7 @@ def test_endpoint_from_env(monkeypatch):
         "http://127.0.0.1:8123/api/query?search_query=cat%3Acs.RO"
     )
     assert "sortBy=submittedDate&sortOrder=ascending" in client.url("cat:cs.RO", 0)
-    assert harvest_settings()["delay_seconds"] == 0.001  # from evla.toml
+    assert harvest_settings().delay_seconds == 0.001  # from evla.toml
     assert ArxivClient(delay_seconds=3.0).delay_seconds == 3.0
 
 
@@ -201,7 +217,8 @@ def test_backoff_is_exponential_and_requests_are_paced(server):
     client.fetch_page("testing", 10, 10, **RELEVANCE)
     assert page.attempts == 4 and len(page.results) == 10
     assert [s for s in sleeps if s >= 5] == [5.0, 10.0, 20.0]  # the backoff waits
-    assert all(b - a >= 3.0 for a, b in zip(stamps, stamps[1:]))  # never faster than the delay
+    # never faster than the delay
+    assert all(b - a >= 3.0 for a, b in zip(stamps, stamps[1:], strict=False))
     assert stamps[-1] - stamps[-2] == 3.0
 
 
@@ -407,6 +424,53 @@ def test_cli_http_400_error_feed(server):
     )
 
 
+@pytest.mark.parametrize("fault", ["stale", "short"])
+def test_stale_or_short_page_is_asked_for_again_and_nothing_is_lost(db, server, fault):
+    """arXiv under load serves the previous page again, or fewer entries than asked; a
+    harvester that trusts the page and moves on leaves a hole no later run looks at."""
+    server.faults = [None, fault]  # the second page (offset 7)
+    reporter = NotesReporter()
+    result = harvest(db, server, reporter)
+    assert paper_count(db) == (60, 60)
+    assert result.counts["rerequests"] == 1 and result.counts["flagged"] == 0
+    assert [r["start"] for r in server.requests][:3] == [0, 7, 7]
+    assert any("page at offset 7 brought" in note for note in reporter.notes)
+    assert db["harvest_watermarks"].get("all:testing")["until"] == "2026-12-31T23:59"
+
+
+def test_window_that_stays_incomplete_is_flagged_and_keeps_the_watermark(db, server):
+    harvest(db, server, since=date(2000, 1, 1), until=date(2021, 12, 31))
+    mark = db["harvest_watermarks"].get("all:testing")["until"]
+    server.faults = [None] + ["stale"] * 6  # page 2 and every re-request of it are stale
+    result = harvest(db, server, since=date(2021, 12, 30), until=UNTIL)
+    assert result.counts["flagged"] == 1 and result.counts["rerequests"] == 5
+    assert result.counts["missing"] == 7
+    assert result.errors[0]["reason"].startswith("incomplete: 21 of 28 records received")
+    assert "offset 7 stayed stale or short after 5 re-requests" in result.errors[0]["reason"]
+    run = db["runs"].get(result.run_id)
+    assert run["status"] == "ok" and "1 window(s) flagged" in run["message"]
+    assert loads(run["counts"])["missing"] == 7
+    assert db["harvest_watermarks"].get("all:testing")["until"] == mark
+    # the next default run asks for the window again and completes it
+    result = harvest(db, server, since=date(2021, 12, 30), until=UNTIL)
+    assert result.counts["flagged"] == 0 and paper_count(db) == (60, 60)
+
+
+def test_cli_summary_names_the_incomplete_window(server, tmp_path):
+    server.faults = [None] + ["short"] * 6
+    env = {"EVLA_DB": str(tmp_path / "h.db"), "EVLA_ARXIV_API_URL": server.url}
+    args = ["harvest", "--since", "2000-01-01", "--until", "2026-12-31", "--query", "t=all:testing"]
+    result = CliRunner().invoke(cli, args, env=env)
+    assert result.exit_code == 0, result.output
+    assert "1 flagged" in result.stdout
+    assert (
+        "FLAGGED t 2000-01-01T00:00..2026-12-31T23:59: incomplete: 57 of 60 records"
+        in result.stderr
+    )
+    db = open_db(tmp_path / "h.db")
+    assert db["harvest_watermarks"].count == 0
+
+
 def test_empty_window_without_history_is_reported_not_flagged(db, server):
     result = harvest(db, server, since=date(1990, 1, 1), until=date(1990, 12, 31))
     assert (
@@ -555,11 +619,11 @@ def test_query_config_precedence(tmp_path, monkeypatch):
     assert harvest_queries() == {"q1": "cat:cs.AI", "ro": "cat:cs.RO"}
     assert harvest_queries(["x=cat:cs.CV"]) == {"x": "cat:cs.CV"}
     monkeypatch.setenv("EVLA_ARXIV_DELAY", "0.5")
-    assert harvest_settings()["delay_seconds"] == 0.5
-    assert harvest_settings({"delay_seconds": 4})["delay_seconds"] == 4.0
+    assert harvest_settings().delay_seconds == 0.5
+    assert harvest_settings({"delay_seconds": 4}).delay_seconds == 4.0
     monkeypatch.delenv("EVLA_ARXIV_DELAY")
     (tmp_path / "evla.toml").unlink()
-    assert harvest_settings()["delay_seconds"] == 3.0 and harvest_settings()["page_size"] == 1000
+    assert harvest_settings().delay_seconds == 3.0 and harvest_settings().page_size == 1000
 
 
 def test_snapshot_branch_rejects_live_options(tmp_path):

@@ -336,3 +336,37 @@ def unused_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_clients_built_from_settings_keep_the_settings_deadline_and_the_given_transport(
+    fake_time,
+):
+    """The commands build every client through a ``client_from_settings`` function; a transport
+    handed in replaces only the HTTP engine: each request still carries the ``timeout_seconds``
+    of its settings section."""
+    from arxiv_replay import golden
+
+    from evla_miner.core.settings import CitationSettings, HarvestSettings, PdfSettings
+    from evla_miner.ingest import harvest, pdfs
+    from evla_miner.scoring import citations
+
+    now, _, _ = fake_time
+    feed = golden("id_0000.0000")["body"]  # arXiv's recorded empty feed
+    arxiv_transport = FakeTransport(lambda: now[0], [ok(body=feed)])
+    arxiv_client = harvest.client_from_settings(
+        HarvestSettings(timeout_seconds=7.0, delay_seconds=0), transport=arxiv_transport
+    )
+    assert arxiv_client.fetch_page(id_list=["0000.0000"]).total == 0
+    pdf_transport = FakeTransport(lambda: now[0], [ok(body=b"%PDF-1.7\n%%EOF\n")])
+    pdf_client = pdfs.client_from_settings(
+        PdfSettings(timeout_seconds=8.0, interval=0, max_mb=1), transport=pdf_transport
+    )
+    assert pdf_client.fetch("http://example.test/2406.04339v1").startswith(b"%PDF-")
+    s2_transport = FakeTransport(lambda: now[0], [ok(body=b'{"paperId": "abc"}')])
+    s2_client = citations.client_from_settings(
+        CitationSettings(service="s2", timeout_seconds=9.0), transport=s2_transport
+    )
+    assert s2_client.paper("ARXIV:2406.04339", fields=["paperId"]) == {"paperId": "abc"}
+    sent = [t.calls[0] for t in (arxiv_transport, pdf_transport, s2_transport)]
+    assert [call["timeout"] for call in sent] == [7.0, 8.0, 9.0]
+    assert sent[1]["max_bytes"] == 2**20  # the [pdf] size cap travels with the deadline

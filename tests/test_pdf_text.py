@@ -97,7 +97,16 @@ def test_two_column_page_is_read_left_column_first():
 def test_sections_are_split_at_headings_and_references_end_at_the_appendix():
     doc = extract_document(paper_pdf(references=REFS))
     names = [s["name"] for s in doc.sections]
-    assert names == ["front", "abstract", "introduction", "method", "experiments", "conclusion", "references", "appendix"]
+    assert names == [
+        "front",
+        "abstract",
+        "introduction",
+        "method",
+        "experiments",
+        "conclusion",
+        "references",
+        "appendix",
+    ]
     assert doc.section_text("method").startswith("2 Method\nBody text of section 2")
     refs = doc.section_text("references")
     assert refs.startswith("References\n[1] A. Author") and refs.rstrip().endswith("In ICRA, 2022.")
@@ -152,7 +161,11 @@ REAL_SECTIONS = {
     # PPO: "References" on p9, "A Hyperparameters" on p10 ends them.
     "1707.06347v2.pdf": ("heading", 9, ["introduction", "conclusion", "references", "appendix"]),
     # ViT: "REFERENCES" on p9; "APPENDIX" on p13 after a floating table.
-    "2010.11929v2.pdf": ("heading", 9, ["introduction", "related_work", "method", "references", "appendix"]),
+    "2010.11929v2.pdf": (
+        "heading",
+        9,
+        ["introduction", "related_work", "method", "references", "appendix"],
+    ),
     # VLN survey (ACL, two-column): "References" p9, "A ..." appendix p17.
     "2203.12667v3.pdf": ("heading", 9, ["introduction", "references", "appendix"]),
     # REVTeX, no heading: the list "1 D. C. Johnston ..." starts on p8.
@@ -183,7 +196,9 @@ def test_real_two_column_reference_list_reads_in_order(shared_dir):
     assert text.startswith("1 D. C. Johnston, Adv. Phys. 59, 803 (2010).")
     assert text.index("11 S. Sachdev") < text.index("Press (2011).") < text.index("12 R. Burioni")
     assert "ACKNOWLEDGMENTS" not in text
-    assert text.rstrip().endswith("20 A. Del Maestro, J. M. Murray and Z. Teˇsanovi´c, unpub-\nlished.")
+    assert text.rstrip().endswith(
+        "20 A. Del Maestro, J. M. Murray and Z. Teˇsanovi´c, unpub-\nlished."
+    )
 
 
 @pytest.mark.shared

@@ -58,7 +58,11 @@ def test_snapshot_record_becomes_a_clean_paper_row():
 
 def test_missing_abstract_and_categories_are_kept_as_null():
     paper = paper_from_snapshot(snapshot_record(abstract=None, categories=""), source="s")
-    assert paper["abstract"] is None and paper["categories"] is None and paper["primary_category"] is None
+    assert (
+        paper["abstract"] is None
+        and paper["categories"] is None
+        and paper["primary_category"] is None
+    )
 
 
 def test_record_without_id_is_an_error():

@@ -1,4 +1,5 @@
-"""Decisions: accept/reject/undo, the survey following the latest decision, CSV import with bad rows."""
+"""Decisions: accept/reject/undo, the survey following the latest decision, CSV import with bad
+rows."""
 
 from __future__ import annotations
 
@@ -10,17 +11,17 @@ from click.testing import CliRunner
 
 from evla_miner.cli import cli
 from evla_miner.core.db import open_db
-from evla_miner.core.errors import BadInput
-from evla_miner.core.records import paper_from_snapshot, upsert_papers
 from evla_miner.core.decisions import (
     decision_history,
     effective_decision,
-    import_decisions_csv,
     record_decision,
     undo_decision,
 )
-from evla_miner.ingest.seeds import init_db
+from evla_miner.core.errors import BadInput
+from evla_miner.core.records import paper_from_snapshot, upsert_papers
 from evla_miner.core.settings import seeds_dir
+from evla_miner.ingest.seeds import init_db
+from evla_miner.review.csv_import import import_decisions_csv
 
 LEAF = "model.compression.quantization"
 OTHER_LEAF = "model.arch.mixture_of_experts"
@@ -72,14 +73,24 @@ def test_latest_decision_wins_and_undo_pops(seeded_db):
     assert json.loads(survey_row(db, "2510.00002")["labels"]) == [LEAF, OTHER_LEAF]
 
     undone = undo_decision(db, "2510.00002", reviewer="bo")
-    assert undone == {"paper_id": "2510.00002", "undone": "accept", "now": "reject", "survey": "removed"}
+    assert undone == {
+        "paper_id": "2510.00002",
+        "undone": "accept",
+        "now": "reject",
+        "survey": "removed",
+    }
     assert survey_row(db, "2510.00002") is None
     undo_decision(db, "2510.00002")
     assert effective_decision(db, "2510.00002") is None
     with pytest.raises(BadInput, match="no decision to undo"):
         undo_decision(db, "2510.00002")
     # the log keeps everything: reject, accept, undo, undo
-    assert [d.decision for d in decision_history(db, "2510.00002")] == ["reject", "accept", "undo", "undo"]
+    assert [d.decision for d in decision_history(db, "2510.00002")] == [
+        "reject",
+        "accept",
+        "undo",
+        "undo",
+    ]
 
 
 def test_versioned_and_prefixed_ids_resolve(seeded_db):
@@ -103,7 +114,13 @@ def test_errors_are_one_line(seeded_db):
 def test_accept_without_category_takes_classifier_suggestion(seeded_db):
     add_paper(seeded_db, "2510.00005")
     seeded_db["scores"].insert(
-        {"paper_id": "2510.00005", "relevance": 0.9, "categories": json.dumps([{"id": OTHER_LEAF, "score": 0.8}, {"id": LEAF, "score": 0.1}])}
+        {
+            "paper_id": "2510.00005",
+            "relevance": 0.9,
+            "categories": json.dumps(
+                [{"id": OTHER_LEAF, "score": 0.8}, {"id": LEAF, "score": 0.1}]
+            ),
+        }
     )
     assert record_decision(seeded_db, "2510.00005", "accept")["categories"] == [OTHER_LEAF]
 
@@ -142,8 +159,9 @@ CSV_TEXT = (
 def test_import_csv_reports_bad_rows_with_line_numbers_and_keeps_good_ones(seeded_db):
     for n in range(10, 14):
         add_paper(seeded_db, f"2510.000{n}")
-    n_ok, errors = import_decisions_csv(seeded_db, io.StringIO(CSV_TEXT, newline=""), reviewer="csv")
-    assert n_ok == 4
+    result = import_decisions_csv(seeded_db, io.StringIO(CSV_TEXT, newline=""), reviewer="csv")
+    errors = result.errors
+    assert result.recorded == 4
     assert [e["line"] for e in errors] == [4, 5, 6, 10]
     assert errors[0]["reason"].startswith("unknown paper id: 2599.99999")
     assert "model.nope" in errors[1]["reason"]
@@ -153,6 +171,75 @@ def test_import_csv_reports_bad_rows_with_line_numbers_and_keeps_good_ones(seede
     assert decision_history(seeded_db, "2510.00013")[0].note == "note, with a comma\nand a newline"
     assert effective_decision(seeded_db, "2510.00012").decision == "reject"
     assert {d.reviewer for d in decision_history(seeded_db, "2510.00011")} == {"csv"}
+
+
+def hostile_csv(path):
+    """A generated spreadsheet export with the edge cases a real one can hold."""
+    rows = [
+        "id,decision,categories,note",
+        f"2510.00010,accept,{LEAF}," + "x" * 20_000_000,  # a 20 MB note
+        "2510.00011,reject,,after the huge note",
+        f'2510.00012,accept,{LEAF},"a quote that never closes',  # swallows the next row
+        "2510.00013,reject,,swallowed no more",
+        "2510.00014,reject,,before\x00after a NUL",
+    ]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_import_csv_survives_huge_cells_open_quotes_and_nul_bytes(seeded_db, tmp_path):
+    for n in range(10, 15):
+        add_paper(seeded_db, f"2510.000{n}")
+    result = import_decisions_csv(seeded_db, hostile_csv(tmp_path / "h.csv"), reviewer="csv")
+    assert [(e["line"], e["reason"]) for e in result.errors] == [
+        (2, "note is 20,000,000 characters; the limit is 20,000"),
+        (4, "unterminated quote: the field runs on into the row on line 5; row skipped"),
+    ]
+    assert result.recorded == 3
+    assert effective_decision(seeded_db, "2510.00010") is None
+    assert effective_decision(seeded_db, "2510.00011").note == "after the huge note"
+    assert effective_decision(seeded_db, "2510.00012") is None
+    assert effective_decision(seeded_db, "2510.00013").note == "swallowed no more"
+    assert effective_decision(seeded_db, "2510.00014").note == "beforeafter a NUL"
+
+
+def test_reimporting_the_same_file_appends_nothing(seeded_db, tmp_path):
+    for n in range(10, 13):
+        add_paper(seeded_db, f"2510.000{n}")
+    path = tmp_path / "d.csv"
+    path.write_text(
+        "id,decision,categories,note\n"
+        f"2510.00010,accept,{LEAF};{OTHER_LEAF},good\n"
+        "2510.00011,reject,,off topic\n"
+        f"2510.00012,accept,{LEAF},\n"
+    )
+    first = import_decisions_csv(seeded_db, path, reviewer="ana")
+    rows = seeded_db["decisions"].count
+    again = import_decisions_csv(seeded_db, path, reviewer="ana")
+    assert (first.recorded, first.unchanged) == (3, 0)
+    assert (again.recorded, again.unchanged, again.errors) == (0, 3, [])
+    assert seeded_db["decisions"].count == rows
+    # a different reviewer, or a changed note, is a new decision
+    path.write_text("id,decision,categories,note\n2510.00011,reject,,duplicate of 2510.00010\n")
+    assert import_decisions_csv(seeded_db, path, reviewer="ana").recorded == 1
+    assert import_decisions_csv(seeded_db, path, reviewer="bo").recorded == 1
+    assert seeded_db["decisions"].count == rows + 2
+
+
+def test_import_cli_reports_unchanged_rows(tmp_path):
+    db = open_db(tmp_path / "evla.db")
+    init_db(db, seeds_dir())
+    add_paper(db, "2510.00020")
+    db.close()
+    (tmp_path / "d.csv").write_text("id,decision,categories,note\n2510.00020,reject,,no\n")
+    runner = CliRunner()
+    args = ["review", "--import", str(tmp_path / "d.csv"), "--reviewer", "ana"]
+    assert "1 decision recorded, 0 bad rows\n" in runner.invoke(cli, args).output
+    again = runner.invoke(cli, args)
+    assert again.exit_code == 0
+    assert again.output == (
+        f"{tmp_path / 'd.csv'}: 0 decisions recorded, 0 bad rows, 1 unchanged (already in force)\n"
+    )
 
 
 def test_import_csv_needs_the_header(seeded_db, tmp_path):
@@ -171,16 +258,24 @@ def test_review_cli(tmp_path):
     add_paper(db, "2510.00021")
     db.close()
     runner = CliRunner()
-    result = runner.invoke(cli, ["review", "2510.00020", "--accept", "--category", LEAF, "--reviewer", "ana"])
+    result = runner.invoke(
+        cli, ["review", "2510.00020", "--accept", "--category", LEAF, "--reviewer", "ana"]
+    )
     assert result.exit_code == 0, result.output
     assert result.output.strip() == f"2510.00020: accepted as {LEAF}; added to the survey"
     result = runner.invoke(cli, ["review", "2510.00021", "--reject", "--note", "no"])
     assert result.output.strip() == "2510.00021: rejected; survey unchanged"
     result = runner.invoke(cli, ["review", "--undo", "2510.00020"])
-    assert result.output.strip() == "2510.00020: accept undone, now no decision; removed from the survey"
+    assert (
+        result.output.strip()
+        == "2510.00020: accept undone, now no decision; removed from the survey"
+    )
     result = runner.invoke(cli, ["review", "2599.00000", "--reject"])
     assert result.exit_code == 1
-    assert result.output.strip() == "Error: unknown paper id: 2599.00000 (not in the database; harvest it first)"
+    assert (
+        result.output.strip()
+        == "Error: unknown paper id: 2599.00000 (not in the database; harvest it first)"
+    )
     result = runner.invoke(cli, ["review", "2510.00021"])
     assert result.exit_code == 2 and "exactly one of" in result.output
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from evla_miner.core.settings import seeds_dir
 from evla_miner.core.errors import BadInput
+from evla_miner.core.settings import seeds_dir
 from evla_miner.ingest.seeds import init_db, load_taxonomy
 
 
@@ -30,8 +30,10 @@ def test_init_loads_the_survey_and_is_idempotent(db):
 
 
 def test_seed_without_arxiv_id_gets_a_stable_synthetic_key(seeded_db):
-    assert seeded_db["papers"].get("noid:minivla-a-better-vla-with-a-smaller-footprint")["title"].startswith(
-        "MiniVLA"
+    assert (
+        seeded_db["papers"]
+        .get("noid:minivla-a-better-vla-with-a-smaller-footprint")["title"]
+        .startswith("MiniVLA")
     )
 
 
@@ -44,6 +46,8 @@ def test_taxonomy_with_unknown_parent_is_rejected(tmp_path):
 
 def test_seed_labels_must_exist_in_the_taxonomy(tmp_path, db):
     (tmp_path / "taxonomy.toml").write_text('[[node]]\nid = "a"\nname = "A"\n')
-    (tmp_path / "seed_papers.jsonl").write_text('{"id": "2406.04339", "title": "T", "labels": ["b"]}\n')
+    (tmp_path / "seed_papers.jsonl").write_text(
+        '{"id": "2406.04339", "title": "T", "labels": ["b"]}\n'
+    )
     with pytest.raises(BadInput, match=r"seed_papers.jsonl:1: unknown taxonomy ids \['b'\]"):
         init_db(db, tmp_path)

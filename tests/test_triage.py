@@ -8,12 +8,13 @@ import json
 from click.testing import CliRunner
 
 from evla_miner.cli import cli
-from evla_miner.core.settings import seeds_dir
 from evla_miner.core.db import open_db
-from evla_miner.core.records import paper_from_snapshot, upsert_papers
 from evla_miner.core.decisions import decision_history, effective_decision
+from evla_miner.core.records import paper_from_snapshot, upsert_papers
+from evla_miner.core.settings import seeds_dir
+from evla_miner.core.taxonomy import Taxonomy
 from evla_miner.ingest.seeds import init_db
-from evla_miner.review.triage import TriageIO, leaf_choices, queue, run_triage
+from evla_miner.review.triage import TriageIO, queue, run_triage
 
 SUGGESTED = "model.compression.token_optimization"
 
@@ -23,25 +24,46 @@ def make_db(path):
     init_db(db, seeds_dir())
     for n in range(1, 6):
         paper_id = f"2510.2000{n}"
-        upsert_papers(db, [paper_from_snapshot({
-            "id": paper_id,
-            "title": f"Paper {n}: Efficient VLA Number {n}",
-            "authors": "Ada Lovelace, Alan Turing",
-            "abstract": f"Abstract of paper {n} about pruning tokens.",
-            "categories": "cs.RO",
-            "versions": [{"version": "v1", "created": "Mon, 6 Oct 2025 00:00:00 GMT"}],
-        }, source="test")])
-        db["scores"].insert({
-            "paper_id": paper_id, "model": "test", "relevance": 1.0 - n / 10,
-            "categories": json.dumps([{"id": "model", "score": 0.8}, {"id": SUGGESTED, "score": 0.7}, {"id": "model.compression.quantization", "score": 0.2}]),
-            "unsure": 0, "explanation": json.dumps({}), "scored_at": "2025-10-07",
-        })
+        upsert_papers(
+            db,
+            [
+                paper_from_snapshot(
+                    {
+                        "id": paper_id,
+                        "title": f"Paper {n}: Efficient VLA Number {n}",
+                        "authors": "Ada Lovelace, Alan Turing",
+                        "abstract": f"Abstract of paper {n} about pruning tokens.",
+                        "categories": "cs.RO",
+                        "versions": [{"version": "v1", "created": "Mon, 6 Oct 2025 00:00:00 GMT"}],
+                    },
+                    source="test",
+                )
+            ],
+        )
+        db["scores"].insert(
+            {
+                "paper_id": paper_id,
+                "model": "test",
+                "relevance": 1.0 - n / 10,
+                "categories": json.dumps(
+                    [
+                        {"id": "model", "score": 0.8},
+                        {"id": SUGGESTED, "score": 0.7},
+                        {"id": "model.compression.quantization", "score": 0.2},
+                    ]
+                ),
+                "unsure": 0,
+                "explanation": json.dumps({}),
+                "scored_at": "2025-10-07",
+            }
+        )
     return db
 
 
 def test_triage_session_and_resume(tmp_path, monkeypatch):
     db = make_db(tmp_path / "evla.db")
-    leaves = leaf_choices(db)
+    taxonomy = Taxonomy.from_db(db)
+    leaves = [taxonomy.nodes[leaf] for leaf in taxonomy.leaves]
     db.close()
     opened = []
     monkeypatch.setattr("webbrowser.open", lambda url: opened.append(url))
@@ -84,21 +106,62 @@ def test_queue_order_per_reviewer(db):
     init_db(db, seeds_dir())
     proposals = [{"id": f"2510.3000{n}", "categories": [], "reasons": []} for n in range(3)]
     for p in proposals:
-        upsert_papers(db, [paper_from_snapshot({"id": p["id"], "title": "T", "versions": [{"version": "v1", "created": "2025-10-06"}]}, source="t")])
-    db["triage_skips"].insert({"paper_id": "2510.30000", "reviewer": "ana", "skipped_at": "2025-10-07T00:00:00"})
-    assert [p["id"] for p in queue(db, proposals, "ana")] == ["2510.30001", "2510.30002", "2510.30000"]
-    assert [p["id"] for p in queue(db, proposals, "bo")] == ["2510.30000", "2510.30001", "2510.30002"]
+        upsert_papers(
+            db,
+            [
+                paper_from_snapshot(
+                    {
+                        "id": p["id"],
+                        "title": "T",
+                        "versions": [{"version": "v1", "created": "2025-10-06"}],
+                    },
+                    source="t",
+                )
+            ],
+        )
+    db["triage_skips"].insert(
+        {"paper_id": "2510.30000", "reviewer": "ana", "skipped_at": "2025-10-07T00:00:00"}
+    )
+    assert [p["id"] for p in queue(db, proposals, "ana")] == [
+        "2510.30001",
+        "2510.30002",
+        "2510.30000",
+    ]
+    assert [p["id"] for p in queue(db, proposals, "bo")] == [
+        "2510.30000",
+        "2510.30001",
+        "2510.30002",
+    ]
     stub = {"id": "doi:10.1/x", "in_corpus": False, "categories": [], "reasons": []}
     assert stub not in queue(db, proposals + [stub], "bo")
 
 
 def test_accept_needs_a_leaf(db):
     init_db(db, seeds_dir())
-    upsert_papers(db, [paper_from_snapshot({"id": "2510.30010", "title": "T", "versions": [{"version": "v1", "created": "2025-10-06"}]}, source="t")])
+    upsert_papers(
+        db,
+        [
+            paper_from_snapshot(
+                {
+                    "id": "2510.30010",
+                    "title": "T",
+                    "versions": [{"version": "v1", "created": "2025-10-06"}],
+                },
+                source="t",
+            )
+        ],
+    )
     keys = iter("aq")
     shown = []
-    io = TriageIO(getchar=lambda: next(keys), echo=shown.append, prompt=lambda text: "", open_url=lambda url: None)
-    result = run_triage(db, [{"id": "2510.30010", "categories": [], "reasons": []}], reviewer="ana", io=io)
+    io = TriageIO(
+        getchar=lambda: next(keys),
+        echo=shown.append,
+        prompt=lambda text: "",
+        open_url=lambda url: None,
+    )
+    result = run_triage(
+        db, [{"id": "2510.30010", "categories": [], "reasons": []}], reviewer="ana", io=io
+    )
     assert "  choose a leaf first: [c] change leaf" in shown
     assert result.quit and result.remaining == 1
     assert db["decisions"].count == 0

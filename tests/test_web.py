@@ -10,15 +10,17 @@ import sqlite3
 import threading
 
 import pytest
+import web_data
 from click.testing import CliRunner
 
-import web_data
 from evla_miner.cli import cli
 from evla_miner.core.db import loads, open_db
 from evla_miner.core.errors import BadInput
 from evla_miner.web.app import create_app, is_loopback, week_bounds
 
-propose = pytest.importorskip("evla_miner.review.propose", reason="evla_miner.review.propose (issue 5) is not in the tree yet")
+propose = pytest.importorskip(
+    "evla_miner.review.propose", reason="evla_miner.review.propose (issue 5) is not in the tree yet"
+)
 
 
 @pytest.fixture
@@ -122,7 +124,10 @@ def test_paper_view_shows_abstract_suggestion_reasons_neighbours_and_links(clien
     assert page.status_code == 200
     html = page.text
     assert "Four-bit weights and activations" in html
-    assert "Efficient Model Design › Model Compression › Quantization" in html or "Quantization" in html
+    assert (
+        "Efficient Model Design › Model Compression › Quantization" in html
+        or "Quantization" in html
+    )
     assert 'href="/paper/2406.09246"' in html  # nearest survey paper, linked
     assert "0.81" in html
     assert 'href="https://arxiv.org/abs/2509.20003"' in html
@@ -156,23 +161,43 @@ def test_accept_reject_change_leaf_note_and_undo(client, db_path):
     token = csrf_of(client.get("/paper/2509.20003").text)
     response = client.post(
         "/decide/2509.20003",
-        data={"csrf_token": token, "decision": "accept", "category": "model.compression.quantization", "note": "solid"},
+        data={
+            "csrf_token": token,
+            "decision": "accept",
+            "category": "model.compression.quantization",
+            "note": "solid",
+        },
     )
     assert response.status_code == 302
     # accept from the queue row, with the suggested leaf
     response = client.post(
         "/decide/2510.00001",
-        data={"csrf_token": token, "decision": "accept", "category": "model.compression.token_optimization", "back": "queue"},
+        data={
+            "csrf_token": token,
+            "decision": "accept",
+            "category": "model.compression.token_optimization",
+            "back": "queue",
+        },
     )
     assert response.status_code == 302 and response.headers["Location"].startswith("/")
-    client.post("/decide/2509.20004", data={"csrf_token": token, "decision": "reject", "note": "not efficiency"})
+    client.post(
+        "/decide/2509.20004",
+        data={"csrf_token": token, "decision": "reject", "note": "not efficiency"},
+    )
     # change the leaf of an accepted paper: a new accept with another leaf wins
     client.post(
         "/decide/2509.20003",
-        data={"csrf_token": token, "decision": "accept", "category": "model.arch.efficient_action_decoding"},
+        data={
+            "csrf_token": token,
+            "decision": "accept",
+            "category": "model.arch.efficient_action_decoding",
+        },
     )
     rows = decisions(db_path)
-    assert [(r["paper_id"], r["decision"], loads(r["categories"]), r["note"], r["reviewer"]) for r in rows] == [
+    assert [
+        (r["paper_id"], r["decision"], loads(r["categories"]), r["note"], r["reviewer"])
+        for r in rows
+    ] == [
         ("2509.20003", "accept", ["model.compression.quantization"], "solid", "web-tester"),
         ("2510.00001", "accept", ["model.compression.token_optimization"], None, "web-tester"),
         ("2509.20004", "reject", [], "not efficiency", "web-tester"),
@@ -190,7 +215,10 @@ def test_accept_reject_change_leaf_note_and_undo(client, db_path):
     response = client.post("/undo/2509.20003", data={"csrf_token": token})
     assert response.headers["Location"] == "/paper/2509.20003"
     assert survey_labels(db_path, "2509.20003") == ["model.compression.quantization"]
-    response = client.post("/undo/2509.20004", data={"csrf_token": token, "back": "queue", "leaf": "data.collection.simulation"})
+    response = client.post(
+        "/undo/2509.20004",
+        data={"csrf_token": token, "back": "queue", "leaf": "data.collection.simulation"},
+    )
     assert response.headers["Location"] == "/?leaf=data.collection.simulation"
     assert "2509.20004" in queue_ids(client.get("/").text)
 
@@ -210,7 +238,8 @@ def test_decision_moves_on_to_the_next_paper_of_the_filtered_queue(client):
 def test_library_errors_are_shown_not_raised(client, db_path):
     token = csrf_of(client.get("/").text)
     response = client.post(
-        "/decide/2509.20003", data={"csrf_token": token, "decision": "accept", "category": "no.such.leaf"}
+        "/decide/2509.20003",
+        data={"csrf_token": token, "decision": "accept", "category": "no.such.leaf"},
     )
     assert response.status_code == 400
     assert "unknown taxonomy node" in response.text
@@ -221,7 +250,9 @@ def test_state_changes_need_post_and_a_csrf_token(client, db_path):
     assert client.get("/decide/2509.20003?decision=accept").status_code == 405
     assert client.post("/decide/2509.20003", data={"decision": "reject"}).status_code == 400
     client.get("/")  # a session with a token of its own
-    response = client.post("/decide/2509.20003", data={"decision": "reject", "csrf_token": "forged"})
+    response = client.post(
+        "/decide/2509.20003", data={"decision": "reject", "csrf_token": "forged"}
+    )
     assert response.status_code == 400 and "CSRF" in response.text
     assert client.post("/export/bibtex", data={}).status_code == 400
     assert decisions(db_path) == []
@@ -236,7 +267,11 @@ def test_export_buttons_return_the_library_output(client, db_path):
     token = csrf_of(client.get("/").text)
     client.post(
         "/decide/2509.20003",
-        data={"csrf_token": token, "decision": "accept", "category": "model.compression.quantization"},
+        data={
+            "csrf_token": token,
+            "decision": "accept",
+            "category": "model.compression.quantization",
+        },
     )
     bib = client.post("/export/bibtex", data={"csrf_token": token, "status": "accepted"})
     assert bib.status_code == 200
@@ -249,7 +284,12 @@ def test_export_buttons_return_the_library_output(client, db_path):
     assert markdown.status_code == 200
     assert "| Year | Venue | Paper | Website | Code |" in markdown.text
     assert "Quantized Diffusion Policies for Edge Robots" in markdown.text
-    assert client.post("/export/bibtex", data={"csrf_token": token, "status": "everything"}).status_code == 400
+    assert (
+        client.post(
+            "/export/bibtex", data={"csrf_token": token, "status": "everything"}
+        ).status_code
+        == 400
+    )
 
 
 # --- who may talk to the server --------------------------------------------------------
@@ -291,13 +331,15 @@ def test_serve_refuses_a_public_address_without_a_token(monkeypatch):
 
 
 def test_decision_waits_for_a_writer_and_both_land(client, db_path):
-    """A weekly run holding the write lock: the reviewer's POST waits (busy timeout) and nothing is lost."""
+    """A weekly run holding the write lock: the reviewer's POST waits (busy timeout) and nothing is
+    lost."""
     token = csrf_of(client.get("/").text)
     writer = sqlite3.connect(db_path, isolation_level=None)
     writer.execute("PRAGMA busy_timeout=30000")
     writer.execute("BEGIN IMMEDIATE")
     writer.execute(
-        "insert into papers (id, title, published) values ('2510.09999', 'Written by the weekly run', '2025-10-08')"
+        "insert into papers (id, title, published) "
+        "values ('2510.09999', 'Written by the weekly run', '2025-10-08')"
     )
     result = {}
 
@@ -315,7 +357,9 @@ def test_decision_waits_for_a_writer_and_both_land(client, db_path):
     thread.join(timeout=30)
     assert still_waiting, "the decision should have waited for the writer's transaction"
     assert result["response"].status_code == 302
-    assert [(r["paper_id"], r["decision"]) for r in decisions(db_path)] == [("2509.20004", "reject")]
+    assert [(r["paper_id"], r["decision"]) for r in decisions(db_path)] == [
+        ("2509.20004", "reject")
+    ]
     db = open_db(db_path)
     assert db["papers"].get("2510.09999")["title"] == "Written by the weekly run"
     db.close()
@@ -327,9 +371,15 @@ def test_paper_view_shows_citation_signals_from_the_graph(db_path):
 
     db = open_db(db_path)
     for position, (citing, cited) in enumerate(
-        [("2510.00001", "2509.20003"), (web_data.SURVEY_NEIGHBOUR, "2509.20003"), ("2510.00001", web_data.SURVEY_NEIGHBOUR)]
+        [
+            ("2510.00001", "2509.20003"),
+            (web_data.SURVEY_NEIGHBOUR, "2509.20003"),
+            ("2510.00001", web_data.SURVEY_NEIGHBOUR),
+        ]
     ):
-        db["references"].insert({"paper_id": citing, "position": position, "raw": cited, "arxiv_id": cited})
+        db["references"].insert(
+            {"paper_id": citing, "position": position, "raw": cited, "arxiv_id": cited}
+        )
     build_graph(db)
     survey_citations = db["influence"].get("2509.20003")["survey_citations"]
     db.close()

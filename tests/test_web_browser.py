@@ -14,8 +14,8 @@ import threading
 from pathlib import Path
 
 import pytest
-
 import web_data
+
 from evla_miner.core.db import loads, open_db
 
 CHROMIUM = "/usr/bin/chromium"
@@ -28,11 +28,18 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = [
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(),
+        reason=f"needs Debian's chromium at {CHROMIUM} (apt-get install chromium)",
+    ),
     pytest.mark.timeout(180),
 ]
-sync_api = pytest.importorskip("playwright.sync_api", reason="needs Python Playwright (pip install -e '.[test]')")
-propose = pytest.importorskip("evla_miner.review.propose", reason="evla_miner.review.propose (issue 5) is not in the tree yet")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="needs Python Playwright (pip install -e '.[test]')"
+)
+propose = pytest.importorskip(
+    "evla_miner.review.propose", reason="evla_miner.review.propose (issue 5) is not in the tree yet"
+)
 
 
 @pytest.fixture
@@ -93,7 +100,10 @@ def effective(db_path):
 def history(db_path, paper_id):
     db = open_db(db_path)
     try:
-        return [r["decision"] for r in db["decisions"].rows_where("paper_id = ?", [paper_id], order_by="id")]
+        return [
+            r["decision"]
+            for r in db["decisions"].rows_where("paper_id = ?", [paper_id], order_by="id")
+        ]
     finally:
         db.close()
 
@@ -109,7 +119,9 @@ def test_triage_in_the_browser(server, page):
     page.goto(base + "/")
     rows = page.locator("#queue tr.item")
     assert [rows.nth(i).get_attribute("data-id") for i in range(rows.count())] == ranked
-    assert page.locator(f"tr[data-id='{web_data.XSS_ID}'] a.title").inner_text() == web_data.XSS_TITLE
+    assert (
+        page.locator(f"tr[data-id='{web_data.XSS_ID}'] a.title").inner_text() == web_data.XSS_TITLE
+    )
     assert page.evaluate("window.__pwned") is None
     screenshot(page, "queue.png")
 
@@ -127,7 +139,10 @@ def test_triage_in_the_browser(server, page):
 
     # open a paper, reject it with 'r'; the page moves on to the next one
     page.click("tr[data-id='2509.20004'] a.title")
-    assert page.locator("#paper-title").inner_text() == "Scaling Simulation Data for Robot Manipulation Policies"
+    assert (
+        page.locator("#paper-title").inner_text()
+        == "Scaling Simulation Data for Robot Manipulation Policies"
+    )
     page.fill("#note", "data paper, not about efficiency")
     page.keyboard.press("Escape")
     navigate(page, "r")
@@ -167,7 +182,11 @@ def test_triage_in_the_browser(server, page):
     assert decided[first][0] == "accept" and decided[first][1] == [suggested[first]]
     assert history(db_path, first) == ["accept", "undo", "accept"]
     assert decided["2509.20004"] == ("reject", [], "data paper, not about efficiency")
-    assert decided["2509.20003"] == ("accept", ["model.arch.efficient_action_decoding"], "the action head is the point")
+    assert decided["2509.20003"] == (
+        "accept",
+        ["model.arch.efficient_action_decoding"],
+        "the action head is the point",
+    )
     accepted = sorted(pid for pid, d in decided.items() if d[0] == "accept")
     import bibtexparser
 

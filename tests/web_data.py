@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evla_miner.core.settings import seeds_dir
 from evla_miner.core.db import dumps, now_iso, open_db
 from evla_miner.core.records import paper_from_snapshot, upsert_papers
+from evla_miner.core.settings import seeds_dir
 from evla_miner.ingest.seeds import init_db
 
 SURVEY_NEIGHBOUR = "2406.09246"  # OpenVLA, a seed paper under quantization
@@ -26,7 +26,8 @@ CANDIDATES = [
         "2510.00001",
         "KV-Reuse: Caching Visual Tokens for Efficient VLA Inference",
         "Ada Lovelace, Alan Turing",
-        "We reuse key/value caches of static visual tokens across control steps and prune the rest, "
+        "We reuse key/value caches of static visual tokens across control steps and prune the "
+        "rest, "
         "cutting VLA latency by 2x with no loss of success rate.",
         "Mon, 6 Oct 2025 00:00:00 GMT",
         0.93,
@@ -36,7 +37,8 @@ CANDIDATES = [
         XSS_ID,
         XSS_TITLE,
         'Mallory <img src=x onerror="window.__pwned=2">, Eve O\'Neil',
-        "An abstract with <b>markup</b> and <a href=\"javascript:alert(1)\">a link</a>: small VLA backbones "
+        'An abstract with <b>markup</b> and <a href="javascript:alert(1)">a link</a>: small VLA '
+        "backbones "
         "for microcontrollers.",
         "Tue, 7 Oct 2025 00:00:00 GMT",
         0.81,
@@ -96,7 +98,9 @@ def build(path: Path) -> Path:
                 "unsure": 0,
                 "explanation": dumps(
                     {
-                        "nearest": [{"id": SURVEY_NEIGHBOUR, "title": neighbour, "similarity": 0.81}],
+                        "nearest": [
+                            {"id": SURVEY_NEIGHBOUR, "title": neighbour, "similarity": 0.81}
+                        ],
                         "terms": ["token", "cache"],
                     }
                 ),

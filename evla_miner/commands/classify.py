@@ -12,7 +12,9 @@ from .common import ISO_DAY, as_date, echo_jsonl, pass_app, stdout_console
 
 
 @click.command()
-@click.option("--rescore", is_flag=True, help="Score every paper again, not only the unscored ones.")
+@click.option(
+    "--rescore", is_flag=True, help="Score every paper again, not only the unscored ones."
+)
 @pass_app
 def classify(app, rescore):
     """Score papers: relevance to the survey, taxonomy categories, explanation.
@@ -27,9 +29,11 @@ def classify(app, rescore):
     """
     from ..scoring.classify import score_papers
 
-    counts = score_papers(app.db(), reporter=RichReporter(), rescore=rescore)
+    counts = score_papers(
+        app.db(), reporter=RichReporter(), rescore=rescore, settings=app.settings.classify
+    )
     click.echo(
-        f"{counts['scored']:,} papers scored with {counts['model']}"
+        f"run {counts['run_id']}: {counts['scored']:,} papers scored with {counts['model']}"
         f"{' (retrained on reviewer decisions)' if counts['retrained'] else ''}; "
         f"{counts['relevant']:,} relevant (>= 0.5) in total"
     )
@@ -37,8 +41,15 @@ def classify(app, rescore):
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, exists=True, allow_dash=True))
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True)
-@click.option("--models", "models_path", type=click.Path(file_okay=False, exists=True), help="Model directory. Default: the db's retrained model if any, else models/.")
+@click.option(
+    "--format", "fmt", type=click.Choice(["jsonl", "table"]), default="jsonl", show_default=True
+)
+@click.option(
+    "--models",
+    "models_path",
+    type=click.Path(file_okay=False, exists=True),
+    help="Model directory. Default: the db's retrained model if any, else models/.",
+)
 @pass_app
 def predict(app, file, fmt, models_path):
     """Score the records of FILE (arXiv snapshot format, JSON lines, optionally .gz).
@@ -53,48 +64,42 @@ def predict(app, file, fmt, models_path):
     Example:
       evla predict new.jsonl --format jsonl
     """
-    from ..scoring.classify import load_model, predict_records
-    from ..core.settings import load_config, models_dir
-    from ..scoring.embed import VectorStore, embedder_from_config
-    from ..core.errors import BadInput
-    from ..core.records import clean_text
-    import gzip
+    from ..core.jsonl import iter_jsonl
+    from ..scoring.classify import predict_records
+    from ..scoring.embed import VectorStore, embedder_from_settings
+    from ..scoring.model import find_model, model_directories
 
-    embedder = embedder_from_config(load_config())
-    model = None
-    candidates = [Path(models_path)] if models_path else [app.resolved_db_path.parent / "models", models_dir()]
-    for directory in candidates:
-        model = load_model(directory)
-        if model is not None:
-            break
-    if model is None:
-        raise BadInput("no trained classifier found; run `evla train`")
-    opener = gzip.open if str(file).endswith(".gz") else open
+    settings = app.settings
+    directories = (
+        [Path(models_path)]
+        if models_path
+        else model_directories(app.resolved_db_path.parent, settings.models)
+    )
+    model = find_model(directories)
     records, errors = [], {}
-    with (click.open_file(file, "r", encoding="utf-8") if file == "-" else opener(file, "rt", encoding="utf-8")) as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                if not isinstance(record, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as exc:
-                errors[len(records)] = str(exc)
-                record = {}
-            records.append(record)
-    predictions = predict_records(records, model, embedder, VectorStore.load(models_dir()), reporter=RichReporter())
-    for i in errors:
-        predictions[i] = {"id": None, "error": errors[i]}
+    for line in iter_jsonl(file):
+        if line.error or not isinstance(line.value, dict):
+            errors[len(records)] = line.error or "not a JSON object"
+            records.append({})
+        else:
+            records.append(line.value)
+    embedder = embedder_from_settings(settings.classify)
+    predictions = predict_records(
+        records, model, embedder, VectorStore.load(settings.models), reporter=RichReporter()
+    )
+    for i, error in errors.items():
+        predictions[i] = {"id": None, "error": error}
     if fmt == "jsonl":
         echo_jsonl(predictions)
         return
     from rich.table import Table
 
+    from ..core.records import clean_text
+
     table = Table(title=f"{len(predictions)} records, model {model.model_id}")
     for column in ("id", "relevance", "top category", "nearest survey paper", "terms"):
         table.add_column(column)
-    for record, p in zip(records, predictions):
+    for record, p in zip(records, predictions, strict=True):
         if "error" in p:
             table.add_row("-", "-", p["error"], "", "")
             continue
@@ -102,7 +107,9 @@ def predict(app, file, fmt, models_path):
         table.add_row(
             p["id"] or clean_text(record.get("title")) or "-",
             f"{p['relevance']:.3f}",
-            f"{p['categories'][0]['id']} {p['categories'][0]['score']:.2f}" if p["categories"] else "",
+            f"{p['categories'][0]['id']} {p['categories'][0]['score']:.2f}"
+            if p["categories"]
+            else "",
             f"{nearest.get('title', '')[:40]} ({nearest.get('similarity', 0):.2f})",
             ", ".join(p["explanation"]["terms"][:4]),
         )
@@ -110,8 +117,17 @@ def predict(app, file, fmt, models_path):
 
 
 @click.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Where to write the artefacts. Default: models/.")
-@click.option("--no-eval", is_flag=True, help="Skip the evaluation whose metrics are recorded beside the artefacts.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    help="Where to write the artefacts. Default: models/.",
+)
+@click.option(
+    "--no-eval",
+    is_flag=True,
+    help="Skip the evaluation whose metrics are recorded beside the artefacts.",
+)
 @pass_app
 def train(app, out_dir, no_eval):
     """Rebuild the shipped classifier from seeds/ (deterministic, fixed seeds).
@@ -124,12 +140,22 @@ def train(app, out_dir, no_eval):
     Example:
       evla train
     """
-    from ..scoring.classify import build_shipped_models
+    from ..scoring.embed import embedder_from_settings
+    from ..scoring.ship import build_shipped_models
 
-    meta = build_shipped_models(app.db(), Path(out_dir) if out_dir else None, evaluate=not no_eval, reporter=RichReporter())
+    settings = app.settings
+    meta = build_shipped_models(
+        app.db(),
+        embedder_from_settings(settings.classify),
+        Path(out_dir) if out_dir else None,
+        evaluate=not no_eval,
+        seeds=settings.seeds,
+        reporter=RichReporter(),
+    )
     click.echo(
         f"model {meta['model_id']}: {meta['examples']:,} papers ({meta['positives']} relevant, "
-        f"{meta['labelled']} with categories); training data sha256 {meta['training_data_sha256'][:16]}…"
+        f"{meta['labelled']} with categories); training data sha256 "
+        f"{meta['training_data_sha256'][:16]}…"
     )
     if "metrics" in meta:
         print_eval(meta["metrics"])
@@ -150,12 +176,22 @@ def print_eval(result: dict) -> None:
     rep = result["replay"]
     r = Table(
         title=(
-            f"Weekly triage replay: cut {rep['cut']}, {rep['weeks']} weeks ({rep['weeks_with_positives']} with positives), "
+            f"Weekly triage replay: cut {rep['cut']}, {rep['weeks']} weeks "
+            f"({rep['weeks_with_positives']} with positives), "
             f"{rep['future_papers']:,} papers / {rep['future_positives']} relevant after the cut; "
             f"known before: {rep['known_papers']:,} / {rep['known_positives']}"
         )
     )
-    for column in ("ranker", "recall@10 week-mean", "recall@10 overall", "missed@10", "recall@20 week-mean", "recall@20 overall", "AP (static)", "WSS@95"):
+    for column in (
+        "ranker",
+        "recall@10 week-mean",
+        "recall@10 overall",
+        "missed@10",
+        "recall@20 week-mean",
+        "recall@20 overall",
+        "AP (static)",
+        "WSS@95",
+    ):
         r.add_column(column, justify="right" if column != "ranker" else "left")
     for name, m in rep["rankers"].items():
         r.add_row(
@@ -173,15 +209,23 @@ def print_eval(result: dict) -> None:
     for name, m in rep["rankers"].items():
         if "calibration" in m:
             bands = "; ".join(
-                f"{b['from']:.1f}-{b['to']:.1f}: {b['papers']:,} papers, {b['relevant']:.1%} relevant (mean p {b['mean_probability']:.2f})"
+                f"{b['from']:.1f}-{b['to']:.1f}: {b['papers']:,} papers, {b['relevant']:.1%} "
+                f"relevant (mean p {b['mean_probability']:.2f})"
                 for b in reversed(m["calibration"]["bands"])
                 if b["papers"]
             )
-            click.echo(f"{name} probabilities on the post-cut stream: Brier {m['calibration']['brier']:.4f}; {bands}")
+            click.echo(
+                f"{name} probabilities on the post-cut stream: Brier "
+                f"{m['calibration']['brier']:.4f}; {bands}"
+            )
 
 
 @click.command(name="eval")
-@click.option("--cut", type=ISO_DAY, help="Replay cut date (YYYY-MM-DD): what was published before it is known. Default 2025-03-31.")
+@click.option(
+    "--cut",
+    type=ISO_DAY,
+    help="Replay cut date (YYYY-MM-DD): what was published before it is known. Default 2025-03-31.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 @pass_app
 def eval_(app, cut, as_json):
@@ -192,17 +236,16 @@ def eval_(app, cut, as_json):
     Example:
       evla eval
     """
-    from ..core.settings import load_config, models_dir
-    from ..scoring.embed import VectorStore, embedder_from_config
+    from ..scoring.classify import training_set
+    from ..scoring.embed import VectorStore, embedder_from_settings
     from ..scoring.evaluate import DEFAULT_CUT, run_eval
 
-    result = run_eval(
-        app.db(),
-        embedder_from_config(load_config()),
-        VectorStore.load(models_dir()),
-        cut=as_date(cut) or DEFAULT_CUT,
-        reporter=RichReporter(),
+    settings, reporter = app.settings, RichReporter()
+    embedder = embedder_from_settings(settings.classify)
+    training = training_set(
+        app.db(), embedder, settings.seeds, VectorStore.load(settings.models), reporter=reporter
     )
+    result = run_eval(training, cut=as_date(cut) or DEFAULT_CUT, reporter=reporter)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:

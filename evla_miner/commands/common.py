@@ -10,16 +10,27 @@ import click
 from rich.console import Console
 
 from ..core.db import open_db, resolve_db_path
+from ..core.settings import Settings
 
 ISO_DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
 class AppContext:
-    """Holds the global options; ``db()`` opens (and migrates) the database lazily."""
+    """Holds the global options; ``db()`` opens (and migrates) the database lazily and
+    ``settings`` reads the config file once per command."""
 
     def __init__(self, db_path: str | None):
         self.db_path = db_path
         self._db = None
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        """Every config section, resolved once (flag > env > file > default); commands
+        apply their flags with ``settings.with_flags``."""
+        if self._settings is None:
+            self._settings = Settings.load()
+        return self._settings
 
     def db(self, default_path=None):
         if self._db is None:
@@ -44,10 +55,14 @@ def since_until_options(what: str = "the first version's date"):
 
     def decorate(func):
         func = click.option(
-            "--until", type=ISO_DAY, help=f"Only papers whose {what} is on or before this day (YYYY-MM-DD)."
+            "--until",
+            type=ISO_DAY,
+            help=f"Only papers whose {what} is on or before this day (YYYY-MM-DD).",
         )(func)
         func = click.option(
-            "--since", type=ISO_DAY, help=f"Only papers whose {what} is on or after this day (YYYY-MM-DD)."
+            "--since",
+            type=ISO_DAY,
+            help=f"Only papers whose {what} is on or after this day (YYYY-MM-DD).",
         )(func)
         return func
 

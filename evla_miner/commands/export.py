@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from ..review.export import STATUSES, export_bibtex, export_markdown
+from ..core.progress import RichReporter
+from ..review.export import STATUSES, BibtexExport, export_bibtex, export_markdown
 from .common import pass_app
 
 
@@ -16,6 +17,36 @@ def _write(text: str, output: str | None) -> None:
         Path(output).write_text(text, encoding="utf-8")
     else:
         click.echo(text, nl=False)
+
+
+def report_bibtex(result: BibtexExport, output: str | None, what: str) -> None:
+    """The export's summary on stderr: where it went, and every entry with a hole in it."""
+    if not result.count:
+        click.echo(f"nothing to export: no {what}", err=True)
+    elif output and output != "-":
+        verbatim = (
+            f", {result.verbatim} kept verbatim from the survey .bib" if result.verbatim else ""
+        )
+        click.echo(
+            f"{output}: {result.count} entries ({result.new_keys} new keys{verbatim}), "
+            "parsed back with bibtexparser: ok",
+            err=True,
+        )
+    if result.incomplete:
+        click.echo(
+            f"{len(result.incomplete)} of {result.count} entries are incomplete "
+            "(written; add the missing fields in the survey .bib or the paper record):",
+            err=True,
+        )
+        for key, missing in result.incomplete:
+            click.echo(f"  {key}: no {', no '.join(missing)}", err=True)
+
+
+STATUS_WHAT = {
+    "accepted": "papers accepted by reviewers",
+    "survey": "papers in the survey",
+    "all": "papers in the database",
+}
 
 
 @click.group()
@@ -29,29 +60,40 @@ def export():
     type=click.Choice(STATUSES),
     default="survey",
     show_default=True,
-    help="accepted: papers reviewers accepted; survey: every survey paper (seeds + accepted); all: every paper in the db.",
+    help="accepted: papers reviewers accepted; survey: every survey paper (seeds + accepted); all: "
+    "every paper in the db.",
 )
-@click.option("--category", metavar="NODE", help="Only papers labelled with this taxonomy node or one below it.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option(
+    "--category",
+    metavar="NODE",
+    help="Only papers labelled with this taxonomy node or one below it.",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout."
+)
 @pass_app
 def bibtex(app, status, category, output):
-    """BibTeX entries (@misc for arXiv preprints, @article/@inproceedings when a
-    journal reference says so), keys in Better BibTeX style, stable across exports.
+    """BibTeX entries (@misc for arXiv preprints, @article/@inproceedings with
+    booktitle/journal when a venue is known), keys in Better BibTeX style (or the
+    survey .bib's own keys), stable across exports. Entries missing a required field
+    are listed on stderr.
 
     \b
     Examples:
       evla export bibtex -o survey.bib
       evla export bibtex --status accepted --category model.compression
     """
-    result = export_bibtex(app.db(), status, category)
+    result = export_bibtex(app.db(), status, category, reporter=RichReporter())
     _write(result.text, output)
-    if output and output != "-":
-        click.echo(f"{output}: {result.count} entries ({result.new_keys} new keys), parsed back with bibtexparser: ok", err=True)
+    what = STATUS_WHAT[status] + (f" under {category}" if category else "")
+    report_bibtex(result, output, what)
 
 
 @export.command()
 @click.option("--category", metavar="NODE", help="Only this taxonomy node's part of the tables.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write to this file instead of stdout."
+)
 @pass_app
 def markdown(app, category, output):
     """The survey's README tables: | Year | Venue | Paper | Website | Code |, one
@@ -64,7 +106,9 @@ def markdown(app, category, output):
     text = export_markdown(app.db(), category)
     _write(text, output)
     if output and output != "-":
-        rows = sum(line.startswith("| ") and not line.startswith("| Year ") for line in text.splitlines())
+        rows = sum(
+            line.startswith("| ") and not line.startswith("| Year ") for line in text.splitlines()
+        )
         click.echo(f"{output}: {rows} table rows", err=True)
 
 

@@ -4,30 +4,33 @@ from __future__ import annotations
 
 import click
 
-from ..scoring.citations import client_from_config, has_api_key
-from ..core.settings import load_config
-from ..scoring.graph import build_graph
 from ..core.progress import RichReporter
+from ..scoring.citations import client_from_settings, has_api_key
+from ..scoring.graph import build_graph
 from .common import pass_app
+
 
 @click.command()
 @click.option(
     "--online/--offline",
     default=None,
-    help="Ask a citation service what each paper cites. Default: online when the service's API key is set.",
+    help="Ask a citation service what each paper cites. Default: online when the service's API key "
+    "is set.",
 )
 @click.option(
     "--service",
     type=click.Choice(["s2", "openalex"]),
     default=None,
-    help="Citation service: Semantic Scholar (s2, default) or OpenAlex. Config: [citations] service.",
+    help="Citation service: Semantic Scholar (s2, default) or OpenAlex. Config: [citations] "
+    "service.",
 )
 @click.option(
     "--fetch-limit",
     type=click.IntRange(min=0),
     default=500,
     show_default=True,
-    help="Ask the service about at most this many papers (survey papers first, then recent candidates); 0 = all.",
+    help="Ask the service about at most this many papers (survey papers first, then recent "
+    "candidates); 0 = all.",
 )
 @pass_app
 def graph(app, online, service, fetch_limit):
@@ -45,25 +48,36 @@ def graph(app, online, service, fetch_limit):
       evla graph                  offline unless an API key is set
       evla graph --online --service s2 --fetch-limit 200
     """
-    config = load_config()
-    service = service or config.get("citations", {}).get("service", "s2")
+    settings = app.settings.with_flags("citations", service=service).citations
     if online is None:
-        online = has_api_key(service)
+        online = has_api_key(settings.service)
     db = app.db()
-    client = client_from_config(service, db=db, config=config) if online else None
-    counts = build_graph(db, citation_client=client, reporter=RichReporter(), fetch_limit=fetch_limit or None)
+    client = client_from_settings(settings, db=db) if online else None
+    counts = build_graph(
+        db, citation_client=client, reporter=RichReporter(), fetch_limit=fetch_limit or None
+    )
     click.echo(
         f"run {counts['run_id']}: {counts['nodes']:,} nodes ({counts['corpus_nodes']:,} papers, "
         f"{counts['stub_nodes']:,} cited works outside the db), {counts['edges']:,} edges; "
-        f"{counts['references']:,} references read ({counts['references_unresolved']:,} unidentifiable)"
-        + (f", {counts['papers_fetched']:,} papers asked online ({counts['edges_from_service']:,} edges)" if online else "")
+        f"{counts['references']:,} references read ({counts['references_unresolved']:,} "
+        "unidentifiable)"
+        + (
+            f", {counts['papers_fetched']:,} papers asked online ({counts['edges_from_service']:,} "
+            "edges)"
+            if online
+            else ""
+        )
     )
     click.echo(
         f"{counts['survey_papers_citing']:,} survey papers cite something; "
         f"{counts['cited_by_survey']:,} works are cited by survey papers"
     )
     if not counts["edges"]:
-        click.echo("no edges: run `evla pdf`/`evla refs` first, or go --online; `evla propose` ranks by relevance only", err=True)
+        click.echo(
+            "no edges: run `evla pdf`/`evla refs` first, or go --online; `evla propose` ranks by "
+            "relevance only",
+            err=True,
+        )
 
 
 COMMANDS = [graph]

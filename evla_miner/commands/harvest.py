@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
-from ..ingest.arxiv_client import ArxivClient
-from ..core.settings import harvest_queries, harvest_settings
-from ..ingest.harvest import harvest_arxiv, import_snapshot
 from ..core.progress import RichReporter
+from ..core.settings import queries_from_specs
+from ..ingest.harvest import client_from_settings, harvest_arxiv
+from ..ingest.snapshot import import_snapshot
+from ..ingest.survey_bib import match_pending
 from .common import as_date, pass_app, since_until_options
 
 SHOWN_BAD_LINES = 20
@@ -20,11 +21,25 @@ def print_snapshot_result(result) -> None:
         f"run {result.run_id}: {counts['lines']:,} records read, {counts['inserted']:,} new, "
         f"{counts['updated']:,} updated, {counts['unchanged']:,} unchanged, "
         f"{counts['outside_window']:,} outside the date window, {counts['bad']:,} bad"
+        + (f", {counts['duplicates']:,} duplicate ids" if counts.get("duplicates") else "")
     )
     for error in result.errors[:SHOWN_BAD_LINES]:
         click.echo(f"  line {error['line']}: {error['reason']}", err=True)
-    if counts["bad"] > SHOWN_BAD_LINES:
-        click.echo(f"  ... and {counts['bad'] - SHOWN_BAD_LINES} more bad lines (see `evla status --json`)", err=True)
+    reported = counts["bad"] + counts.get("duplicates", 0)
+    if reported > SHOWN_BAD_LINES:
+        click.echo(
+            f"  ... and {reported - SHOWN_BAD_LINES} more bad lines (see `evla status --json`)",
+            err=True,
+        )
+
+
+def match_pending_bib(db) -> None:
+    """Entries of the survey's .bib whose paper this harvest brought: matched now."""
+    for match in match_pending(db):
+        click.echo(
+            f"survey .bib: {match.key} matched {match.matched_id} ({match.method}), "
+            "added to the survey"
+        )
 
 
 def print_arxiv_result(result) -> None:
@@ -34,8 +49,11 @@ def print_arxiv_result(result) -> None:
     click.echo(
         f"run {result.run_id}: arXiv API, {c['queries']} queries, {c['windows']} windows"
         f"{split}, {c['pages']:,} pages, "
-        f"{c['records']:,} records: {c['inserted']:,} new, {c['updated']:,} updated, {c['unchanged']:,} unchanged; "
-        f"{c['requests']:,} requests, {c['retries']:,} retries, {c['empty']} empty windows, {c['flagged']} flagged"
+        f"{c['records']:,} records: {c['inserted']:,} new, {c['updated']:,} updated, "
+        f"{c['unchanged']:,} unchanged; "
+        f"{c['requests']:,} requests, {c['retries']:,} retries, "
+        + (f"{c['rerequests']:,} stale/short pages re-requested, " if c.get("rerequests") else "")
+        + f"{c['empty']} empty windows, {c['flagged']} flagged"
     )
     for error in result.errors:
         click.echo(f"  FLAGGED {error['query']} {error['window']}: {error['reason']}", err=True)
@@ -45,7 +63,8 @@ def print_arxiv_result(result) -> None:
 @click.option(
     "--snapshot",
     type=click.Path(dir_okay=False),
-    help="Import this arXiv metadata snapshot (JSON lines, optionally .gz) instead of calling the arXiv API.",
+    help="Import this arXiv metadata snapshot (JSON lines, optionally .gz) instead of calling the "
+    "arXiv API.",
 )
 @since_until_options("submission (first version) date")
 @click.option(
@@ -54,9 +73,14 @@ def print_arxiv_result(result) -> None:
     multiple=True,
     metavar="[NAME=]QUERY",
     help="arXiv search query for the live harvest (repeatable); replaces the configured queries "
-    "($EVLA_ARXIV_QUERIES, [harvest.queries] in evla.toml, default: cs.RO + VLA terms in cs.CV/AI/LG/CL).",
+    "($EVLA_ARXIV_QUERIES, [harvest.queries] in evla.toml, default: cs.RO + VLA terms in "
+    "cs.CV/AI/LG/CL).",
 )
-@click.option("--delay", type=float, help="Seconds between arXiv API requests (default 3, or [harvest] delay_seconds).")
+@click.option(
+    "--delay",
+    type=float,
+    help="Seconds between arXiv API requests (default 3, or [harvest] delay_seconds).",
+)
 @pass_app
 def harvest(app, snapshot, since, until, queries, delay):
     """Bring new arXiv papers into the database.
@@ -86,18 +110,23 @@ def harvest(app, snapshot, since, until, queries, delay):
         if queries and any(not q.strip() for q in queries):
             raise click.BadParameter("empty query", param_hint="--query")
         reporter = RichReporter()
-        settings = harvest_settings({"delay_seconds": delay})
-        client = ArxivClient.from_settings(settings, on_retry=reporter.note)
+        settings = app.settings.with_flags(
+            "harvest", delay_seconds=delay, queries=queries_from_specs(queries) if queries else None
+        ).harvest
+        client = client_from_settings(settings, on_retry=reporter.note)
         result = harvest_arxiv(
-            app.db(), client, as_date(since), as_date(until), queries=harvest_queries(queries), reporter=reporter,
-            settings=settings,
+            app.db(), client, as_date(since), as_date(until), reporter=reporter, settings=settings
         )
         print_arxiv_result(result)
+        match_pending_bib(app.db())
         return
     if queries or delay is not None:
         raise click.UsageError("--query and --delay apply to the live harvest, not to --snapshot")
-    result = import_snapshot(app.db(), snapshot, as_date(since), as_date(until), reporter=RichReporter())
+    result = import_snapshot(
+        app.db(), snapshot, as_date(since), as_date(until), reporter=RichReporter()
+    )
     print_snapshot_result(result)
+    match_pending_bib(app.db())
 
 
 COMMANDS = [harvest]

@@ -1,36 +1,67 @@
-"""``evla pdf`` (download and extract candidate papers' PDFs) and ``evla refs`` (one PDF's references)."""
+"""``evla pdf`` (download and extract candidate papers' PDFs) and ``evla refs`` (one PDF's
+references)."""
 
 from __future__ import annotations
 
 import click
 
-from ..core.settings import load_config
-from ..ingest.pdf_text import DEFAULT_MAX_PAGES, DEFAULT_TIME_LIMIT
-from ..ingest.pdfs import DEFAULT_BASE_URL, DEFAULT_INTERVAL, DEFAULT_MAX_BYTES, PdfClient, process_pdfs
 from ..core.progress import RichReporter
+from ..core.settings import PdfSettings
+from ..ingest.pdfs import client_from_settings, process_pdfs
 from ..ingest.references import references_from_pdf
 from .common import echo_jsonl, pass_app
 
-
-def _setting(value, config: dict, key: str, default):
-    """Flag > ``[pdf]`` table of evla.toml > default."""
-    if value is not None:
-        return value
-    return config.get(key, default)
+DEFAULTS = PdfSettings()
 
 
 @click.command()
-@click.option("--min-relevance", type=float, help="Only papers whose classifier relevance is at least this (default: all papers). [pdf] min_relevance")
-@click.option("--no-survey", is_flag=True, help="With --min-relevance, leave out the survey's own papers (included by default: their references feed the citation graph).")
-@click.option("--limit", type=click.IntRange(min=0), help="Process at most this many papers this run.")
-@click.option("--workers", type=click.IntRange(min=0), help="Extraction processes (default: number of cores; 0 = in this process). [pdf] workers")
-@click.option("--interval", type=click.FloatRange(min=0), help=f"Seconds between downloads (default {DEFAULT_INTERVAL:g}, arXiv's rule). [pdf] interval")
-@click.option("--max-mb", type=click.FloatRange(min=0.001), help=f"Size cap per PDF in MB (default {DEFAULT_MAX_BYTES // 2**20}). [pdf] max_mb")
-@click.option("--max-pages", type=click.IntRange(min=1), help=f"Refuse PDFs with more pages (default {DEFAULT_MAX_PAGES}). [pdf] max_pages")
-@click.option("--time-limit", type=click.FloatRange(min=0.1), help=f"Seconds of extraction per PDF (default {DEFAULT_TIME_LIMIT:g}). [pdf] time_limit")
-@click.option("--base-url", help=f"Where PDFs are fetched from (default {DEFAULT_BASE_URL}). [pdf] base_url")
+@click.option(
+    "--min-relevance",
+    type=float,
+    help="Only papers whose classifier relevance is at least this (default: all papers). [pdf] "
+    "min_relevance",
+)
+@click.option(
+    "--no-survey",
+    is_flag=True,
+    help="With --min-relevance, leave out the survey's own papers (included by default: their "
+    "references feed the citation graph).",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=0), help="Process at most this many papers this run."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=0),
+    help="Extraction processes (default: number of cores; 0 = in this process). [pdf] workers",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    help=f"Seconds between downloads (default {DEFAULTS.interval:g}, arXiv's rule). [pdf] interval",
+)
+@click.option(
+    "--max-mb",
+    type=click.FloatRange(min=0.001),
+    help=f"Size cap per PDF in MB (default {DEFAULTS.max_mb:g}). [pdf] max_mb",
+)
+@click.option(
+    "--max-pages",
+    type=click.IntRange(min=1),
+    help=f"Refuse PDFs with more pages (default {DEFAULTS.max_pages}). [pdf] max_pages",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(min=0.1),
+    help=f"Seconds of extraction per PDF (default {DEFAULTS.time_limit:g}). [pdf] time_limit",
+)
+@click.option(
+    "--base-url", help=f"Where PDFs are fetched from (default {DEFAULTS.base_url}). [pdf] base_url"
+)
 @pass_app
-def pdf(app, min_relevance, no_survey, limit, workers, interval, max_mb, max_pages, time_limit, base_url):
+def pdf(
+    app, min_relevance, no_survey, limit, workers, interval, max_mb, max_pages, time_limit, base_url
+):
     """Download and read the PDFs of candidate papers.
 
     For each selected paper whose latest version is not yet read: download
@@ -44,35 +75,41 @@ def pdf(app, min_relevance, no_survey, limit, workers, interval, max_mb, max_pag
       evla pdf --limit 20
       evla pdf --min-relevance 0.5
     """
-    config = load_config().get("pdf", {})
-    min_relevance = _setting(min_relevance, config, "min_relevance", None)
-    client = PdfClient(
-        base_url=_setting(base_url, config, "base_url", DEFAULT_BASE_URL),
-        min_interval=float(_setting(interval, config, "interval", DEFAULT_INTERVAL)),
-        max_bytes=int(float(_setting(max_mb, config, "max_mb", DEFAULT_MAX_BYTES / 2**20)) * 2**20),
-    )
+    settings = app.settings.with_flags(
+        "pdf",
+        min_relevance=min_relevance,
+        workers=workers,
+        interval=interval,
+        max_mb=max_mb,
+        max_pages=max_pages,
+        time_limit=time_limit,
+        base_url=base_url,
+    ).pdf
     counts = process_pdfs(
         app.db(),
-        client,
-        selection="all" if min_relevance is None else float(min_relevance),
+        client_from_settings(settings),
+        selection="all" if settings.min_relevance is None else settings.min_relevance,
         limit=limit,
         reporter=RichReporter(),
         include_survey=not no_survey,
-        workers=_setting(workers, config, "workers", None),
-        max_pages=int(_setting(max_pages, config, "max_pages", DEFAULT_MAX_PAGES)),
-        time_limit=float(_setting(time_limit, config, "time_limit", DEFAULT_TIME_LIMIT)),
+        settings=settings,
     )
     click.echo(
-        f"run {counts['run_id']}: {counts['selected']} papers selected, {counts['downloaded']} downloaded "
-        f"({counts['download_failed']} failed), {counts['extracted']} read ({counts['extract_failed']} failed), "
+        f"run {counts['run_id']}: {counts['selected']} papers selected, "
+        f"{counts['downloaded']} downloaded ({counts['download_failed']} failed), "
+        f"{counts['extracted']} read ({counts['extract_failed']} failed), "
         f"{counts['references']} references ({counts['matched']} matched to papers in the db)"
     )
 
 
 @click.command()
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True)
-@click.option("--max-pages", type=click.IntRange(min=1), default=DEFAULT_MAX_PAGES, show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "jsonl"]), default="text", show_default=True
+)
+@click.option(
+    "--max-pages", type=click.IntRange(min=1), default=DEFAULTS.max_pages, show_default=True
+)
 def refs(file, fmt, max_pages):
     """Print the references found in one PDF (no database needed).
 
@@ -90,7 +127,11 @@ def refs(file, fmt, max_pages):
         echo_jsonl(entries)
         return
     for ref in entries:
-        ident = f"arXiv:{ref['arxiv_id']}" if ref["arxiv_id"] else (f"doi:{ref['doi']}" if ref["doi"] else "-")
+        ident = (
+            f"arXiv:{ref['arxiv_id']}"
+            if ref["arxiv_id"]
+            else (f"doi:{ref['doi']}" if ref["doi"] else "-")
+        )
         label = ref["title"] or ref["raw"]
         if len(label) > 90:
             label = label[:87] + "..."

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 import sys
@@ -13,14 +12,27 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..scoring.graph import has_graph
+from ..core.safe_output import write_csv
 from ..review.propose import NO_GRAPH_REASON, list_proposals
+from ..scoring.graph import has_graph
 from .common import as_date, echo_jsonl, pass_app, since_until_options
 
 TABLE_WIDTH = 100
 JSONL_FIELDS = ("id", "title", "score", "relevance", "influence", "categories", "reasons")
-CSV_FIELDS = ("id", "title", "score", "relevance", "influence", "kind", "leaf", "leaf_score", "published", "link",
-              "categories", "reasons")
+CSV_FIELDS = (
+    "id",
+    "title",
+    "score",
+    "relevance",
+    "influence",
+    "kind",
+    "leaf",
+    "leaf_score",
+    "published",
+    "link",
+    "categories",
+    "reasons",
+)
 
 
 def _fmt(value) -> str:
@@ -41,19 +53,36 @@ def print_table(proposals: list[dict]) -> None:
     for number, item in enumerate(proposals, 1):
         cell = Text(item["title"], style="bold")
         leaf = item["leaf_name"] or "no category yet"
-        cell.append(f"\n{item['kind']} · {leaf}" + (f" ({item['leaf_score']:.2f})" if item["leaf_score"] is not None else ""),
-                    style="cyan")
+        cell.append(
+            f"\n{item['kind']} · {leaf}"
+            + (f" ({item['leaf_score']:.2f})" if item["leaf_score"] is not None else ""),
+            style="cyan",
+        )
         for reason in [r for r in item["reasons"] if r != NO_GRAPH_REASON][:3]:
             cell.append(f"\n- {reason}", style="dim")
-        table.add_row(str(number), _fmt(item["score"]), _fmt(item["relevance"]), _fmt(item["influence"]), cell,
-                      item["link"] or "")
+        table.add_row(
+            str(number),
+            _fmt(item["score"]),
+            _fmt(item["relevance"]),
+            _fmt(item["influence"]),
+            cell,
+            item["link"] or "",
+        )
     console.print(table)
 
 
 @click.command()
 @since_until_options()
-@click.option("--limit", type=click.IntRange(min=0), default=50, show_default=True, help="How many; 0 = all.")
-@click.option("--format", "format_", type=click.Choice(["table", "jsonl", "csv"]), default="table", show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=50, show_default=True, help="How many; 0 = all."
+)
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(["table", "jsonl", "csv"]),
+    default="table",
+    show_default=True,
+)
 @pass_app
 def propose(app, since, until, limit, format_):
     """List unreviewed papers the survey lacks, best first, with reasons.
@@ -81,13 +110,20 @@ def print_proposals(proposals: list[dict], format_: str = "table") -> None:
     if format_ == "jsonl":
         echo_jsonl({**{k: p[k] for k in JSONL_FIELDS}, **p} for p in proposals)
     elif format_ == "csv":
-        writer = csv.DictWriter(sys.stdout, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        for p in proposals:
-            writer.writerow({**p, "categories": json.dumps(p["categories"]), "reasons": "; ".join(p["reasons"])})
+        write_csv(
+            sys.stdout,
+            CSV_FIELDS,
+            (
+                {**p, "categories": json.dumps(p["categories"]), "reasons": "; ".join(p["reasons"])}
+                for p in proposals
+            ),
+        )
     else:
         if not proposals:
-            click.echo("nothing to propose: every paper is reviewed or in the survey (or none match the dates)")
+            click.echo(
+                "nothing to propose: every paper is reviewed or in the survey (or none match the "
+                "dates)"
+            )
             return
         print_table(proposals)
 

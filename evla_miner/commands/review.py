@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ..core.decisions import record_decision, undo_decision
 from ..core.errors import BadInput
-from ..core.decisions import import_decisions_csv, record_decision, undo_decision
+from ..review.csv_import import import_decisions_csv
 from .common import pass_app
 
 SURVEY_EFFECT = {
@@ -30,12 +31,15 @@ SURVEY_EFFECT = {
 )
 @click.option("--note", help="A free-text note kept with the decision.")
 @click.option("--reviewer", help="Who decides. Default: $EVLA_REVIEWER, else your login name.")
-@click.option("--undo", "undo_id", metavar="ID", help="Cancel the decision currently in force for paper ID.")
+@click.option(
+    "--undo", "undo_id", metavar="ID", help="Cancel the decision currently in force for paper ID."
+)
 @click.option(
     "--import",
     "import_file",
     type=click.Path(dir_okay=False),
-    help="Record the decisions of a CSV file with header id,decision,categories,note (categories split by ';').",
+    help="Record the decisions of a CSV file with header id,decision,categories,note (categories "
+    "split by ';').",
 )
 @pass_app
 def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_file):
@@ -54,13 +58,20 @@ def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_
     """
     modes = sum(bool(x) for x in (decision, undo_id, import_file))
     if modes != 1:
-        raise click.UsageError("give exactly one of: ID --accept, ID --reject, --undo ID, --import FILE")
+        raise click.UsageError(
+            "give exactly one of: ID --accept, ID --reject, --undo ID, --import FILE"
+        )
     db = app.db()
     if import_file:
         if paper_id:
             raise click.UsageError("--import takes no paper id")
-        n_ok, errors = import_decisions_csv(db, import_file, reviewer=reviewer)
-        click.echo(f"{import_file}: {n_ok} decision{'s' if n_ok != 1 else ''} recorded, {len(errors)} bad row{'s' if len(errors) != 1 else ''}")
+        result = import_decisions_csv(db, import_file, reviewer=reviewer)
+        errors, n_ok = result.errors, result.recorded
+        click.echo(
+            f"{import_file}: {n_ok} decision{'s' if n_ok != 1 else ''} recorded, "
+            f"{len(errors)} bad row{'s' if len(errors) != 1 else ''}"
+            + (f", {result.unchanged} unchanged (already in force)" if result.unchanged else "")
+        )
         for error in errors:
             click.echo(f"  line {error['line']}: {error['reason']}", err=True)
         if errors:
@@ -71,7 +82,10 @@ def review(app, paper_id, decision, categories, note, reviewer, undo_id, import_
             raise click.UsageError("--undo takes the paper id as its value: evla review --undo ID")
         result = undo_decision(db, undo_id, reviewer=reviewer)
         now = result["now"] or "no decision"
-        click.echo(f"{result['paper_id']}: {result['undone']} undone, now {now}; {SURVEY_EFFECT[result['survey']]}")
+        click.echo(
+            f"{result['paper_id']}: {result['undone']} undone, now {now}; "
+            f"{SURVEY_EFFECT[result['survey']]}"
+        )
         return
     if not paper_id:
         raise click.UsageError("which paper? evla review ID --accept|--reject")

@@ -8,15 +8,30 @@ from .common import pass_app
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind. Anything but loopback needs --token.")
-@click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on (0: any free port).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind. Anything but loopback needs --token.",
+)
+@click.option(
+    "--port",
+    default=8765,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on (0: any free port).",
+)
 @click.option(
     "--token",
     envvar="EVLA_SERVE_TOKEN",
     help="Access token every browser must present once (the printed URL carries it). "
     "Required when --host is not a loopback address. Default: $EVLA_SERVE_TOKEN.",
 )
-@click.option("--reviewer", envvar="EVLA_REVIEWER", help="Name recorded with each decision. Default: $EVLA_REVIEWER, else your login name.")
+@click.option(
+    "--reviewer",
+    envvar="EVLA_REVIEWER",
+    help="Name recorded with each decision. Default: $EVLA_REVIEWER, else your login name.",
+)
 @pass_app
 def serve(app, host, port, token, reviewer):
     """Serve the triage page: the proposal queue, paper views, decisions, exports.
@@ -35,7 +50,10 @@ def serve(app, host, port, token, reviewer):
     server = make_server(web_app, host, port)
     shown_host = f"[{host}]" if ":" in host else host
     url = f"http://{shown_host}:{getattr(server, 'effective_port', port)}/"
-    click.echo(f"evla serve: {app.resolved_db_path} at {url}{'?token=' + token if token else ''}  (Ctrl-C stops)")
+    click.echo(
+        f"evla serve: {app.resolved_db_path} at {url}{'?token=' + token if token else ''}  "
+        "(Ctrl-C stops)"
+    )
     try:
         server.run()
     except KeyboardInterrupt:

@@ -7,7 +7,6 @@ import json
 import click
 from rich.table import Table
 
-from ..core.settings import seeds_dir
 from ..ingest.seeds import init_db
 from ..pipeline.status import database_status
 from .common import pass_app, stdout_console
@@ -18,7 +17,8 @@ from .common import pass_app, stdout_console
     "--seeds",
     "seeds_path",
     type=click.Path(file_okay=False, exists=True),
-    help="Seeds directory (taxonomy.toml, seed_papers.jsonl). Default: $EVLA_SEEDS, else the bundled seeds/.",
+    help="Seeds directory (taxonomy.toml, seed_papers.jsonl). Default: $EVLA_SEEDS, else the "
+    "bundled seeds/.",
 )
 @pass_app
 def init(app, seeds_path):
@@ -33,9 +33,10 @@ def init(app, seeds_path):
     """
     from pathlib import Path
 
-    counts = init_db(app.db(), Path(seeds_path) if seeds_path else seeds_dir())
+    counts = init_db(app.db(), Path(seeds_path) if seeds_path else app.settings.seeds)
     click.echo(
-        f"{app.resolved_db_path}: {counts['taxonomy_nodes']} taxonomy nodes ({counts['leaves']} leaves), "
+        f"{app.resolved_db_path}: {counts['taxonomy_nodes']} taxonomy nodes "
+        f"({counts['leaves']} leaves), "
         f"{counts['seed_papers']} survey papers ({counts['papers_inserted']} new, "
         f"{counts['survey_rows_changed']} survey rows changed)"
     )
@@ -63,8 +64,19 @@ def status(app, as_json):
     for column in ("id", "kind", "started", "status", "counts", "errors"):
         runs.add_column(column)
     for run in info["runs"]:
-        summary = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in run["counts"].items() if v)
-        runs.add_row(str(run["id"]), run["kind"], run["started"] or "", run["status"], summary, str(run["errors"]))
+        summary = ", ".join(
+            f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}"
+            for k, v in run["counts"].items()
+            if v
+        )
+        runs.add_row(
+            str(run["id"]),
+            run["kind"],
+            run["started"] or "",
+            run["status"],
+            summary,
+            str(run["errors"]),
+        )
     console.print(runs)
 
 

@@ -11,7 +11,9 @@ from .common import as_date, pass_app, since_until_options
 
 @click.command()
 @since_until_options("first version's date")
-@click.option("--limit", type=click.IntRange(min=1), help="Triage at most this many proposals (best first).")
+@click.option(
+    "--limit", type=click.IntRange(min=1), help="Triage at most this many proposals (best first)."
+)
 @click.option("--reviewer", help="Who decides. Default: $EVLA_REVIEWER, else your login name.")
 @pass_app
 def triage(app, since, until, limit, reviewer):
@@ -27,8 +29,8 @@ def triage(app, since, until, limit, reviewer):
     proposals = list_proposals(db, as_date(since), as_date(until), limit)
     result = run_triage(db, proposals, reviewer=reviewer, io=TriageIO())
     click.echo(
-        f"{len(result.accepted)} accepted, {len(result.rejected)} rejected, {len(result.skipped)} skipped; "
-        f"{result.remaining} left in the queue"
+        f"{len(result.accepted)} accepted, {len(result.rejected)} rejected, "
+        f"{len(result.skipped)} skipped; {result.remaining} left in the queue"
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
@@ -31,7 +31,9 @@ def resolve_db_path(path: str | os.PathLike | None = None) -> Path:
     return DEFAULT_DB_PATH
 
 
-def open_db(path: str | os.PathLike | None = None, *, memory: bool = False) -> sqlite_utils.Database:
+def open_db(
+    path: str | os.PathLike | None = None, *, memory: bool = False
+) -> sqlite_utils.Database:
     """Open (creating if needed) and migrate the database.
 
     ``memory=True`` gives a private in-memory database, which is what unit
@@ -58,7 +60,7 @@ def db_dir(db: sqlite_utils.Database) -> Path:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def dumps(value) -> str:
@@ -70,44 +72,7 @@ def loads(text: str | None, default=None):
     return default if text in (None, "") else json.loads(text)
 
 
-# --- runs ---------------------------------------------------------------------
-
-
-def start_run(db: sqlite_utils.Database, kind: str, params: dict | None = None) -> int:
-    """Record that a job started; returns the run id for ``finish_run``."""
-    table = db["runs"]
-    table.insert(
-        {"kind": kind, "started": now_iso(), "status": "running", "params": dumps(params or {})}
-    )
-    return table.last_pk
-
-
-def finish_run(
-    db: sqlite_utils.Database,
-    run_id: int,
-    status: str,
-    counts: dict | None = None,
-    errors: list | None = None,
-    message: str | None = None,
-) -> None:
-    db["runs"].update(
-        run_id,
-        {
-            "finished": now_iso(),
-            "status": status,
-            "counts": dumps(counts or {}),
-            "errors": dumps(errors or []),
-            "message": message,
-        },
-    )
-
-
-def update_run_counts(db: sqlite_utils.Database, run_id: int, counts: dict) -> None:
-    """Checkpoint a long run's counts so a killed run still says how far it got."""
-    db["runs"].update(run_id, {"counts": dumps(counts)})
-
-
-# --- taxonomy and survey --------------------------------------------------------
+# --- papers and survey --------------------------------------------------------
 
 
 def papers_by_id(db: sqlite_utils.Database, ids, columns: str = "*") -> dict[str, dict]:
@@ -117,7 +82,9 @@ def papers_by_id(db: sqlite_utils.Database, ids, columns: str = "*") -> dict[str
     rows: dict[str, dict] = {}
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
-        for row in db.query(f"select {columns} from papers where id in ({','.join('?' * len(chunk))})", chunk):
+        for row in db.query(
+            f"select {columns} from papers where id in ({','.join('?' * len(chunk))})", chunk
+        ):
             rows[row["id"]] = row
     return rows
 

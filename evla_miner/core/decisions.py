@@ -1,4 +1,5 @@
-"""Review stage: a reviewer's accept / reject decisions about papers.
+"""The decision log: reviewers' accept / reject decisions about papers, and the one
+rule for which decision is in force.
 
 Decisions are an append-only log (the ``decisions`` table): every accept,
 reject and undo is a new row with the reviewer and the time, so the history
@@ -16,22 +17,19 @@ categories, rejects are negatives.
 
 from __future__ import annotations
 
-import csv
 import getpass
-import io
 import os
 from dataclasses import dataclass
-from pathlib import Path
-from typing import IO
 
 import sqlite_utils
 
 from .db import dumps, loads, now_iso
 from .errors import BadInput
 from .records import RecordError, split_arxiv_id
+from .taxonomy import Taxonomy
 
 DECISIONS = ("accept", "reject")
-CSV_COLUMNS = ("id", "decision", "categories", "note")
+MAX_NOTE_CHARS = 20_000  # a reviewer's comment, not a document; longer notes are refused
 REVIEW_SOURCE_PREFIX = "review:"
 
 
@@ -48,7 +46,7 @@ class Decision:
     decided_at: str
 
     @classmethod
-    def from_row(cls, row: dict) -> "Decision":
+    def from_row(cls, row: dict) -> Decision:
         return cls(
             row["id"],
             row["paper_id"],
@@ -105,12 +103,12 @@ def validate_categories(db: sqlite_utils.Database, categories) -> list[str]:
 
 
 def suggested_categories(db: sqlite_utils.Database, paper_id: str) -> list[str]:
-    """The classifier's best category for a paper, when it has scored it."""
+    """The classifier's suggested leaf for a paper, when it has scored it."""
     if not db["scores"].exists():
         return []
     row = db.execute("select categories from scores where paper_id = ?", [paper_id]).fetchone()
-    ranked = loads(row[0], []) if row else []
-    return [ranked[0]["id"]] if ranked else []
+    leaf = Taxonomy.from_db(db).suggested_leaf(loads(row[0], []) if row else [])
+    return [leaf] if leaf else []
 
 
 def decision_history(db: sqlite_utils.Database, paper_id: str) -> list[Decision]:
@@ -140,7 +138,8 @@ def effective_decision(db: sqlite_utils.Database, paper_id: str) -> Decision | N
 
 
 def effective_decisions(db: sqlite_utils.Database) -> dict[str, Decision]:
-    """Effective decision per paper for every paper with a history (for export, triage, training)."""
+    """Effective decision per paper for every paper with a history (for export, triage,
+    training)."""
     by_paper: dict[str, list[Decision]] = {}
     for row in db["decisions"].rows_where(order_by="id"):
         by_paper.setdefault(row["paper_id"], []).append(Decision.from_row(row))
@@ -152,20 +151,13 @@ def effective_decisions(db: sqlite_utils.Database) -> dict[str, Decision]:
     return result
 
 
-def _seed_labels(paper_id: str) -> tuple[list[str], str] | None:
-    """The seed file's labels for a paper, if the seeds list it (to restore a seed row)."""
-    from .settings import seeds_dir
-    from ..ingest.seeds import SEED_PAPERS_FILE, TAXONOMY_FILE, load_seed_papers, load_taxonomy
-
-    seeds = seeds_dir()
-    try:
-        known = {node["id"] for node in load_taxonomy(seeds / TAXONOMY_FILE)}
-        for paper, labels, label_source in load_seed_papers(seeds / SEED_PAPERS_FILE, known):
-            if paper["id"] == paper_id:
-                return labels, label_source
-    except BadInput:
-        return None
-    return None
+def _seed_labels(db: sqlite_utils.Database, paper_id: str) -> tuple[list[str], str] | None:
+    """The labels the seeds this database loaded give a paper, if they list it (to restore a seed
+    row)."""
+    row = db.execute(
+        "select labels, label_source from seed_labels where paper_id = ?", [paper_id]
+    ).fetchone()
+    return (loads(row[0], []), row[1]) if row else None
 
 
 def _sync_survey(db: sqlite_utils.Database, paper_id: str) -> str:
@@ -184,19 +176,33 @@ def _sync_survey(db: sqlite_utils.Database, paper_id: str) -> str:
         }
         if current and (current[0], current[1]) == (row["labels"], row["source"]):
             return "unchanged"
-        db["survey"].upsert(row, pk="paper_id")
+        db.table("survey").upsert(row, pk="paper_id")
         return "updated" if current else "added"
     if current and current[1].startswith(REVIEW_SOURCE_PREFIX):
-        db["survey"].delete(paper_id)
-        seed = _seed_labels(paper_id)
+        db.table("survey").delete(paper_id)
+        seed = _seed_labels(db, paper_id)
         if seed:
             labels, label_source = seed
-            db["survey"].insert(
-                {"paper_id": paper_id, "labels": dumps(labels), "source": f"seed:{label_source}", "added_at": now_iso()}
+            db.table("survey").insert(
+                {
+                    "paper_id": paper_id,
+                    "labels": dumps(labels),
+                    "source": f"seed:{label_source}",
+                    "added_at": now_iso(),
+                }
             )
             return "restored"
         return "removed"
     return "unchanged"
+
+
+def clean_note(note: str | None) -> str | None:
+    """A note as stored: NUL characters removed (SQLite tools and C strings stop at them, so
+    the rest of the note would vanish from view), blank = None, at most ``MAX_NOTE_CHARS``."""
+    note = (note or "").replace("\x00", "").strip()
+    if len(note) > MAX_NOTE_CHARS:
+        raise BadInput(f"note is {len(note):,} characters; the limit is {MAX_NOTE_CHARS:,}")
+    return note or None
 
 
 def record_decision(
@@ -206,14 +212,18 @@ def record_decision(
     categories=None,
     note: str | None = None,
     reviewer: str | None = None,
+    unless_in_force: bool = False,
 ) -> dict:
     """Append an accept or reject and bring the survey in line.
 
     An accept without categories takes the classifier's best category; with
     neither it is an error (a survey paper needs a place in the taxonomy). A
     reject is stored without categories.
-    Returns ``{"paper_id", "decision", "categories", "survey"}`` where
-    ``survey`` says what happened to the survey row.
+    ``unless_in_force``: when the decision in force already has the same decision,
+    categories, note and reviewer, append nothing (a re-imported file changes nothing).
+    Returns ``{"paper_id", "decision", "categories", "survey", "recorded"}`` where
+    ``survey`` says what happened to the survey row and ``recorded`` is False when
+    nothing was appended.
     """
     decision = (decision or "").strip().lower()
     if decision not in DECISIONS:
@@ -225,21 +235,45 @@ def record_decision(
     elif not categories:
         categories = suggested_categories(db, paper_id)
         if not categories:
-            raise BadInput(f"{paper_id}: give at least one category to accept (no classifier suggestion yet)")
+            raise BadInput(
+                f"{paper_id}: give at least one category to accept (no classifier suggestion yet)"
+            )
     reviewer = reviewer or default_reviewer()
+    note = clean_note(note)
+    if unless_in_force:
+        current = effective_decision(db, paper_id)
+        if current and (current.decision, current.categories, current.note, current.reviewer) == (
+            decision,
+            categories,
+            note,
+            reviewer,
+        ):
+            return {
+                "paper_id": paper_id,
+                "decision": decision,
+                "categories": categories,
+                "survey": "unchanged",
+                "recorded": False,
+            }
     with db.conn:
-        db["decisions"].insert(
+        db.table("decisions").insert(
             {
                 "paper_id": paper_id,
                 "decision": decision,
                 "categories": dumps(categories),
-                "note": note or None,
+                "note": note,
                 "reviewer": reviewer,
                 "decided_at": now_iso(),
             }
         )
         survey = _sync_survey(db, paper_id)
-    return {"paper_id": paper_id, "decision": decision, "categories": categories, "survey": survey}
+    return {
+        "paper_id": paper_id,
+        "decision": decision,
+        "categories": categories,
+        "survey": survey,
+        "recorded": True,
+    }
 
 
 def undo_decision(db: sqlite_utils.Database, paper_id: str, reviewer: str | None = None) -> dict:
@@ -253,7 +287,7 @@ def undo_decision(db: sqlite_utils.Database, paper_id: str, reviewer: str | None
     if current is None:
         raise BadInput(f"{paper_id}: no decision to undo")
     with db.conn:
-        db["decisions"].insert(
+        db.table("decisions").insert(
             {
                 "paper_id": paper_id,
                 "decision": "undo",
@@ -271,68 +305,3 @@ def undo_decision(db: sqlite_utils.Database, paper_id: str, reviewer: str | None
         "now": after.decision if after else None,
         "survey": survey,
     }
-
-
-def import_decisions_csv(
-    db: sqlite_utils.Database, path_or_file: str | os.PathLike | IO[str], reviewer: str | None = None
-) -> tuple[int, list[dict]]:
-    """Record the decisions of a CSV file with header ``id,decision,categories,note``
-    (categories separated by ``;``). Each good row lands even when others are bad.
-
-    Returns ``(n_ok, errors)``; each error is ``{"line": n, "reason": text}`` with
-    the file's line number (the header is line 1). A missing file or a header
-    without ``id`` and ``decision`` is an error for the whole file.
-    """
-    if isinstance(path_or_file, (str, os.PathLike)):
-        path = Path(path_or_file)
-        try:
-            text = path.read_text(encoding="utf-8-sig")
-        except FileNotFoundError as exc:
-            raise BadInput(f"decisions file not found: {path}") from exc
-        except UnicodeDecodeError as exc:
-            raise BadInput(f"{path}: not UTF-8 text") from exc
-        handle: IO[str] = io.StringIO(text, newline="")
-    else:
-        handle = path_or_file
-    reader = csv.reader(handle)
-    try:
-        header = [name.strip().lower() for name in next(reader)]
-    except StopIteration:
-        header = []
-    missing = [name for name in ("id", "decision") if name not in header]
-    if missing:
-        raise BadInput(f"decisions CSV needs the header {','.join(CSV_COLUMNS)} (missing: {', '.join(missing)})")
-    reviewer = reviewer or default_reviewer()
-    n_ok, errors = 0, []
-    line = reader.line_num + 1  # where the next record starts (records may span lines)
-    try:
-        for fields in reader:
-            n_ok += _import_row(db, header, fields, line, reviewer, errors)
-            line = reader.line_num + 1
-    except csv.Error as exc:  # e.g. a NUL byte: the rest of the file cannot be read
-        errors.append({"line": line, "reason": f"unreadable CSV, rest of file skipped: {exc}"})
-    return n_ok, errors
-
-
-def _import_row(db, header, fields, record_line, reviewer, errors) -> int:
-    """Record one CSV record; returns 1 when it landed, 0 when skipped or bad (``errors`` grows)."""
-    if not any(field.strip() for field in fields):
-        return 0
-    if len(fields) > len(header):
-        errors.append({"line": record_line, "reason": f"{len(fields)} fields, expected {len(header)}"})
-        return 0
-    row = dict(zip(header, fields))
-    categories = [c for c in (row.get("categories") or "").split(";") if c.strip()]
-    try:
-        record_decision(
-            db,
-            row.get("id") or "",
-            row.get("decision") or "",
-            categories,
-            note=(row.get("note") or "").strip() or None,
-            reviewer=reviewer,
-        )
-    except BadInput as exc:
-        errors.append({"line": record_line, "reason": str(exc)})
-        return 0
-    return 1

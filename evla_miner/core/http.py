@@ -65,6 +65,7 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 READ_SIZE = 16 * 1024  # at most this much per read: the deadline is checked after every read
 
 CheckHeaders = Callable[["Response"], None]  # sees the status and headers, body still empty
+QueryParams = Mapping[str, str | int | float | None]  # what requests turns into a query string
 
 
 # --- what one attempt gives ----------------------------------------------------------
@@ -168,7 +169,7 @@ class Transport(Protocol):
         url: str,
         *,
         headers: Mapping[str, str],
-        params: Mapping[str, object] | None,
+        params: QueryParams | None,
         data: bytes | str | None,
         timeout: float,
         max_bytes: int | None,
@@ -191,7 +192,7 @@ class RequestsTransport:
         url: str,
         *,
         headers: Mapping[str, str],
-        params: Mapping[str, object] | None = None,
+        params: QueryParams | None = None,
         data: bytes | str | None = None,
         timeout: float,
         max_bytes: int | None = None,
@@ -207,8 +208,11 @@ class RequestsTransport:
                 params=params,
                 data=data,
                 stream=True,
-                # total: connecting and waiting for the headers share one budget
-                timeout=urllib3.Timeout(total=timeout, connect=timeout, read=timeout),
+                # total: connecting and waiting for the headers share one budget; requests
+                # hands a urllib3 Timeout to urllib3 unchanged, its annotations only name floats
+                timeout=urllib3.Timeout(  # type: ignore[arg-type]
+                    total=timeout, connect=timeout, read=timeout
+                ),
             )
         except requests.exceptions.Timeout:
             raise RequestTimeout(timeout) from None
@@ -309,12 +313,12 @@ class _WatchedConnection:
     def getresponse(self):  # noqa: ANN201 - urllib3's HTTPResponse
         deadline = _WATCH.deadline
         if deadline is None or self.sock is None:
-            return super().getresponse()  # type: ignore[misc]
+            return super().getresponse()
         timer = threading.Timer(max(deadline - time.monotonic(), 0.0), _shut, (self.sock,))
         timer.daemon = True
         timer.start()
         try:
-            return super().getresponse()  # type: ignore[misc]
+            return super().getresponse()
         finally:
             timer.cancel()
 
@@ -458,6 +462,7 @@ class HttpClient:
         self.pacer = Pacer(self.min_interval, clock=self.clock, sleep=self.sleep)
         if self.transport is None:
             self.transport = RequestsTransport()
+        self._transport: Transport = self.transport
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         return backoff_seconds(attempt, self.backoff_base, self.backoff_max, retry_after)
@@ -467,7 +472,7 @@ class HttpClient:
         method: str,
         url: str,
         *,
-        params: Mapping[str, object] | None = None,
+        params: QueryParams | None = None,
         headers: Mapping[str, str] | None = None,
         data: bytes | str | None = None,
         retries: int | None = None,
@@ -495,8 +500,9 @@ class HttpClient:
             self.pacer.wait()
             self.requests_made += 1
             retry_after = None
+            reason: str | None
             try:
-                response = self.transport.send(
+                response = self._transport.send(
                     method,
                     url,
                     headers=send_headers,

@@ -33,7 +33,8 @@ def m001_create_core_tables(db):
             "report_no": str,
             "license": str,
             "pdf_url": str,
-            "source": str,  # where the record came from: snapshot:<file>, arxiv-api, seed, reference
+            # where the record came from: snapshot:<file>, arxiv-api, seed, reference
+            "source": str,
             "first_seen": str,
             "last_seen": str,
         },
@@ -121,9 +122,7 @@ def m001_create_core_tables(db):
         pk="id",
     )
     db["references"].create_index(["paper_id"])
-    db["bibtex_keys"].create(
-        {"paper_id": str, "key": str, "assigned_at": str}, pk="paper_id"
-    )
+    db["bibtex_keys"].create({"paper_id": str, "key": str, "assigned_at": str}, pk="paper_id")
     db["bibtex_keys"].create_index(["key"], unique=True)
 
 
@@ -241,3 +240,89 @@ def m020_pdf_create_pdfs(db):
         pk="paper_id",
     )
     db["pdfs"].create_index(["status"])
+
+
+@migrations()
+def m100_seeds_create_seed_labels(db):
+    # The survey's seed file as this database loaded it (`evla init`): each seed paper's
+    # labels, so undoing a reviewer's accept of a seed paper restores the seed row from
+    # the database itself, not from whatever seeds directory happens to be the default.
+    db["seed_labels"].create({"paper_id": str, "labels": str, "label_source": str}, pk="paper_id")
+    db.execute(
+        """insert into seed_labels (paper_id, labels, label_source)
+           select paper_id, labels, substr(source, 6) from survey where source like 'seed:%'"""
+    )
+
+
+@migrations()
+def m110_runs_add_process(db):
+    # Which process runs a job (pid and host), so a run whose process was killed is
+    # closed as `interrupted` by the next run instead of staying `running` forever.
+    db["runs"].add_column("pid", int)
+    db["runs"].add_column("host", str)
+
+
+@migrations()
+def m120_harvest_reconcile_windows(db):
+    # The ids each harvest slice has received so far, committed with every page, so a
+    # stale or short page (arXiv serving the previous page again, or fewer entries than
+    # asked) is noticed even after a resume, and a window counts as complete only when
+    # it holds as many distinct papers as arXiv's totalResults. ``gaps`` lists the
+    # offsets whose pages stayed incomplete after the re-requests (JSON), for the flag.
+    db["harvest_slice_ids"].create({"slice_id": int, "paper_id": str}, pk=("slice_id", "paper_id"))
+    db["harvest_slices"].add_column("gaps", str)
+
+
+@migrations()
+def m130_venues_create(db):
+    # Where each paper was published, one row per source that says so (core.venues):
+    # bib:<file> (the survey's own .bib), arxiv:journal-ref, arxiv:comments, s2, openalex.
+    db["venues"].create(
+        {
+            "paper_id": str,
+            "source": str,
+            "name": str,  # as the source writes it
+            "short": str,  # known venue abbreviation (CoRL, RA-L), or NULL
+            "kind": str,  # conference | journal
+            "year": int,
+            "evidence": str,  # the text or service record the venue came from
+            "doi": str,  # the published version's DOI, when the source gives one
+            "recorded_at": str,
+        },
+        pk=("paper_id", "source"),
+    )
+
+
+@migrations()
+def m131_survey_bib_create(db):
+    # The survey's own .bib (`evla survey import`): every entry, matched or not, so an
+    # unmatched one is matched when a later harvest brings its paper, and exported back
+    # unchanged so no \cite breaks.
+    db["survey_bib"].create(
+        {
+            "file": str,  # file name (no directory): the survey source is bib:<file>
+            "key": str,  # the authors' citation key
+            "entry_type": str,
+            "fields": str,  # JSON {field: value} as parsed
+            "labels": str,  # JSON list of taxonomy ids from --labels-from / % evla:
+            "matched_id": str,
+            "method": str,  # arxiv | doi | title | NULL (unmatched)
+            "score": float,
+            "reason": str,  # why it is unmatched
+            "position": int,  # order in the file
+            "imported_at": str,
+            "matched_at": str,
+        },
+        pk=("file", "key"),
+    )
+    db["survey_bib"].create_index(["matched_id"])
+    # Keys the authors use are pinned: the export keeps them whatever the tool would generate.
+    db["bibtex_keys"].add_column("pinned_by", str)
+
+
+@migrations()
+def m132_export_create_bibtex_validated(db):
+    # BibTeX entry texts (sha256) that bibtexparser parsed back exactly: the same text
+    # always parses the same way, so a re-export does not pay the parse again (it was
+    # ~90% of a 10,000-entry export).
+    db["bibtex_validated"].create({"sha256": str, "validated_at": str}, pk="sha256")

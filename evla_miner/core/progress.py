@@ -13,6 +13,7 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    TaskID,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
@@ -42,7 +43,7 @@ class RichReporter(Reporter):
     def __init__(self, console: Console | None = None):
         self.console = console or Console(stderr=True)
         self._progress: Progress | None = None
-        self._task = None
+        self._task: TaskID | None = None
 
     def start(self, description: str, total: float | None = None, unit: str = "items") -> None:
         self.finish()
@@ -60,7 +61,7 @@ class RichReporter(Reporter):
         self._task = self._progress.add_task(description, total=total)
 
     def advance(self, amount: float = 1) -> None:
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, amount)
 
     def note(self, message: str) -> None:

@@ -9,14 +9,22 @@ here, so a paper is stored the same way whoever found it. The rules:
   the union of all versions seen; an older or equal version never overwrites
   newer metadata (it can only add missing versions to the history);
 * ``first_seen`` never changes after the first insert.
+
+``PAPER_SCHEMA`` is the one shape every source's paper dict must have before it is
+stored; ``check_paper`` enforces it (``paper_from_snapshot`` calls it, the API
+harvest too), so a field of the wrong type (a title that is a list, authors that are
+a number) is a ``RecordError`` naming the field, never a Python repr in the table.
+Snapshot fields are checked for their JSON type before they are cleaned, because
+cleaning would turn any value into text.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
-from typing import Iterable
+from typing import Any
 
 import sqlite_utils
 
@@ -32,8 +40,105 @@ class RecordError(ValueError):
     """A record that cannot become a paper row; the message says why, in a few words."""
 
 
+TEXT = (str, type(None))
+# Every paper dict, whichever source built it: field -> the Python types it may hold.
+PAPER_SCHEMA: dict[str, tuple[type, ...]] = {
+    "id": (str,),
+    "version": (int,),
+    "versions": (list,),
+    "title": TEXT,
+    "authors": TEXT,
+    "authors_parsed": (list, type(None)),
+    "abstract": TEXT,
+    "categories": TEXT,
+    "primary_category": TEXT,
+    "cross_list": (int,),
+    "published": TEXT,
+    "updated": TEXT,
+    "doi": TEXT,
+    "journal_ref": TEXT,
+    "comments": TEXT,
+    "report_no": TEXT,
+    "license": TEXT,
+    "pdf_url": TEXT,
+    "source": (str,),
+}
+# Snapshot fields that are text in arXiv's format (checked before cleaning).
+SNAPSHOT_TEXT_FIELDS = (
+    "id",
+    "title",
+    "authors",
+    "abstract",
+    "categories",
+    "update_date",
+    "doi",
+    "journal-ref",
+    "comments",
+    "report-no",
+    "license",
+    "submitter",
+    "pdf_url",
+)
+TYPE_NAMES = {
+    str: "text",
+    int: "an integer",
+    float: "a number",
+    bool: "true/false",
+    list: "a list",
+    dict: "an object",
+    type(None): "null",
+}
+
+
+def _type_name(value) -> str:
+    return TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def check_paper(paper: dict) -> dict:
+    """``paper`` unchanged when it fits ``PAPER_SCHEMA``; else ``RecordError`` naming the field."""
+    for name, types in PAPER_SCHEMA.items():
+        value = paper.get(name)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            expected = " or ".join(TYPE_NAMES[t] for t in types)
+            raise RecordError(f"{name}: expected {expected}, got {_type_name(value)}")
+    for entry in paper["versions"]:
+        if not (
+            isinstance(entry, dict)
+            and isinstance(entry.get("version"), int)
+            and isinstance(entry.get("created"), TEXT)
+        ):
+            raise RecordError("versions: expected a list of {version, created}")
+    for name in paper["authors_parsed"] or []:
+        if not (isinstance(name, list) and all(isinstance(part, str) for part in name)):
+            raise RecordError("authors_parsed: expected a list of [last, first, suffix] texts")
+    return paper
+
+
+def _check_snapshot_types(record: dict) -> None:
+    """The snapshot's own field types, before cleaning can hide them."""
+    for name in SNAPSHOT_TEXT_FIELDS:
+        value = record.get(name)
+        if not isinstance(value, TEXT):
+            raise RecordError(f"{name}: expected text, got {_type_name(value)}")
+    versions = record.get("versions")
+    if not isinstance(versions, (list, type(None))):
+        raise RecordError(f"versions: expected a list, got {_type_name(versions)}")
+    for entry in versions or []:
+        if not isinstance(entry, dict):
+            raise RecordError(f"versions: expected objects, got {_type_name(entry)}")
+        for key in ("version", "created"):
+            if not isinstance(entry.get(key), TEXT):
+                raise RecordError(
+                    f"versions.{key}: expected text, got {_type_name(entry.get(key))}"
+                )
+    parsed = record.get("authors_parsed")
+    if not isinstance(parsed, (list, type(None))):
+        raise RecordError(f"authors_parsed: expected a list, got {_type_name(parsed)}")
+
+
 def split_arxiv_id(raw: str) -> tuple[str, int | None]:
-    """``'2406.04339v2'`` -> ``('2406.04339', 2)``; accepts old-style ids and ``arXiv:`` prefixes."""
+    """``'2406.04339v2'`` -> ``('2406.04339', 2)``; accepts old-style ids and ``arXiv:``
+    prefixes."""
     text = (raw or "").strip()
     text = re.sub(r"^(?:arxiv:|https?://arxiv\.org/(?:abs|pdf)/)", "", text, flags=re.I)
     text = re.sub(r"\.pdf$", "", text)
@@ -87,7 +192,7 @@ def _version_number(label) -> int:
     return int(match.group(1))
 
 
-def paper_from_snapshot(record: dict, source: str) -> dict:
+def paper_from_snapshot(record: object, source: str) -> dict:
     """One arXiv-snapshot-format object -> a ``papers`` row (without the seen timestamps).
 
     Raises ``RecordError`` for records that cannot be keyed or dated.
@@ -97,22 +202,28 @@ def paper_from_snapshot(record: dict, source: str) -> dict:
     raw_id = record.get("id")
     if not raw_id:
         raise RecordError("no id")
-    paper_id, id_version = split_arxiv_id(str(raw_id))
+    _check_snapshot_types(record)
+    paper_id, id_version = split_arxiv_id(raw_id)
 
-    versions = []
+    versions: list[dict[str, Any]] = []
     for entry in record.get("versions") or []:
-        if not isinstance(entry, dict):
-            raise RecordError("bad versions entry")
         created = parse_date(entry.get("created"))
-        versions.append({"version": _version_number(entry.get("version")), "created": created.isoformat() if created else None})
+        versions.append(
+            {
+                "version": _version_number(entry.get("version")),
+                "created": created.isoformat() if created else None,
+            }
+        )
     versions.sort(key=lambda v: v["version"])
     if not versions:
         fallback = parse_date(record.get("update_date"))
-        versions = [{"version": id_version or 1, "created": fallback.isoformat() if fallback else None}]
+        versions = [
+            {"version": id_version or 1, "created": fallback.isoformat() if fallback else None}
+        ]
 
     categories = clean_text(record.get("categories"))
     authors_parsed = record.get("authors_parsed")
-    return {
+    paper = {
         "id": paper_id,
         "version": max(v["version"] for v in versions),
         "versions": versions,
@@ -133,6 +244,7 @@ def paper_from_snapshot(record: dict, source: str) -> dict:
         "pdf_url": record.get("pdf_url"),
         "source": source,
     }
+    return check_paper(paper)
 
 
 def merge_paper(existing: dict | None, incoming: dict, seen_at: str) -> tuple[dict, str]:
@@ -201,11 +313,13 @@ def upsert_papers(db: sqlite_utils.Database, papers: Iterable[dict]) -> dict:
         row, outcome = merge_paper(current.get(paper["id"]), paper, seen_at)
         current[paper["id"]] = row
         previous = outcome_by_id.get(paper["id"])
-        outcome_by_id[paper["id"]] = "inserted" if previous == "inserted" else (
-            "updated" if "updated" in (previous, outcome) else outcome
+        outcome_by_id[paper["id"]] = (
+            "inserted"
+            if previous == "inserted"
+            else ("updated" if "updated" in (previous, outcome) else outcome)
         )
     with db.conn:
-        db["papers"].upsert_all([current[i] for i in outcome_by_id], pk="id", alter=False)
+        db.table("papers").upsert_all([current[i] for i in outcome_by_id], pk="id", alter=False)
     for outcome in outcome_by_id.values():
         counts[outcome] += 1
     return counts

@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 from urllib.parse import urlencode
 
 import arxiv
@@ -51,7 +51,8 @@ MAX_PAGE_BYTES = 64 * 1024 * 1024  # a full 2000-entry page is a few MB; more is
 
 
 class ArxivUnavailable(EvlaError):
-    """The API kept failing (HTTP 429/5xx, timeouts, resets, truncated or empty pages) after all retries."""
+    """The API kept failing (HTTP 429/5xx, timeouts, resets, truncated or empty pages) after all
+    retries."""
 
 
 class ArxivQueryError(BadInput):
@@ -125,26 +126,6 @@ class ArxivClient:
             sleep=sleep,
             clock=clock,
             transport=transport,
-        )
-
-    @classmethod
-    def from_settings(
-        cls,
-        settings: dict,
-        on_retry: Callable[[str], None] | None = None,
-        endpoint: str | None = None,
-    ) -> "ArxivClient":
-        """A client from ``config.harvest_settings()`` (flag > env > evla.toml > default)."""
-        keys = (
-            "delay_seconds",
-            "page_size",
-            "retries",
-            "backoff_seconds",
-            "max_backoff_seconds",
-            "timeout_seconds",
-        )
-        return cls(
-            endpoint=endpoint, on_retry=on_retry, **{k: settings[k] for k in keys if k in settings}
         )
 
     def __repr__(self) -> str:

@@ -1,143 +1,35 @@
-"""Harvest stage: bring arXiv records into the ``papers`` table.
-
-``import_snapshot`` reads the arXiv bulk metadata format (JSON lines, plain or
-gzip), streaming it so a multi-GB dump needs constant memory, and upserts by
-versionless id (see ``records`` for the rules). Bad lines are reported with
-their line number and skipped; the run goes on.
+"""Live harvest: bring new arXiv papers into the ``papers`` table from the arXiv API.
 
 ``harvest_arxiv`` pulls new papers from the arXiv API (``arxiv_client``) with
 the same upsert rules. Its plan (query x date window) and paging progress live
 in ``harvest_slices``, committed after every page, so a run killed at any
-moment is resumed by the next one; ``harvest_watermarks`` remembers per query
+moment is resumed by the next one. Each window is reconciled: the ids received are
+kept per slice, a stale page (the previous page again) or a short one is asked for
+again, and a window holding fewer distinct papers than arXiv's ``totalResults`` is
+flagged instead of trusted; ``harvest_watermarks`` remembers per query
 how far a successful run got, and the next run starts 2 days before that.
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import os
 import re
 import socket
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from pathlib import Path
+from datetime import UTC, date, datetime, time, timedelta
+from time import sleep
+from typing import Any
 
 import sqlite_utils
 
-from ..core.db import dumps, finish_run, loads, now_iso, start_run, update_run_counts
+from ..core.db import dumps, loads, now_iso
 from ..core.errors import BadInput, EvlaError
+from ..core.http import Transport
 from ..core.progress import Reporter
-from ..core.records import RecordError, clean_text, paper_from_snapshot, split_arxiv_id, upsert_papers
-
-BATCH_SIZE = 1000
-MAX_STORED_ERRORS = 1000
-
-
-@dataclass
-class HarvestResult:
-    run_id: int
-    counts: dict
-    errors: list[dict] = field(default_factory=list)
-
-
-def _open_lines(path: Path):
-    """Binary line iterator plus the byte size, for progress by bytes read."""
-    if path.suffix == ".gz":
-        return gzip.open(path, "rb"), None
-    return open(path, "rb"), os.path.getsize(path)
-
-
-def in_window(published: str | None, since: date | None, until: date | None) -> bool:
-    """Whether a paper's first-version date is inside [since, until] (both inclusive)."""
-    if since is None and until is None:
-        return True
-    if not published:
-        return False
-    day = date.fromisoformat(published[:10])
-    return (since is None or day >= since) and (until is None or day <= until)
-
-
-def import_snapshot(
-    db: sqlite_utils.Database,
-    path: str | os.PathLike,
-    since: date | None = None,
-    until: date | None = None,
-    reporter: Reporter | None = None,
-    source: str | None = None,
-) -> HarvestResult:
-    """Import an arXiv metadata snapshot file; returns the run id, counts and bad lines.
-
-    Counts: ``lines``, ``inserted``, ``updated``, ``unchanged``, ``outside_window``, ``bad``.
-    Each batch is committed on its own, so an interrupted import keeps what it
-    read and a re-run finishes the job without duplicates.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"snapshot file not found: {path}")
-    if since and until and since > until:
-        raise BadInput(f"--since {since} is after --until {until}")
-    reporter = reporter or Reporter()
-    source = source or f"snapshot:{path.name}"
-    run_id = start_run(
-        db,
-        "snapshot",
-        {"file": str(path), "since": since and since.isoformat(), "until": until and until.isoformat()},
-    )
-    counts = {"lines": 0, "inserted": 0, "updated": 0, "unchanged": 0, "outside_window": 0, "bad": 0}
-    errors: list[dict] = []
-    batch: list[dict] = []
-
-    def flush():
-        for key, value in upsert_papers(db, batch).items():
-            counts[key] += value
-        batch.clear()
-        update_run_counts(db, run_id, counts)
-
-    handle, total = _open_lines(path)
-    reporter.start(f"Importing {path.name}", total=total, unit="bytes" if total else "items")
-    try:
-        with handle:
-            for line_number, line in enumerate(handle, start=1):
-                if total is not None:
-                    reporter.advance(len(line))
-                if not line.strip():
-                    continue
-                counts["lines"] += 1
-                try:
-                    paper = paper_from_snapshot(json.loads(line), source=source)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                    reason = f"invalid JSON: {getattr(exc, 'msg', exc)}"
-                    paper = None
-                except RecordError as exc:
-                    reason, paper = str(exc), None
-                if paper is None:
-                    counts["bad"] += 1
-                    if len(errors) < MAX_STORED_ERRORS:
-                        errors.append({"line": line_number, "reason": reason})
-                    continue
-                if not in_window(paper["published"], since, until):
-                    counts["outside_window"] += 1
-                    continue
-                batch.append(paper)
-                if total is None:
-                    reporter.advance(1)
-                if len(batch) >= BATCH_SIZE:
-                    flush()
-            flush()
-    except (OSError, EOFError) as exc:
-        finish_run(db, run_id, "failed", counts, errors, message=f"read error: {exc}")
-        raise BadInput(f"{path}: cannot read: {exc}") from exc
-    except BaseException:
-        finish_run(db, run_id, "interrupted", counts, errors)
-        raise
-    finally:
-        reporter.finish()
-    finish_run(db, run_id, "ok", counts, errors)
-    return HarvestResult(run_id, counts, errors)
-
-
-# --- live harvest from the arXiv API --------------------------------------------
+from ..core.records import RecordError, check_paper, clean_text, split_arxiv_id, upsert_papers
+from ..core.runs import pid_alive, recorded_run
+from ..core.settings import HarvestSettings, clean_queries
+from .arxiv_client import ArxivClient
+from .snapshot import HarvestResult
 
 API_SOURCE = "arxiv-api"
 MINUTE = timedelta(minutes=1)
@@ -151,7 +43,8 @@ def query_categories(query: str) -> set[str]:
 
 
 def _parse_author(name: str) -> list[str]:
-    """``'Jane Q. Doe Jr.'`` -> ``['Doe', 'Jane Q.', 'Jr.']``, the snapshot's [last, first, suffix]."""
+    """``'Jane Q. Doe Jr.'`` -> ``['Doe', 'Jane Q.', 'Jr.']``, the snapshot's [last, first,
+    suffix]."""
     parts = name.split()
     suffix = ""
     if len(parts) > 2 and parts[-1].lower().rstrip(",") in NAME_SUFFIXES:
@@ -161,8 +54,11 @@ def _parse_author(name: str) -> list[str]:
     return [parts[-1], " ".join(parts[:-1]), suffix]
 
 
-def paper_from_result(result, categories_harvested: set[str] | None = None, source: str = API_SOURCE) -> dict:
-    """One ``arxiv.Result`` -> the paper dict ``paper_from_snapshot`` builds (same keys, same forms).
+def paper_from_result(
+    result, categories_harvested: set[str] | None = None, source: str = API_SOURCE
+) -> dict:
+    """One ``arxiv.Result`` -> the paper dict ``paper_from_snapshot`` builds (same keys,
+    same forms).
 
     The API gives the first-version date (``published``) and the latest
     version's (``updated``) but not the dates in between, so the history holds
@@ -181,33 +77,35 @@ def paper_from_result(result, categories_harvested: set[str] | None = None, sour
     categories = [primary] if primary else []
     categories += [c for c in result.categories if c and c not in categories]
     names = [name for name in (clean_text(a.name) for a in result.authors) if name]
-    return {
-        "id": paper_id,
-        "version": version,
-        "versions": versions,
-        "title": clean_text(result.title),
-        "authors": ", ".join(names) or None,
-        "authors_parsed": [_parse_author(n) for n in names] or None,
-        "abstract": clean_text(result.summary),
-        "categories": " ".join(categories) or None,
-        "primary_category": primary,
-        "cross_list": int(bool(categories_harvested) and primary not in categories_harvested),
-        "published": published,
-        "updated": updated,
-        "doi": clean_text(result.doi),
-        "journal_ref": clean_text(result.journal_ref),
-        "comments": clean_text(result.comment),
-        "report_no": None,
-        "license": None,
-        "pdf_url": result.pdf_url,
-        "source": source,
-    }
+    return check_paper(
+        {
+            "id": paper_id,
+            "version": version,
+            "versions": versions,
+            "title": clean_text(result.title),
+            "authors": ", ".join(names) or None,
+            "authors_parsed": [_parse_author(n) for n in names] or None,
+            "abstract": clean_text(result.summary),
+            "categories": " ".join(categories) or None,
+            "primary_category": primary,
+            "cross_list": int(bool(categories_harvested and primary not in categories_harvested)),
+            "published": published,
+            "updated": updated,
+            "doi": clean_text(result.doi),
+            "journal_ref": clean_text(result.journal_ref),
+            "comments": clean_text(result.comment),
+            "report_no": None,
+            "license": None,
+            "pdf_url": result.pdf_url,
+            "source": source,
+        }
+    )
 
 
 def _utc_minute(value: datetime) -> datetime:
     if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).replace(second=0, microsecond=0)
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(second=0, microsecond=0)
 
 
 def _as_bound(value, end: bool) -> datetime | None:
@@ -217,7 +115,7 @@ def _as_bound(value, end: bool) -> datetime | None:
     if isinstance(value, datetime):
         return _utc_minute(value)
     if isinstance(value, date):
-        moment = datetime.combine(value, time(23, 59) if end else time(0, 0), tzinfo=timezone.utc)
+        moment = datetime.combine(value, time(23, 59) if end else time(0, 0), tzinfo=UTC)
         return moment
     raise BadInput(f"not a date: {value!r}")
 
@@ -227,67 +125,96 @@ def _iso(moment: datetime) -> str:
 
 
 def _from_iso(text: str) -> datetime:
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 def window_query(query: str, window_from: str, window_to: str) -> str:
     """The query restricted to a submission-date window (arXiv's minute-resolution range syntax)."""
     fmt = "%Y%m%d%H%M"
-    return f"({query}) AND submittedDate:[{_from_iso(window_from).strftime(fmt)} TO {_from_iso(window_to).strftime(fmt)}]"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return (
+        f"({query}) AND submittedDate:[{_from_iso(window_from).strftime(fmt)} TO "
+        f"{_from_iso(window_to).strftime(fmt)}]"
+    )
 
 
 def _previous_unfinished_run(db, queries: dict, since, until) -> dict | None:
-    """The latest arXiv run that did not finish and still has pending slices, if this run should take it over.
+    """The latest arXiv run that did not finish and still has pending slices, if this
+    run should take it over.
 
     A run that is still alive on this host is an error: two harvesters would
     break arXiv's one-connection rule.
     """
-    last_ok = db.execute("select coalesce(max(id), 0) from runs where kind = 'arxiv' and status = 'ok'").fetchone()[0]
+    last_ok = db.execute(
+        "select coalesce(max(id), 0) from runs where kind = 'arxiv' and status = 'ok'"
+    ).fetchone()[0]
     for run in db.query(
-        "select * from runs where kind = 'arxiv' and status != 'ok' and id > ? order by id desc", [last_ok]
+        "select * from runs where kind = 'arxiv' and status != 'ok' and id > ? order by id desc",
+        [last_ok],
     ):
         params = loads(run["params"], {})
-        if run["status"] == "running" and params.get("host") == socket.gethostname() and params.get("pid") and _pid_alive(params["pid"]) and params["pid"] != os.getpid():
-            raise EvlaError(f"another arXiv harvest is running (run {run['id']}, pid {params['pid']}); wait for it to finish")
+        if (
+            run["status"] == "running"
+            and params.get("host") == socket.gethostname()
+            and params.get("pid")
+            and pid_alive(params["pid"])
+            and params["pid"] != os.getpid()
+        ):
+            raise EvlaError(
+                f"another arXiv harvest is running (run {run['id']}, pid {params['pid']}); wait "
+                "for it to finish"
+            )
         pending = db.execute(
-            "select count(*) from harvest_slices where run_id = ? and status = 'pending'", [run["id"]]
+            "select count(*) from harvest_slices where run_id = ? and status = 'pending'",
+            [run["id"]],
         ).fetchone()[0]
         if not pending:
             continue
         same_queries = params.get("queries") == queries
-        same_window = (since is None or params.get("since") == _iso(since)) and (until is None or params.get("until") == _iso(until))
+        same_window = (since is None or params.get("since") == _iso(since)) and (
+            until is None or params.get("until") == _iso(until)
+        )
         return run if same_queries and same_window else None
     return None
 
 
-def _plan(db, run_id: int, queries: dict, since, until, now: datetime, settings: dict) -> None:
-    """Insert one pending slice per query: [since or watermark - overlap or now - initial_days, until or now]."""
+def _plan(
+    db, run_id: int, queries: dict, since, until, now: datetime, settings: HarvestSettings
+) -> None:
+    """Insert one pending slice per query: [since or watermark - overlap or now - initial_days,
+    until or now]."""
     window_to = until or now
     for name, query in queries.items():
         if since is not None:
             start = since
         else:
             mark = _watermark(db, query)
-            start = (_from_iso(mark) - timedelta(days=settings["overlap_days"])) if mark else now - timedelta(days=settings["initial_days"])
+            start = (
+                (_from_iso(mark) - timedelta(days=settings.overlap_days))
+                if mark
+                else now - timedelta(days=settings.initial_days)
+            )
         if start > window_to:
             raise BadInput(f"--since {_iso(start)} is after --until {_iso(window_to)}")
         _insert_slice(db, run_id, name, query, start, window_to)
 
 
-def _insert_slice(db, run_id: int, name: str, query: str, window_from: datetime, window_to: datetime) -> None:
+def _insert_slice(
+    db, run_id: int, name: str, query: str, window_from: datetime, window_to: datetime
+) -> None:
     db["harvest_slices"].insert(
-        {"run_id": run_id, "query_name": name, "query": query, "window_from": _iso(window_from), "window_to": _iso(window_to),
-         "total": None, "next_start": 0, "records": 0, "pages": 0, "status": "pending", "note": None}
+        {
+            "run_id": run_id,
+            "query_name": name,
+            "query": query,
+            "window_from": _iso(window_from),
+            "window_to": _iso(window_to),
+            "total": None,
+            "next_start": 0,
+            "records": 0,
+            "pages": 0,
+            "status": "pending",
+            "note": None,
+        }
     )
 
 
@@ -302,124 +229,202 @@ def _expects_results(db, query: str, window_from: str, window_to: str, run_id: i
     and the window is at least a day long."""
     if _from_iso(window_to) - _from_iso(window_from) < timedelta(days=1):
         return False
-    return bool(db.execute("select 1 from harvest_slices where query = ? and total > 0 and run_id != ? limit 1", [query, run_id]).fetchone())
+    return bool(
+        db.execute(
+            "select 1 from harvest_slices where query = ? and total > 0 and run_id != ? limit 1",
+            [query, run_id],
+        ).fetchone()
+    )
+
+
+def client_from_settings(
+    settings: HarvestSettings,
+    on_retry=None,
+    endpoint: str | None = None,
+    transport: Transport | None = None,
+) -> ArxivClient:
+    """The arXiv client the ``[harvest]`` settings describe; ``transport`` replaces the HTTP
+    engine (tests replay recorded answers through it), the deadline stays the settings' one."""
+    return ArxivClient(
+        endpoint=endpoint,
+        transport=transport,
+        delay_seconds=settings.delay_seconds,
+        page_size=settings.page_size,
+        retries=settings.retries,
+        backoff_seconds=settings.backoff_seconds,
+        max_backoff_seconds=settings.max_backoff_seconds,
+        timeout_seconds=settings.timeout_seconds,
+        on_retry=on_retry,
+    )
 
 
 def harvest_arxiv(
     db: sqlite_utils.Database,
-    client=None,
+    client: ArxivClient | None = None,
     since: date | datetime | None = None,
     until: date | datetime | None = None,
     queries: dict | list | None = None,
     reporter: Reporter | None = None,
-    settings: dict | None = None,
+    settings: HarvestSettings | None = None,
 ) -> HarvestResult:
     """Harvest new papers from the arXiv API into ``papers``; returns the run id, counts and flags.
 
-    ``client``: an ``ArxivClient`` (None = built from the config, retries
+    ``client``: an ``ArxivClient`` (None = built from ``settings``, retries
     reported through ``reporter``). ``since``/``until``: submission-date
     window (a date covers its whole day); by default from each query's
     watermark minus ``overlap_days`` (or ``initial_days`` back) to now.
-    ``queries``: ``{name: query}`` or a list of query strings; default from the
-    config. ``settings``: the ``[harvest]`` settings if the caller already read
-    them (default: read from the config). A run that was killed or failed is resumed from its last committed
-    page when the next run has the same queries and window.
+    ``queries``: ``{name: query}`` or a list of query strings; default: the
+    settings' queries. ``settings``: the resolved ``[harvest]`` section (default:
+    the built-in defaults). A run that was killed or failed is resumed from its
+    last committed page when the next run has the same queries and window.
 
     Counts: ``queries``, ``windows``, ``pages``, ``records``, ``inserted``,
     ``updated``, ``unchanged``, ``split``, ``flagged``, ``empty``, ``requests``,
-    ``retries``. ``errors`` lists each flagged window: a query that normally
-    has results and returned nothing even after retries.
+    ``retries``, ``rerequests`` (stale or short pages asked for again), ``missing``
+    (papers arXiv counted in a window that never arrived). ``errors`` lists each
+    flagged window: a query that normally has results and returned nothing even
+    after retries, or a window that stayed incomplete (fewer distinct papers than
+    arXiv's totalResults). A flagged window keeps the watermark before it.
     """
-    from .arxiv_client import ArxivClient
-    from ..core.settings import harvest_queries, harvest_settings
-
     reporter = reporter or Reporter()
-    settings = settings or harvest_settings()
+    settings = settings or HarvestSettings()
     if client is None:
-        client = ArxivClient.from_settings(settings, on_retry=reporter.note)
+        client = client_from_settings(settings, on_retry=reporter.note)
     if queries is None:
-        queries = harvest_queries()
+        queries = dict(settings.queries)
     elif not isinstance(queries, dict):
         queries = {f"q{i}": q for i, q in enumerate(queries, start=1)}
-    queries = {name: " ".join(q.split()) for name, q in queries.items()}
+    queries = clean_queries(queries)
     since_at, until_at = _as_bound(since, end=False), _as_bound(until, end=True)
     if since_at and until_at and since_at > until_at:
         raise BadInput(f"--since {_iso(since_at)} is after --until {_iso(until_at)}")
-    now = _utc_minute(datetime.now(timezone.utc))
-    cap = int(settings["max_results_per_query"])
+    now = _utc_minute(datetime.now(UTC))
+    cap = int(settings.max_results_per_query)
 
     previous = _previous_unfinished_run(db, queries, since_at, until_at)
-    params = {"queries": queries, "endpoint": client.endpoint, "pid": os.getpid(), "host": socket.gethostname()}
+    params: dict[str, Any] = {
+        "queries": queries,
+        "endpoint": client.endpoint,
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+    }
     if previous:
         old = loads(previous["params"], {})
         params.update(since=old.get("since"), until=old.get("until"), resumed_from=previous["id"])
-        run_id = start_run(db, "arxiv", params)
-        with db.conn:
-            db.execute("update harvest_slices set run_id = ? where run_id = ?", [run_id, previous["id"]])
-            if previous["status"] == "running":
-                db["runs"].update(previous["id"], {"status": "interrupted", "finished": now_iso(),
-                                                    "message": f"killed; resumed by run {run_id}"})
-        reporter.note(f"resuming run {previous['id']} ({previous['status']}) from its last committed page")
     else:
         params.update(since=since_at and _iso(since_at), until=_iso(until_at or now))
-        run_id = start_run(db, "arxiv", params)
-        _plan(db, run_id, queries, since_at, until_at or now, now, settings)
-
-    counts = {key: 0 for key in ("queries", "windows", "pages", "records", "inserted", "updated", "unchanged",
-                                 "split", "flagged", "empty", "requests", "retries")}
+    counts = {
+        key: 0
+        for key in (
+            "queries",
+            "windows",
+            "pages",
+            "records",
+            "inserted",
+            "updated",
+            "unchanged",
+            "split",
+            "flagged",
+            "empty",
+            "requests",
+            "retries",
+            "rerequests",
+            "missing",
+        )
+    }
     counts["queries"] = len(queries)
-    errors: list[dict] = []
     requests_before, retries_before = client.requests_made, client.retries_made
 
-    def checkpoint():
-        counts["requests"] = client.requests_made - requests_before
-        counts["retries"] = client.retries_made - retries_before
-        update_run_counts(db, run_id, counts)
+    with recorded_run(db, "arxiv", params, counts) as run:
+        if previous:
+            with db.conn:
+                db.execute(
+                    "update harvest_slices set run_id = ? where run_id = ?",
+                    [run.id, previous["id"]],
+                )
+                if previous["status"] in ("running", "interrupted"):
+                    db.table("runs").update(
+                        previous["id"],
+                        {
+                            "status": "interrupted",
+                            "finished": now_iso(),
+                            "message": f"resumed by run {run.id}",
+                        },
+                    )
+            reporter.note(
+                f"resuming run {previous['id']} ({previous['status']}) from its last committed page"
+            )
+        else:
+            _plan(db, run.id, queries, since_at, until_at or now, now, settings)
 
-    # A resumed run with no explicit window finishes the old window, then goes on up to now.
-    extend_to_now = bool(previous) and since_at is None and until_at is None
-    try:
-        while True:
-            row = db.execute(
-                "select id from harvest_slices where run_id = ? and status = 'pending' order by id limit 1", [run_id]
-            ).fetchone()
-            if row is None:
-                if not extend_to_now:
-                    break
-                extend_to_now = False
-                _advance_watermarks(db, run_id, queries)
-                # only queries whose old window completed; a flagged one waits for the next run
-                old_until = params["until"]
-                caught_up = {
-                    name: q for name, q in queries.items()
-                    if (_watermark(db, q) or "") >= old_until
-                }
-                if caught_up and old_until < _iso(now):
-                    _plan(db, run_id, caught_up, None, now, now, settings)
-                    db["runs"].update(run_id, {"params": dumps({**params, "until": _iso(now)})})
-                continue
-            _harvest_slice(db, client, db["harvest_slices"].get(row[0]), cap, counts, errors, reporter, checkpoint)
-    except BaseException as exc:
+        def checkpoint() -> None:
+            run.counts["requests"] = client.requests_made - requests_before
+            run.counts["retries"] = client.retries_made - retries_before
+            run.checkpoint()
+
+        # A resumed run with no explicit window finishes the old window, then goes on up to now.
+        extend_to_now = bool(previous) and since_at is None and until_at is None
+        try:
+            while True:
+                row = db.execute(
+                    "select id from harvest_slices where run_id = ? and status = 'pending' order "
+                    "by id limit 1",
+                    [run.id],
+                ).fetchone()
+                if row is None:
+                    if not extend_to_now:
+                        break
+                    extend_to_now = False
+                    _advance_watermarks(db, run.id, queries)
+                    # only queries whose old window completed; a flagged one waits for the next run
+                    old_until = params["until"]
+                    caught_up = {
+                        name: q
+                        for name, q in queries.items()
+                        if (_watermark(db, q) or "") >= old_until
+                    }
+                    if caught_up and old_until < _iso(now):
+                        _plan(db, run.id, caught_up, None, now, now, settings)
+                        params["until"] = _iso(now)
+                        run.update_params(params)
+                    continue
+                _harvest_slice(
+                    db,
+                    client,
+                    db.table("harvest_slices").get(row[0]),
+                    cap,
+                    run.counts,
+                    run.errors,
+                    reporter,
+                    checkpoint,
+                )
+        finally:
+            checkpoint()
+            reporter.finish()
+        run.counts["windows"] = db.execute(
+            "select count(*) from harvest_slices where run_id = ? and status != 'split'", [run.id]
+        ).fetchone()[0]
         checkpoint()
-        reporter.finish()
-        status = "failed" if isinstance(exc, EvlaError) else "interrupted"
-        finish_run(db, run_id, status, counts, errors, message=str(exc) or type(exc).__name__)
-        raise
-    reporter.finish()
-    counts["windows"] = db.execute(
-        "select count(*) from harvest_slices where run_id = ? and status != 'split'", [run_id]
-    ).fetchone()[0]
-    checkpoint()
-    _advance_watermarks(db, run_id, queries)
-    message = None
-    if errors:
-        message = f"{len(errors)} window(s) flagged: " + "; ".join(f"{e['query']} {e['window']}" for e in errors)
-    finish_run(db, run_id, "ok", counts, errors, message=message)
-    return HarvestResult(run_id, counts, errors)
+        _advance_watermarks(db, run.id, queries)
+        if run.errors:
+            run.message = f"{len(run.errors)} window(s) flagged: " + "; ".join(
+                f"{e['query']} {e['window']}" for e in run.errors
+            )
+    return HarvestResult(run.id, run.counts, run.errors)
 
 
-def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: list, reporter: Reporter, checkpoint) -> None:
-    """Page through one (query, window) slice, committing after every page; split it if it is too big."""
+def _harvest_slice(
+    db,
+    client,
+    slice_row: dict,
+    cap: int,
+    counts: dict,
+    errors: list,
+    reporter: Reporter,
+    checkpoint,
+) -> None:
+    """Page through one (query, window) slice, committing after every page; split it if it is too
+    big."""
     table = db["harvest_slices"]
     sid, name, query = slice_row["id"], slice_row["query_name"], slice_row["query"]
     wfrom, wto = slice_row["window_from"], slice_row["window_to"]
@@ -434,6 +439,8 @@ def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: 
         reporter.start(f"arXiv {label}", total=min(total, cap))
         reporter.advance(start)
     expect = start == 0 and _expects_results(db, query, wfrom, wto, slice_row["run_id"])
+    seen = _slice_ids(db, sid)
+    gaps = loads(slice_row.get("gaps"), [])
     while True:
         page = client.fetch_page(full_query, start=start, expect_results=expect)
         if start == 0 and page.total > cap and not capped:
@@ -443,10 +450,19 @@ def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: 
                 with db.conn:
                     for a, b in ((left, middle), (middle + MINUTE, right)):
                         _insert_slice(db, slice_row["run_id"], name, query, a, b)
-                    table.update(sid, {"status": "split", "total": page.total,
-                                       "note": f"{page.total:,} results > {cap:,} per query"})
+                    table.update(
+                        sid,
+                        {
+                            "status": "split",
+                            "total": page.total,
+                            "note": f"{page.total:,} results > {cap:,} per query",
+                        },
+                    )
                 counts["split"] += 1
-                reporter.note(f"arXiv: {label} has {page.total:,} results (> {cap:,} per query); splitting the window")
+                reporter.note(
+                    f"arXiv: {label} has {page.total:,} results (> {cap:,} per query); splitting "
+                    "the window"
+                )
                 checkpoint()
                 return
             capped = True
@@ -455,10 +471,21 @@ def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: 
             errors.append({"query": name, "window": f"{wfrom}..{wto}", "reason": reason})
             counts["flagged"] += 1
         if page.suspect_empty:
-            reason = "no results although this query normally has some" if page.total == 0 else (
-                f"empty page at offset {start:,} although arXiv reports {page.total:,} results")
+            reason = (
+                "no results although this query normally has some"
+                if page.total == 0
+                else (
+                    f"empty page at offset {start:,} although arXiv reports {page.total:,} results"
+                )
+            )
             table.update(sid, {"status": "flagged", "total": page.total, "note": reason})
-            errors.append({"query": name, "window": f"{wfrom}..{wto}", "reason": f"{reason} (after {page.attempts} attempts)"})
+            errors.append(
+                {
+                    "query": name,
+                    "window": f"{wfrom}..{wto}",
+                    "reason": f"{reason} (after {page.attempts} attempts)",
+                }
+            )
             counts["flagged"] += 1
             reporter.note(f"arXiv: FLAGGED {label}: {reason}")
             checkpoint()
@@ -466,24 +493,154 @@ def _harvest_slice(db, client, slice_row: dict, cap: int, counts: dict, errors: 
         if total is None:
             reporter.start(f"arXiv {label}", total=min(page.total, cap))
         total = page.total
+        # arXiv pages by offset: the page at ``start`` must bring this many papers not seen yet
+        expected = max(min(client.page_size, min(total, cap) - start), 0)
+        papers = _new_papers(page.results, seen, harvested_through)
+        papers += _rerequest(
+            client,
+            full_query,
+            start,
+            expected,
+            papers,
+            seen,
+            label,
+            counts,
+            reporter,
+            harvested_through,
+        )
+        if len(papers) < expected:
+            gaps.append({"offset": start, "missing": expected - len(papers)})
         if page.results:
             pages += 1
-            papers = [paper_from_result(r, harvested_through) for r in page.results]
+            counts["pages"] += 1
+        if papers:
             for key, value in upsert_papers(db, papers).items():
                 counts[key] += value
-            start += len(page.results)
-            counts["pages"] += 1
-            counts["records"] += len(page.results)
-            reporter.advance(len(page.results))
-        done = not page.results or start >= min(total, cap)
-        if done and start == 0:
+            _remember_ids(db, sid, papers)
+            counts["records"] += len(papers)
+            reporter.advance(len(papers))
+        start += expected
+        done = expected == 0 or start >= min(total, cap)
+        if done and not seen:
             counts["empty"] += 1
-        table.update(sid, {"next_start": start, "total": total,
-                           "status": ("capped" if capped else "done") if done else "pending",
-                           "records": start, "pages": pages})
+        status = "pending"
+        if done:
+            status = "capped" if capped else "done"
+            missing = min(total, cap) - len(seen)
+            if missing > 0:
+                status = "flagged"
+                _flag_incomplete(
+                    table,
+                    sid,
+                    name,
+                    wfrom,
+                    wto,
+                    total,
+                    cap,
+                    seen,
+                    gaps,
+                    client,
+                    counts,
+                    errors,
+                    reporter,
+                    label,
+                )
+        table.update(
+            sid,
+            {
+                "next_start": start,
+                "total": total,
+                "status": status,
+                "records": len(seen),
+                "pages": pages,
+                "gaps": dumps(gaps) if gaps else None,
+            },
+        )
+        if done:
+            db.execute("delete from harvest_slice_ids where slice_id = ?", [sid])
         checkpoint()
         if done:
             return
+
+
+def _slice_ids(db, slice_id: int) -> set[str]:
+    """The papers this slice has received so far (committed page by page, so a resume knows)."""
+    return {
+        row[0]
+        for row in db.execute(
+            "select paper_id from harvest_slice_ids where slice_id = ?", [slice_id]
+        )
+    }
+
+
+def _remember_ids(db, slice_id: int, papers: list[dict]) -> None:
+    with db.conn:
+        db["harvest_slice_ids"].insert_all(
+            ({"slice_id": slice_id, "paper_id": p["id"]} for p in papers), ignore=True
+        )
+
+
+def _new_papers(results, seen: set[str], harvested_through: set[str]) -> list[dict]:
+    """The page's papers that this slice has not received yet; ``seen`` grows with them.
+
+    An entry that does not fit the paper schema is left out, so its window ends up
+    short of arXiv's total and is flagged rather than silently trusted."""
+    papers = []
+    for result in results:
+        try:
+            paper = paper_from_result(result, harvested_through)
+        except RecordError:
+            continue
+        if paper["id"] not in seen:
+            seen.add(paper["id"])
+            papers.append(paper)
+    return papers
+
+
+def _rerequest(
+    client, full_query, start, expected, got, seen, label, counts, reporter, harvested_through
+) -> list[dict]:
+    """Ask again for a page that came back stale (papers already received) or short, up to the
+    client's retry budget; returns the papers the new answers added. arXiv does this under
+    load, and trusting such a page would leave a hole that no later run looks at again."""
+    added: list[dict] = []
+    attempt = 0
+    while len(got) + len(added) < expected and attempt < client.retries:
+        attempt += 1
+        have = len(got) + len(added)
+        wait = min(client.backoff_seconds * 2 ** (attempt - 1), client.max_backoff_seconds)
+        reporter.note(
+            f"arXiv: {label}: page at offset {start:,} brought {have} of {expected} new records "
+            f"(stale or short); re-requesting in {wait:g} s "
+            f"(attempt {attempt + 1}/{client.retries + 1})"
+        )
+        counts["rerequests"] += 1
+        sleep(wait)
+        page = client.fetch_page(full_query, start=start)
+        added += _new_papers(page.results, seen, harvested_through)
+    return added
+
+
+def _flag_incomplete(
+    table, sid, name, wfrom, wto, total, cap, seen, gaps, client, counts, errors, reporter, label
+) -> None:
+    """Flag a window that holds fewer distinct papers than arXiv said it has: the watermark
+    stays before it, so the next run asks for it again."""
+    target = min(total, cap)
+    missing = target - len(seen)
+    where = (
+        "; pages at offset "
+        + ", ".join(f"{g['offset']:,}" for g in gaps)
+        + f" stayed stale or short after {client.retries} re-requests"
+        if gaps
+        else ""
+    )
+    reason = f"incomplete: {len(seen):,} of {target:,} records received{where}"
+    table.update(sid, {"note": reason})
+    errors.append({"query": name, "window": f"{wfrom}..{wto}", "reason": reason})
+    counts["flagged"] += 1
+    counts["missing"] += missing
+    reporter.note(f"arXiv: FLAGGED {label}: {reason}")
 
 
 def _advance_watermarks(db, run_id: int, queries: dict) -> None:
@@ -491,7 +648,9 @@ def _advance_watermarks(db, run_id: int, queries: dict) -> None:
     (no flagged slice) and joins up with the previous watermark (a back-fill of an old range
     must not jump it forward over a gap, nor move it back)."""
     for name, query in queries.items():
-        rows = list(db.query("select * from harvest_slices where run_id = ? and query = ?", [run_id, query]))
+        rows = list(
+            db.query("select * from harvest_slices where run_id = ? and query = ?", [run_id, query])
+        )
         if not rows or any(r["status"] in ("pending", "flagged", "capped") for r in rows):
             continue
         window_from = min(r["window_from"] for r in rows)
@@ -499,6 +658,12 @@ def _advance_watermarks(db, run_id: int, queries: dict) -> None:
         current = _watermark(db, query)
         if current is None or (window_from <= current < window_to):
             db["harvest_watermarks"].upsert(
-                {"query": query, "query_name": name, "until": window_to, "run_id": run_id, "updated": now_iso()},
+                {
+                    "query": query,
+                    "query_name": name,
+                    "until": window_to,
+                    "run_id": run_id,
+                    "updated": now_iso(),
+                },
                 pk="query",
             )

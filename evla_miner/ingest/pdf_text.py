@@ -90,7 +90,9 @@ def _lines(blocks: list[Block]) -> list[Line]:
 
 
 _HEADING_SHAPE = re.compile(
-    r"(?:\d{1,2}|[IVX]{1,5}|[A-H])\.?(?:\s+[A-Z]|$)|(?:Appendix|APPENDIX|Abstract|ABSTRACT)|[A-Z][A-Za-z' -]{2,60}[.:]?$"
+    r"(?:\d{1,2}|[IVX]{1,5}|[A-H])\.?(?:\s+[A-Z]|$)"
+    r"|(?:Appendix|APPENDIX|Abstract|ABSTRACT)"
+    r"|[A-Z][A-Za-z' -]{2,60}[.:]?$"
 )
 
 
@@ -106,7 +108,15 @@ def _heading_candidates(blocks: list[Block]) -> list[Line]:
             continue
         lines.append(Line(block.page, first, block.indent, True, block.start))
         if rest:
-            lines.append(Line(block.page, rest.partition("\n")[0], block.indent, False, block.start + len(first) + 1))
+            lines.append(
+                Line(
+                    block.page,
+                    rest.partition("\n")[0],
+                    block.indent,
+                    False,
+                    block.start + len(first) + 1,
+                )
+            )
     return lines
 
 
@@ -123,7 +133,9 @@ class Document:
 
     def section_text(self, name: str) -> str:
         """The text of every section called ``name`` (e.g. "introduction"), joined."""
-        return "\n".join(self.text[s["start"] : s["end"]] for s in self.sections if s["name"] == name)
+        return "\n".join(
+            self.text[s["start"] : s["end"]] for s in self.sections if s["name"] == name
+        )
 
     @property
     def references_text(self) -> str:
@@ -230,7 +242,7 @@ def _page_lines(page) -> list[tuple[int, float, float, str, float, float, float]
         ordered.extend(band)
         band.clear()
 
-    for side, b in sorted(zip(sides, blocks), key=lambda item: item[1][1]):
+    for side, b in sorted(zip(sides, blocks, strict=True), key=lambda item: item[1][1]):
         if side == -1:
             flush_band()
             ordered.append((0, b[0], b[1], b[4], b[2], b[3], height))
@@ -258,7 +270,8 @@ def _furniture_key(text: str) -> str:
 
 
 def _is_furniture(text: str, repeated: set[str]) -> bool:
-    """Of a block in the margin: a page number or a running head ("Published as a conference paper at ICLR 2021")."""
+    """Of a block in the margin: a page number or a running head ("Published as a conference paper
+    at ICLR 2021")."""
     stripped = text.strip()
     return stripped.isdigit() or len(stripped) < 4 or _furniture_key(stripped) in repeated
 
@@ -312,7 +325,9 @@ CANONICAL = {
 
 _NUMBER = r"(?:\d{1,2}|[IVX]{1,5})"
 NUMBERED_HEADING = re.compile(rf"^(?P<num>{_NUMBER})\.?\s+(?P<title>[A-Z][^\n]{{1,70}})$")
-LETTERED_HEADING = re.compile(r"^(?:Appendix\s+)?(?P<num>[A-H])(?:\.|:|\s)\s*(?P<title>[A-Z][^\n]{1,70})$")
+LETTERED_HEADING = re.compile(
+    r"^(?:Appendix\s+)?(?P<num>[A-H])(?:\.|:|\s)\s*(?P<title>[A-Z][^\n]{1,70})$"
+)
 APPENDIX_ALONE = re.compile(r"^(?:Appendix|APPENDIX)(?:\s+[A-Z0-9])?\s*[:.]?\s*(?P<title>.*)$")
 ABSTRACT_RUN_IN = re.compile(r"^(?:Abstract|ABSTRACT)\s*[—–:.\-]\s*\S")
 BARE_NUMBER = re.compile(rf"^(?:{_NUMBER}|[A-H])\.?$")
@@ -407,10 +422,14 @@ def find_sections(lines: list[Line], text_length: int) -> list[dict]:
         if not found:
             continue
         kind, name, number = found
-        whole_block = index + 1 >= len(lines) or lines[index + 1].block_start or text != line.text.strip()
+        whole_block = (
+            index + 1 >= len(lines) or lines[index + 1].block_start or text != line.text.strip()
+        )
         if kind in ("numbered", "lettered") and not whole_block:
             continue
-        if in_references and not (kind == "lettered" or name in ("appendix", "acknowledgments", "about_authors")):
+        if in_references and not (
+            kind == "lettered" or name in ("appendix", "acknowledgments", "about_authors")
+        ):
             continue
         if kind == "numbered":
             value = _number_value(number)
@@ -426,8 +445,10 @@ def find_sections(lines: list[Line], text_length: int) -> list[dict]:
             if not (in_references or (sections and sections[-1]["name"] in BODY_ENDS)):
                 continue
             name = "appendix"
-        if kind == "canonical" and name not in ("appendix", "references") and any(
-            s["name"] == name for s in sections
+        if (
+            kind == "canonical"
+            and name not in ("appendix", "references")
+            and any(s["name"] == name for s in sections)
         ):
             continue  # a second "Methods" is a table header, not a section
         if sections and sections[-1]["name"] == "appendix" and name != "references":
@@ -438,7 +459,9 @@ def find_sections(lines: list[Line], text_length: int) -> list[dict]:
     for i, section in enumerate(sections):
         section["end"] = sections[i + 1]["start"] if i + 1 < len(sections) else text_length
     if sections and sections[0]["start"] > 0:
-        sections.insert(0, {"name": "front", "heading": "", "page": 1, "start": 0, "end": sections[0]["start"]})
+        sections.insert(
+            0, {"name": "front", "heading": "", "page": 1, "start": 0, "end": sections[0]["start"]}
+        )
     return sections
 
 
@@ -509,13 +532,16 @@ def extract_document(
     doc = open_pdf(source, max_pages=max_pages)
     try:
         raw_pages = []
-        for number, page in enumerate(doc, start=1):
+        # pymupdf.Document iterates through __getitem__; its annotations declare no __iter__
+        for number, page in enumerate(doc, start=1):  # type: ignore[arg-type,var-annotated]
             try:
                 raw_pages.append(_page_lines(page))
             except Exception as exc:
                 raise PdfError(f"corrupt PDF: page {number}: {one_line(exc)}") from exc
             if time_limit and time.monotonic() - started > time_limit:
-                raise PdfError(f"time limit of {time_limit:g} s exceeded at page {number} of {doc.page_count}")
+                raise PdfError(
+                    f"time limit of {time_limit:g} s exceeded at page {number} of {doc.page_count}"
+                )
         page_count = doc.page_count
     except PdfError:
         raise
@@ -528,10 +554,14 @@ def extract_document(
     for number, blocks in enumerate(raw_pages, start=1):
         if not blocks:
             continue
-        for column, x0, y0, text, x1, y1, height in blocks:
+        for _column, _x0, y0, text, _x1, y1, height in blocks:
             if _in_margin(y0, y1, height):
                 margin_pages.setdefault(_furniture_key(text), set()).add(number)
-    repeated = {key for key, pages in margin_pages.items() if len(pages) >= min(3, max(2, len(raw_pages) // 2))}
+    repeated = {
+        key
+        for key, pages in margin_pages.items()
+        if len(pages) >= min(3, max(2, len(raw_pages) // 2))
+    }
 
     # Work per block, not per line: a page has ~30 blocks but ~130 lines, and
     # Python per line would cost more than MuPDF's extraction. Lines are only
@@ -543,10 +573,10 @@ def extract_document(
         if not blocks:
             continue
         column_left: dict[int, float] = {}
-        for column, x0, y0, text, x1, y1, height in blocks:
+        for column, x0, _y0, _text, x1, _y1, _height in blocks:
             if x1 - x0 > 30:  # ignore tiny blocks (page numbers) when finding the column edge
                 column_left[column] = min(column_left.get(column, x0), x0)
-        for column, x0, y0, text, x1, y1, height in blocks:
+        for column, x0, y0, text, _x1, y1, height in blocks:
             if _in_margin(y0, y1, height) and _is_furniture(text, repeated):
                 continue
             clean = text.strip()
@@ -559,7 +589,10 @@ def extract_document(
             offset += len(clean) + 1
     text = "\n".join(parts)
     if len(text) < MIN_TEXT_CHARS_PER_PAGE * page_count:
-        raise PdfError(f"no text layer: {len(text)} characters in {page_count} pages (image-only or scanned PDF?)")
+        raise PdfError(
+            f"no text layer: {len(text)} characters in {page_count} pages (image-only or scanned "
+            "PDF?)"
+        )
 
     sections = find_sections(_heading_candidates(blocks_out), len(text))
     reference_lines: list[Line] = []
@@ -567,36 +600,58 @@ def extract_document(
     ref_sections = [s for s in sections if s["name"] == "references"]
     if ref_sections:
         section = ref_sections[-1]
-        reference_lines = _lines([b for b in blocks_out if section["start"] <= b.start < section["end"]])
+        reference_lines = _lines(
+            [b for b in blocks_out if section["start"] <= b.start < section["end"]]
+        )
         if reference_lines:
             # Drop the heading itself, keep an entry sharing its block.
             head = reference_lines[0]
             if _canonical(head.text) == "references":
                 reference_lines = reference_lines[1:]
                 if reference_lines and not reference_lines[0].block_start:
-                    reference_lines[0] = Line(head.page, reference_lines[0].text, head.indent, True, reference_lines[0].start)
+                    reference_lines[0] = Line(
+                        head.page,
+                        reference_lines[0].text,
+                        head.indent,
+                        True,
+                        reference_lines[0].start,
+                    )
         source_kind = "heading"
     if not reference_lines:
         lines = _lines(blocks_out)
         start = find_headless_references(lines)
         if start is not None:
             end_offset = next(
-                (s["start"] for s in sections if s["name"] == "appendix" and s["start"] > lines[start].start),
+                (
+                    s["start"]
+                    for s in sections
+                    if s["name"] == "appendix" and s["start"] > lines[start].start
+                ),
                 len(text),
             )
-            reference_lines = [l for l in lines[start:] if l.start < end_offset]
+            reference_lines = [line for line in lines[start:] if line.start < end_offset]
             source_kind = "numbered-list"
             sections = _insert_section(sections, "references", "", lines[start], end_offset)
     return Document(page_count, text, blocks_out, sections, reference_lines, source_kind)
 
 
-def _insert_section(sections: list[dict], name: str, heading: str, line: Line, end: int) -> list[dict]:
+def _insert_section(
+    sections: list[dict], name: str, heading: str, line: Line, end: int
+) -> list[dict]:
     """Add a section found without a heading, cutting the one it falls in."""
     result = []
     for section in sections:
         if section["start"] < line.start < section["end"]:
             result.append({**section, "end": line.start})
-            result.append({"name": name, "heading": heading, "page": line.page, "start": line.start, "end": end})
+            result.append(
+                {
+                    "name": name,
+                    "heading": heading,
+                    "page": line.page,
+                    "start": line.start,
+                    "end": end,
+                }
+            )
             if end < section["end"]:
                 result.append({**section, "start": end})
         else:
@@ -609,6 +664,8 @@ def _insert_section(sections: list[dict], name: str, heading: str, line: Line, e
     return result
 
 
-def extract_text(source, max_pages: int = DEFAULT_MAX_PAGES, time_limit: float | None = DEFAULT_TIME_LIMIT) -> str:
+def extract_text(
+    source, max_pages: int = DEFAULT_MAX_PAGES, time_limit: float | None = DEFAULT_TIME_LIMIT
+) -> str:
     """The full text of a PDF in reading order."""
     return extract_document(source, max_pages=max_pages, time_limit=time_limit).text

@@ -28,9 +28,12 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ..core.db import db_dir, dumps, finish_run, now_iso, start_run, update_run_counts
+from ..core.db import db_dir, dumps, now_iso
 from ..core.errors import BadInput, EvlaError, one_line
 from ..core.http import BodyTooLarge, HttpClient, Response, Transport, TransportError
+from ..core.progress import Reporter
+from ..core.runs import recorded_run
+from ..core.settings import PdfSettings
 from .pdf_text import (
     DEFAULT_MAX_PAGES,
     DEFAULT_TIME_LIMIT,
@@ -38,7 +41,6 @@ from .pdf_text import (
     extract_document,
     sniff_not_pdf,
 )
-from ..core.progress import Reporter
 from .references import PaperIndex, match_references, parse_references
 
 DEFAULT_BASE_URL = "https://arxiv.org/pdf/"
@@ -51,7 +53,6 @@ ACCEPTED_TYPES = (
     "application/octet-stream",
     "binary/octet-stream",
 )
-MAX_STORED_ERRORS = 1000
 
 
 class DownloadError(EvlaError):
@@ -114,7 +115,8 @@ class PdfClient:
         return response.body
 
     def download(self, url: str, dest: Path) -> tuple[str, int]:
-        """Fetch ``url`` into ``dest`` (atomically: a killed run leaves no half file); returns (sha256, size)."""
+        """Fetch ``url`` into ``dest`` (atomically: a killed run leaves no half file); returns
+        (sha256, size)."""
         data = self.fetch(url)
         dest.parent.mkdir(parents=True, exist_ok=True)
         partial = dest.with_suffix(dest.suffix + ".part")
@@ -238,7 +240,10 @@ def select_papers(
         if include_survey:
             where = f"({where} or p.id in (select paper_id from survey))"
         order = "coalesce(s.relevance, 2) desc, p.id"
-    needs_work = """(f.paper_id is null or f.status != 'extracted' or coalesce(f.version, 0) < coalesce(p.version, 1))"""
+    needs_work = (
+        "(f.paper_id is null or f.status != 'extracted'"
+        " or coalesce(f.version, 0) < coalesce(p.version, 1))"
+    )
     if max_attempts:
         needs_work += " and coalesce(f.attempts, 0) < ?"
         params.append(max_attempts)
@@ -256,6 +261,18 @@ def select_papers(
     return list(db.query(sql, params))
 
 
+def client_from_settings(settings: PdfSettings, transport: Transport | None = None) -> PdfClient:
+    """The PDF client the ``[pdf]`` settings describe; ``transport`` replaces the HTTP engine
+    (tests replay recorded answers through it), the deadline and size cap stay the settings'."""
+    return PdfClient(
+        base_url=settings.base_url,
+        min_interval=settings.interval,
+        max_bytes=int(settings.max_mb * 2**20),
+        timeout=settings.timeout_seconds,
+        transport=transport,
+    )
+
+
 def process_pdfs(
     db: sqlite_utils.Database,
     client: PdfClient | None = None,
@@ -263,33 +280,32 @@ def process_pdfs(
     limit: int | None = None,
     reporter: Reporter | None = None,
     include_survey: bool = True,
-    workers: int | None = None,
-    max_pages: int = DEFAULT_MAX_PAGES,
-    time_limit: float | None = DEFAULT_TIME_LIMIT,
+    settings: PdfSettings | None = None,
     max_attempts: int | None = None,
 ) -> dict:
     """Download and extract the selected papers' PDFs; returns counts.
 
+    ``settings``: the resolved ``[pdf]`` section (workers, page and time limits;
+    the client too when ``client`` is None). Workers default to the number of
+    cores; ``0`` extracts in this process.
+
     Counts: ``selected``, ``downloaded``, ``download_failed``, ``extracted``,
     ``extract_failed``, ``references``, ``matched`` (references linked to a paper
-    in the db), ``requests``. ``workers`` defaults to the number of cores;
-    ``0`` extracts in this process.
+    in the db), ``requests``.
     """
-    client = client or PdfClient()
+    settings = settings or PdfSettings()
+    client = client or client_from_settings(settings)
     reporter = reporter or Reporter()
-    workers = (os.cpu_count() or 1) if workers is None else max(0, int(workers))
+    workers = (os.cpu_count() or 1) if settings.workers is None else max(0, int(settings.workers))
+    max_pages, time_limit = settings.max_pages, settings.time_limit
     base = db_dir(db)
     rows = select_papers(db, selection, include_survey, limit, max_attempts)
-    run_id = start_run(
-        db,
-        "pdf",
-        {
-            "selection": selection,
-            "limit": limit,
-            "include_survey": include_survey,
-            "base_url": client.base_url,
-        },
-    )
+    params = {
+        "selection": selection,
+        "limit": limit,
+        "include_survey": include_survey,
+        "base_url": client.base_url,
+    }
     counts = {
         "selected": len(rows),
         "downloaded": 0,
@@ -300,110 +316,105 @@ def process_pdfs(
         "matched": 0,
         "requests": 0,
     }
-    errors: list[dict] = []
-    index = PaperIndex.build(db)
-    extractor = _Extractor(workers, max_pages, time_limit)
-    pending: dict[Future, dict] = {}
+    with recorded_run(db, "pdf", params, counts) as run:
+        counts = run.counts
+        index = PaperIndex.build(db)
+        extractor = _Extractor(workers, max_pages, time_limit)
+        pending: dict[Future, dict] = {}
 
-    def record_failure(paper: dict, stage: str, reason: str, extra: dict | None = None) -> None:
-        counts[f"{stage}_failed"] += 1
-        if len(errors) < MAX_STORED_ERRORS:
-            errors.append({"id": paper["id"], "stage": stage, "reason": reason})
-        previous = db.execute(
-            "select attempts from pdfs where paper_id = ?", [paper["id"]]
-        ).fetchone()
-        db["pdfs"].upsert(
-            {
-                "paper_id": paper["id"],
-                **(extra or {}),
-                "status": "failed",
-                "stage": stage,
-                "error": reason,
-                "attempts": ((previous[0] if previous else 0) or 0) + 1,
-                "updated": now_iso(),
-            },
-            pk="paper_id",
-        )
-
-    def collect(block: bool) -> None:
-        if not pending:
-            return
-        done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
-        for future in done:
-            paper = pending.pop(future)
-            result = extractor.result(future)
-            with db.conn:
-                if result["error"]:
-                    record_failure(paper, "extract", result["error"])
-                else:
-                    stored, matched = _store_extraction(db, paper["id"], result, index)
-                    counts["extracted"] += 1
-                    counts["references"] += stored
-                    counts["matched"] += matched
-            reporter.advance(1)
-            update_run_counts(db, run_id, counts)
-
-    reporter.start("PDFs", total=len(rows))
-    try:
-        for paper in rows:
-            version = paper["version"] or 1
-            relative = Path("pdfs") / pdf_filename(paper["id"], version)
-            path = base / relative
-            have_file = (
-                (
-                    paper["status"] in ("downloaded", "extracted")
-                    or (paper["status"] == "failed" and paper["stage"] == "extract")
-                )
-                and paper["file_version"] == version
-                and path.is_file()
+        def record_failure(paper: dict, stage: str, reason: str, extra: dict | None = None) -> None:
+            counts[f"{stage}_failed"] += 1
+            run.error(id=paper["id"], stage=stage, reason=reason)
+            previous = db.execute(
+                "select attempts from pdfs where paper_id = ?", [paper["id"]]
+            ).fetchone()
+            db.table("pdfs").upsert(
+                {
+                    "paper_id": paper["id"],
+                    **(extra or {}),
+                    "status": "failed",
+                    "stage": stage,
+                    "error": reason,
+                    "attempts": ((previous[0] if previous else 0) or 0) + 1,
+                    "updated": now_iso(),
+                },
+                pk="paper_id",
             )
-            if not have_file:
-                url = client.url_for(paper["id"], version)
-                before = client.requests_made
-                try:
-                    sha256, size = client.download(url, path)
-                except DownloadError as exc:
-                    counts["requests"] += client.requests_made - before
-                    with db.conn:
-                        record_failure(
-                            paper, "download", str(exc), {"version": version, "url": url}
-                        )
-                    reporter.advance(1)
-                    collect(block=False)
-                    continue
-                counts["requests"] += client.requests_made - before
-                counts["downloaded"] += 1
+
+        def collect(block: bool) -> None:
+            if not pending:
+                return
+            done, _ = wait(list(pending), timeout=None if block else 0, return_when=FIRST_COMPLETED)
+            for future in done:
+                paper = pending.pop(future)
+                result = extractor.result(future)
                 with db.conn:
-                    db["pdfs"].upsert(
-                        {
-                            "paper_id": paper["id"],
-                            "version": version,
-                            "path": relative.as_posix(),
-                            "url": url,
-                            "sha256": sha256,
-                            "size": size,
-                            "status": "downloaded",
-                            "stage": None,
-                            "error": None,
-                            "attempts": 0,
-                            "downloaded_at": now_iso(),
-                            "updated": now_iso(),
-                        },
-                        pk="paper_id",
+                    if result["error"]:
+                        record_failure(paper, "extract", result["error"])
+                    else:
+                        stored, matched = _store_extraction(db, paper["id"], result, index)
+                        counts["extracted"] += 1
+                        counts["references"] += stored
+                        counts["matched"] += matched
+                reporter.advance(1)
+                run.checkpoint()
+
+        reporter.start("PDFs", total=len(rows))
+        try:
+            for paper in rows:
+                version = paper["version"] or 1
+                relative = Path("pdfs") / pdf_filename(paper["id"], version)
+                path = base / relative
+                have_file = (
+                    (
+                        paper["status"] in ("downloaded", "extracted")
+                        or (paper["status"] == "failed" and paper["stage"] == "extract")
                     )
-            pending[extractor.submit(str(path))] = paper
-            collect(block=False)
-        while pending:
-            collect(block=True)
-    except BaseException:
-        finish_run(db, run_id, "interrupted", counts, errors)
-        raise
-    finally:
-        extractor.close()
-        reporter.finish()
-    finish_run(db, run_id, "ok", counts, errors)
-    counts["run_id"] = run_id
-    return counts
+                    and paper["file_version"] == version
+                    and path.is_file()
+                )
+                if not have_file:
+                    url = client.url_for(paper["id"], version)
+                    before = client.requests_made
+                    try:
+                        sha256, size = client.download(url, path)
+                    except DownloadError as exc:
+                        counts["requests"] += client.requests_made - before
+                        with db.conn:
+                            record_failure(
+                                paper, "download", str(exc), {"version": version, "url": url}
+                            )
+                        reporter.advance(1)
+                        collect(block=False)
+                        continue
+                    counts["requests"] += client.requests_made - before
+                    counts["downloaded"] += 1
+                    with db.conn:
+                        db.table("pdfs").upsert(
+                            {
+                                "paper_id": paper["id"],
+                                "version": version,
+                                "path": relative.as_posix(),
+                                "url": url,
+                                "sha256": sha256,
+                                "size": size,
+                                "status": "downloaded",
+                                "stage": None,
+                                "error": None,
+                                "attempts": 0,
+                                "downloaded_at": now_iso(),
+                                "updated": now_iso(),
+                            },
+                            pk="paper_id",
+                        )
+                pending[extractor.submit(str(path))] = paper
+                collect(block=False)
+            while pending:
+                collect(block=True)
+        finally:
+            extractor.close()
+            reporter.finish()
+    return {**counts, "run_id": run.id, "failures": run.errors}
 
 
 def _store_extraction(
@@ -413,7 +424,7 @@ def _store_extraction(
     # a paper citing an earlier version of itself is no edge
     references = match_references(db, result["references"], index, exclude_id=paper_id)
     matched = sum(ref["matched_id"] is not None for ref in references)
-    db["pdfs"].update(
+    db.table("pdfs").update(
         paper_id,
         {
             "status": "extracted",
@@ -431,7 +442,7 @@ def _store_extraction(
     )
     db.execute('delete from "references" where paper_id = ?', [paper_id])
     if references:
-        db["references"].insert_all(
+        db.table("references").insert_all(
             [
                 {
                     "paper_id": paper_id,

@@ -41,7 +41,9 @@ ARXIV_PATTERNS = (
     # arxiv.org/abs/2406.04339v2, arxiv.org/pdf/2406.04339v2.pdf, arxiv.org/abs/hep-th/9901001
     re.compile(rf"arxiv\.org/(?:abs|pdf)/\s?(?P<id>{NEW_ID}|{OLD_ID})(?P<v>v\d+)?", re.I),
     # arXiv:2406.04339v2, arXiv 2406.04339, arXiv preprint arXiv:2406.04339, arXiv:hep-th/9901001
-    re.compile(rf"arxiv\s*[:.]?\s*(?:e-?prints?\s*,?\s*)?(?P<id>{NEW_ID}|{OLD_ID})(?P<v>v\d+)?", re.I),
+    re.compile(
+        rf"arxiv\s*[:.]?\s*(?:e-?prints?\s*,?\s*)?(?P<id>{NEW_ID}|{OLD_ID})(?P<v>v\d+)?", re.I
+    ),
     # CoRR, abs/1502.05477
     re.compile(rf"\babs/(?P<id>{NEW_ID})(?P<v>v\d+)?"),
     # the arXiv DOI 10.48550/arXiv.2406.04339
@@ -112,11 +114,16 @@ _YEAR_LIMIT = date.today().year + 1
 
 LABEL_MARKER = re.compile(r"^\[(?P<label>[^\]\d][^\]]{0,60}|\d[^\]]*[A-Za-z][^\]]*)\](?:\s*\S|$)")
 AUTHOR_START = re.compile(
-    r"^(?:[A-Z\u00c0-\u024f][\w'\u2019\u00c0-\u024f-]+,\s+(?:[A-Z]\.|[A-Z][a-z]+)"  # Surname, F. / Surname, First
+    # Surname, F. / Surname, First
+    r"^(?:[A-Z\u00c0-\u024f][\w'\u2019\u00c0-\u024f-]+,\s+(?:[A-Z]\.|[A-Z][a-z]+)"
     r"|(?:[A-Z]\.\s?)+[A-Z][\w\u00c0-\u024f-]+,"  # F. Surname,
-    r"|[A-Z][a-z]+\s+(?:[A-Z]\.\s)?[A-Z][\w\u00c0-\u024f-]+(?:,|\s+and\s))"  # First Surname, / First Surname and
+    # First Surname, / First Surname and
+    r"|[A-Z][a-z]+\s+(?:[A-Z]\.\s)?[A-Z][\w\u00c0-\u024f-]+(?:,|\s+and\s))"
 )
-HANGING_INDENT = (3.0, 40.0)  # points: continuation lines sit this far right of the entry's first line
+HANGING_INDENT = (
+    3.0,
+    40.0,
+)  # points: continuation lines sit this far right of the entry's first line
 
 
 def _as_lines(source) -> list[Line]:
@@ -133,7 +140,8 @@ def _clean_furniture(lines: list[Line]) -> list[Line]:
     return [
         line
         for line in lines
-        if not (line.text.isdigit() and len(line.text) <= 3) and not (len(counts[line.text]) >= 2 and len(line.text) > 15 and not line.text[0] in "[(")
+        if not (line.text.isdigit() and len(line.text) <= 3)
+        and not (len(counts[line.text]) >= 2 and len(line.text) > 15 and line.text[0] not in "[(")
     ]
 
 
@@ -143,7 +151,11 @@ CAPTION = re.compile(r"^(?:Table|Figure|Fig\.)\s+[A-Z]?\d+\s*[:.]")
 def _drop_floats(lines: list[Line]) -> list[Line]:
     """Drop tables and figures that float into the list (an appendix table before the
     "Appendix" heading): blocks indented neither like an entry nor like its continuation."""
-    indents = [round(l.indent) for l in lines if l.block_start and l.indent >= HANGING_INDENT[0]]
+    indents = [
+        round(line.indent)
+        for line in lines
+        if line.block_start and line.indent >= HANGING_INDENT[0]
+    ]
     if len(indents) < 5:
         return lines
     usual = max(set(indents), key=indents.count)
@@ -172,7 +184,7 @@ def split_entries(source) -> list[str]:
         return []
     entries = []
     bounds = list(starts) + [len(lines)]
-    for begin, end in zip(bounds, bounds[1:]):
+    for begin, end in zip(bounds, bounds[1:], strict=False):
         entries.append(join_lines(line.text for line in lines[begin:end]))
     return [e for e in entries if len(e) >= 8 and not CAPTION.match(e)]
 
@@ -180,7 +192,14 @@ def split_entries(source) -> list[str]:
 def _numbered_starts(lines: list[Line]) -> list[int]:
     best: list[int] = []
     for pattern in LIST_MARKERS:
-        first = next((i for i, l in enumerate(lines) if (m := pattern.match(l.text)) and m.group(1) == "1"), None)
+        first = next(
+            (
+                i
+                for i, line in enumerate(lines)
+                if (m := pattern.match(line.text)) and m.group(1) == "1"
+            ),
+            None,
+        )
         if first is None:
             continue
         run = numbered_run(lines, pattern, first)
@@ -192,7 +211,11 @@ def _numbered_starts(lines: list[Line]) -> list[int]:
 
 
 def _label_starts(lines: list[Line]) -> list[int]:
-    starts = [i for i, l in enumerate(lines) if l.block_start or i == 0 or _ends_entry(lines[i - 1].text)]
+    starts = [
+        i
+        for i, line in enumerate(lines)
+        if line.block_start or i == 0 or _ends_entry(lines[i - 1].text)
+    ]
     starts = [i for i in starts if LABEL_MARKER.match(lines[i].text)]
     if len(starts) >= 3 or (starts and starts[0] == 0 and len(starts) >= 1 and len(lines) <= 6):
         return starts
@@ -202,11 +225,13 @@ def _label_starts(lines: list[Line]) -> list[int]:
 def _indent_starts(lines: list[Line]) -> list[int]:
     """Hanging indent: entries open at the column edge, continuations sit a few points right."""
     low, high = HANGING_INDENT
-    edges = [l for l in lines if l.block_start and l.indent < low]
-    indented = [l for l in lines if l.block_start and low <= l.indent <= high]
+    edges = [line for line in lines if line.block_start and line.indent < low]
+    indented = [line for line in lines if line.block_start and low <= line.indent <= high]
     if len(edges) < 2 or len(indented) < max(2, len(edges) // 4):
         return []
-    starts = [i for i, l in enumerate(lines) if (l.block_start and l.indent < low) or i == 0]
+    starts = [
+        i for i, line in enumerate(lines) if (line.block_start and line.indent < low) or i == 0
+    ]
     return starts
 
 
@@ -223,7 +248,8 @@ def _author_starts(lines: list[Line]) -> list[int]:
 
 
 def join_lines(lines) -> str:
-    """Join wrapped lines: "rein-" + "forcement" -> "reinforcement", "arXiv:2107." + "07201" kept whole."""
+    """Join wrapped lines: "rein-" + "forcement" -> "reinforcement", "arXiv:2107." + "07201" kept
+    whole."""
     text = ""
     for line in lines:
         line = line.strip()
@@ -231,7 +257,9 @@ def join_lines(lines) -> str:
             text = line
         elif text.endswith("-") and line[:1].islower() and not text.endswith(" -"):
             text = text[:-1] + line
-        elif text.endswith(("/", "-")) or (line[:1].isdigit() and _ID_BROKEN_AT_END.search(text[-40:])):
+        elif text.endswith(("/", "-")) or (
+            line[:1].isdigit() and _ID_BROKEN_AT_END.search(text[-40:])
+        ):
             text += line
         else:
             text += " " + line
@@ -240,13 +268,18 @@ def join_lines(lines) -> str:
 
 # --- parsing one entry -------------------------------------------------------------
 
-MARKER_PREFIX = re.compile(r"^(?:\[[^\]]{1,60}\]|\(\d{1,3}\)|\d{1,3}\.(?=\s)|\d{1,3}(?=\s+[A-Z\u00c0-\u024f]))\s*")
+MARKER_PREFIX = re.compile(
+    r"^(?:\[[^\]]{1,60}\]|\(\d{1,3}\)|\d{1,3}\.(?=\s)|\d{1,3}(?=\s+[A-Z\u00c0-\u024f]))\s*"
+)
 QUOTED_TITLE = re.compile(r"[\u201c\"](?P<title>[^\u201d\"]{6,300}?)[,.]?[\u201d\"]")
-YEAR_AFTER_AUTHORS = re.compile(r"^(?P<authors>.{3,600}?)[.,]?\s+\(?(?P<year>(?:19|20)\d\d)[a-z]?\)?[.,:]\s+(?P<rest>.+)$")
+YEAR_AFTER_AUTHORS = re.compile(
+    r"^(?P<authors>.{3,600}?)[.,]?\s+\(?(?P<year>(?:19|20)\d\d)[a-z]?\)?[.,:]\s+(?P<rest>.+)$"
+)
 INITIAL = re.compile(r"^[A-Z]\.(?:-?[A-Z]\.)*[,.]?$|^[A-Z]\.-[a-z]+\.?,?$")
 NOT_TITLE = re.compile(
-    r"^(?:in\s*:|in\s+proceedings|proceedings|arxiv|corr\b|url\b|https?:|doi\b|technical report|preprint|"
-    r"accessed|available|retrieved|vol\.|pp\.|pages?\b|journal of|ieee\b|acm\b|phys\.|nature\b|science\b)",
+    r"^(?:in\s*:|in\s+proceedings|proceedings|arxiv|corr\b|url\b|https?:|doi\b|"
+    r"technical report|preprint|accessed|available|retrieved|vol\.|pp\.|pages?\b|"
+    r"journal of|ieee\b|acm\b|phys\.|nature\b|science\b)",
     re.I,
 )
 ABBREVIATIONS = ("vs.", "e.g.", "i.e.", "no.", "vol.", "pp.", "ed.", "eds.", "proc.", "st.", "dr.")
@@ -300,7 +333,11 @@ def _split_sentence(text: str, names: bool = True) -> tuple[str, str]:
                 return before.rstrip(".").strip(), after.strip()
             if _next_is_name_part(next_token, after):
                 continue
-            if INITIAL.match(last_word) and next_token[:1].isupper() and _NAME_AND_NAME.match(after):
+            if (
+                INITIAL.match(last_word)
+                and next_token[:1].isupper()
+                and _NAME_AND_NAME.match(after)
+            ):
                 continue  # "Diederik P. Kingma and Jimmy Ba."
             if initials_first and INITIAL.match(last_word) and next_token[:1].isupper():
                 continue
@@ -332,7 +369,12 @@ def _clean_title(title: str | None) -> str | None:
     title = _IN_PREFIX.sub("", title)
     if len(title) < 6 or len(title.split()) < 2 and len(title) < 12:
         return None
-    if NOT_TITLE.match(title) or "et al" in title or find_arxiv_ids(title) or DOI_PATTERN.search(title):
+    if (
+        NOT_TITLE.match(title)
+        or "et al" in title
+        or find_arxiv_ids(title)
+        or DOI_PATTERN.search(title)
+    ):
         return None
     if len(_NON_LETTERS.sub("", title)) < 0.6 * len(title):
         return None
@@ -345,10 +387,15 @@ def _parse_authors(text: str | None) -> list[str]:
     text = _ET_AL_END.sub("", text.strip().rstrip("."))
     parts = [p.strip() for p in _AUTHOR_SEP.split(text) if p.strip()]
     # "Surname, F. M." / "Surname, First M": pair a name with the initials that follow it.
-    if len(parts) >= 2 and all(_INITIALS_LOOSE.match(p) or len(p.split()) <= 3 for p in parts[1::2]):
+    if len(parts) >= 2 and all(
+        _INITIALS_LOOSE.match(p) or len(p.split()) <= 3 for p in parts[1::2]
+    ):
         if _INITIALS_DOTTED.match(parts[1]) or (len(parts[0].split()) == 1 and len(parts) % 2 == 0):
             # the sentence split took the full stop of the last initial: "Yamakami, A"
-            return [f"{re.sub(r'(?<=[A-Z])$', '.', parts[i + 1])} {parts[i]}" for i in range(0, len(parts) - 1, 2)]
+            return [
+                f"{re.sub(r'(?<=[A-Z])$', '.', parts[i + 1])} {parts[i]}"
+                for i in range(0, len(parts) - 1, 2)
+            ]
     parts = [p for p in parts if len(p) > 1 and not p.lower().startswith("et al")]
     # Physics style runs on with commas into the title and journal ("R. N. Cahn and
     # J. D. Jackson, Spin orbit and tensor forces ..., Phys. Rev."): stop there.
@@ -359,11 +406,27 @@ def _parse_authors(text: str | None) -> list[str]:
     initialled = [" " in p and bool(_HAS_INITIAL.search(p)) for p in parts]
     if sum(initialled) >= max(1, len(parts) - 1):
         # "D. C. Johnston, Adv. Phys. 59": a bare word after initialled names is a journal.
-        parts = [p for p, flag in zip(parts, initialled) if flag or " " in p]
+        parts = [p for p, flag in zip(parts, initialled, strict=True) if flag or " " in p]
     return parts
 
 
-NAME_PARTICLES = {"de", "van", "von", "der", "den", "di", "da", "du", "le", "la", "del", "dos", "y", "bin", "al"}
+NAME_PARTICLES = {
+    "de",
+    "van",
+    "von",
+    "der",
+    "den",
+    "di",
+    "da",
+    "du",
+    "le",
+    "la",
+    "del",
+    "dos",
+    "y",
+    "bin",
+    "al",
+}
 
 
 def _name_like(part: str) -> bool:
@@ -393,7 +456,7 @@ def parse_entry(raw: str) -> dict:
         authors_text = body[: quoted.start()].strip(" .,:")
     else:
         authors_text, rest = _author_year_title(body)
-        if authors_text is not None:
+        if authors_text is not None and rest is not None:
             title, _ = _split_sentence(rest, names=False)
         else:
             authors_text, rest = _split_sentence(body)
@@ -415,7 +478,9 @@ def parse_entry(raw: str) -> dict:
 
 def parse_references(source) -> list[dict]:
     """Entries of a reference list (``pdf_text.Line`` list or plain text), numbered from 1."""
-    return [{"position": i, **parse_entry(raw)} for i, raw in enumerate(split_entries(source), start=1)]
+    return [
+        {"position": i, **parse_entry(raw)} for i, raw in enumerate(split_entries(source), start=1)
+    ]
 
 
 def references_from_pdf(source, **limits) -> list[dict]:
@@ -446,7 +511,7 @@ class PaperIndex:
     titles: list[str]
 
     @classmethod
-    def build(cls, db: sqlite_utils.Database) -> "PaperIndex":
+    def build(cls, db: sqlite_utils.Database) -> PaperIndex:
         arxiv, doi, ids, titles = set(), {}, [], []
         for row in db.query("select id, doi, title from papers"):
             arxiv.add(row["id"])
@@ -465,14 +530,19 @@ class PaperIndex:
             return self.doi[ref["doi"].lower()], "doi"
         title = normalize_title(ref.get("title"))
         if len(title) >= MIN_TITLE_CHARS and self.titles:
-            best = process.extractOne(title, self.titles, scorer=fuzz.ratio, score_cutoff=TITLE_CUTOFF)
+            best = process.extractOne(
+                title, self.titles, scorer=fuzz.ratio, score_cutoff=TITLE_CUTOFF
+            )
             if best:
                 return self.title_ids[best[2]], "title"
         return None, None
 
 
 def match_references(
-    db: sqlite_utils.Database, references: list[dict], index: PaperIndex | None = None, exclude_id: str | None = None
+    db: sqlite_utils.Database,
+    references: list[dict],
+    index: PaperIndex | None = None,
+    exclude_id: str | None = None,
 ) -> list[dict]:
     """Fill ``matched_id`` and ``match_method`` (arxiv_id | doi | title | None) on each reference.
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import tomllib
 from pathlib import Path
 
 import sqlite_utils
@@ -18,67 +17,12 @@ import sqlite_utils
 from ..core.db import dumps, now_iso
 from ..core.errors import BadInput
 from ..core.records import RecordError, paper_from_snapshot, upsert_papers
+from ..core.taxonomy import TAXONOMY_FILE, load_taxonomy
 
-TAXONOMY_FILE = "taxonomy.toml"
 SEED_PAPERS_FILE = "seed_papers.jsonl"
 
 
-def load_taxonomy(path: Path) -> list[dict]:
-    """Read and validate ``taxonomy.toml`` into ``taxonomy`` rows (in file order).
-
-    ``level`` is derived from depth (pillar, category, subcategory) or the
-    ``auxiliary`` flag; ``is_leaf`` marks nodes without children.
-    """
-    try:
-        with open(path, "rb") as handle:
-            nodes = tomllib.load(handle).get("node", [])
-    except FileNotFoundError as exc:
-        raise BadInput(f"taxonomy file not found: {path}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise BadInput(f"{path}: invalid TOML: {exc}") from exc
-    by_id: dict[str, dict] = {}
-    for position, node in enumerate(nodes):
-        node_id = node.get("id")
-        if not node_id or not node.get("name"):
-            raise BadInput(f"{path}: node {position + 1} needs an id and a name")
-        if node_id in by_id:
-            raise BadInput(f"{path}: duplicate node id {node_id!r}")
-        by_id[node_id] = {
-            "id": node_id,
-            "name": node["name"],
-            "description": node.get("description", ""),
-            "parent": node.get("parent") or None,
-            "auxiliary": bool(node.get("auxiliary")),
-            "position": position,
-        }
-    levels = ("pillar", "category", "subcategory")
-    rows = []
-    for node in by_id.values():
-        depth, parent = 0, node["parent"]
-        while parent:
-            if parent not in by_id:
-                raise BadInput(f"{path}: {node['id']!r} has unknown parent {parent!r}")
-            depth += 1
-            if depth > len(by_id):
-                raise BadInput(f"{path}: parent cycle at {node['id']!r}")
-            parent = by_id[parent]["parent"]
-        level = "auxiliary" if node["auxiliary"] else levels[min(depth, len(levels) - 1)]
-        has_children = any(other["parent"] == node["id"] for other in by_id.values())
-        rows.append(
-            {
-                "id": node["id"],
-                "name": node["name"],
-                "description": node["description"],
-                "parent": node["parent"],
-                "level": level,
-                "is_leaf": int(not has_children),
-                "position": node["position"],
-            }
-        )
-    return rows
-
-
-def synthetic_id(title: str) -> str:
+def synthetic_id(title: str | None) -> str:
     """A stable key for a survey paper with no arXiv id (``noid:<slug of title>``)."""
     slug = re.sub(r"[^a-z0-9]+", "-", (title or "").lower()).strip("-")
     return f"noid:{slug[:80] or 'untitled'}"
@@ -123,7 +67,7 @@ def init_db(db: sqlite_utils.Database, seeds: Path) -> dict:
     seed_papers = load_seed_papers(seeds / SEED_PAPERS_FILE, {node["id"] for node in taxonomy})
     with db.conn:
         db.execute("delete from taxonomy")
-        db["taxonomy"].insert_all(taxonomy, pk="id")
+        db.table("taxonomy").insert_all(taxonomy, pk="id")
     paper_counts = upsert_papers(db, [paper for paper, _, _ in seed_papers])
     existing = {row["paper_id"]: row for row in db["survey"].rows}
     survey_rows = []
@@ -131,12 +75,24 @@ def init_db(db: sqlite_utils.Database, seeds: Path) -> dict:
         row = existing.get(paper["id"])
         if row and not row["source"].startswith("seed:"):
             continue  # a reviewer's decision about this paper wins over the seed file
-        wanted = {"paper_id": paper["id"], "labels": dumps(labels), "source": f"seed:{label_source}"}
+        wanted = {
+            "paper_id": paper["id"],
+            "labels": dumps(labels),
+            "source": f"seed:{label_source}",
+        }
         if row and all(row[k] == v for k, v in wanted.items()):
             continue
         survey_rows.append({**wanted, "added_at": row["added_at"] if row else now_iso()})
     with db.conn:
-        db["survey"].upsert_all(survey_rows, pk="paper_id")
+        db.table("survey").upsert_all(survey_rows, pk="paper_id")
+        db.execute("delete from seed_labels")
+        db.table("seed_labels").insert_all(
+            [
+                {"paper_id": p["id"], "labels": dumps(labels), "label_source": source}
+                for p, labels, source in seed_papers
+            ],
+            pk="paper_id",
+        )
     return {
         "taxonomy_nodes": len(taxonomy),
         "leaves": sum(node["is_leaf"] and node["level"] != "auxiliary" for node in taxonomy),

@@ -1,10 +1,16 @@
-"""What is in the database and what is waiting: the numbers behind ``evla status``."""
+"""What is in the database and what is waiting: the numbers behind ``evla status``.
+
+Looking is also when runs killed with SIGKILL (or lost with their machine's power) are
+closed: a ``running`` row whose process is gone from this host becomes ``interrupted``
+(``core.runs.close_abandoned``), so the status never shows a dead job as running.
+"""
 
 from __future__ import annotations
 
 import sqlite_utils
 
 from ..core.db import loads
+from ..core.runs import close_abandoned
 
 COUNTED_TABLES = (
     "papers",
@@ -22,7 +28,9 @@ COUNTED_TABLES = (
 
 
 def database_status(db: sqlite_utils.Database, last_runs: int = 5) -> dict:
-    """Counts per table, the latest runs, and pending work per stage."""
+    """Counts per table, the latest runs, pending work per stage, and the ids of the
+    abandoned runs this call closed as ``interrupted`` (``closed_abandoned``)."""
+    closed = close_abandoned(db)
     counts = {name: db[name].count for name in COUNTED_TABLES if db[name].exists()}
     runs = [
         {
@@ -47,4 +55,4 @@ def database_status(db: sqlite_utils.Database, last_runs: int = 5) -> dict:
                  and id not in (select paper_id from decisions)"""
         ).fetchone()[0],
     }
-    return {"counts": counts, "runs": runs, "pending": pending}
+    return {"counts": counts, "runs": runs, "pending": pending, "closed_abandoned": closed}

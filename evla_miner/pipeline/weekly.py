@@ -6,9 +6,10 @@ classifier finds relevant, plus survey papers not read yet), ``graph``,
 ``propose``, then the ``digest`` (Markdown + HTML under ``<db dir>/reports/``).
 PDFs come after classification on purpose: the classifier needs only titles and
 abstracts, and a week of cs.RO is ~2,000 papers, 100 minutes of downloads at
-arXiv's 3 s rule; only the relevant ones are worth reading. Each stage is idempotent and records its own run, so
-the job can be re-run after a failure and only does what is left; the weekly
-run row records every stage's counts, and which stage failed.
+arXiv's 3 s rule; only the relevant ones are worth reading. Each stage is
+idempotent and records its own run, so the job can be re-run after a failure and
+only does what is left; the weekly run row records every stage's counts, and
+which stage failed.
 
 Two runs never overlap: the job holds an exclusive ``flock`` on a lock file
 beside the database for its whole duration. A second run does not wait — it
@@ -32,12 +33,15 @@ from pathlib import Path
 
 import sqlite_utils
 
-from ..core.settings import DEMO_SNAPSHOT, seeds_dir
-from ..core.db import db_dir, finish_run, now_iso, start_run, update_run_counts
+from ..core.db import db_dir, now_iso
 from ..core.errors import EvlaError
-from ..ingest.harvest import HarvestResult, harvest_arxiv, import_snapshot
 from ..core.progress import Reporter
+from ..core.runs import recorded_run
+from ..core.settings import DEMO_SNAPSHOT, Settings
+from ..ingest.harvest import harvest_arxiv
 from ..ingest.seeds import init_db
+from ..ingest.snapshot import HarvestResult, import_snapshot
+from ..ingest.survey_bib import match_pending
 
 DEFAULT_LIMIT = 20
 
@@ -56,7 +60,8 @@ class WeeklyResult:
 
 
 def lock_path(db: sqlite_utils.Database) -> Path:
-    """``<db file>.weekly.lock`` beside the database (``db/memory.weekly.lock`` for in-memory dbs)."""
+    """``<db file>.weekly.lock`` beside the database (``db/memory.weekly.lock`` for in-memory
+    dbs)."""
     for _, name, filename in db.execute("PRAGMA database_list").fetchall():
         if name == "main" and filename:
             return Path(filename + ".weekly.lock")
@@ -104,6 +109,7 @@ def run_weekly(
     demo: bool = False,
     reporter: Reporter | None = None,
     *,
+    settings: Settings | None = None,
     limit: int | None = DEFAULT_LIMIT,
     online: bool | None = None,
     arxiv_client=None,
@@ -115,89 +121,156 @@ def run_weekly(
     """Run the pipeline under the weekly lock; returns every stage's counts, the top
     ``limit`` proposals and the digest paths.
 
+    ``settings``: every config section, resolved once by the caller (the same
+    object ``evla harvest``/``evla pdf`` would use; default: ``Settings.load()``).
     ``online`` (default: not ``demo``) allows the network stages: the live arXiv
-    harvest when no snapshot is given, PDFs (``pdf_client``, default arXiv) and
-    ``citation_client`` for the graph (None = references from PDFs only).
+    harvest when no snapshot is given, PDFs (``pdf_client``, default: the ``[pdf]``
+    settings' client) and ``citation_client`` for the graph (None = references from
+    PDFs only).
     A failing stage ends the run (status ``failed``, the stage named in the
     run's message) and raises ``EvlaError``; "nothing new" is a success.
     """
     reporter = reporter or Reporter()
+    settings = settings or Settings.load()
     if demo:
         snapshot = snapshot or DEMO_SNAPSHOT
         online = False
         citation_client = None
     online = (not demo) if online is None else online
     if snapshot is None and not online:
-        raise EvlaError("offline run without a snapshot: nothing to harvest (give --snapshot FILE or --demo)")
+        raise EvlaError(
+            "offline run without a snapshot: nothing to harvest (give --snapshot FILE or --demo)"
+        )
     with weekly_lock(lock_path(db)):
-        return _run(db, snapshot, since, until, demo, reporter, limit, online, arxiv_client, pdf_client,
-                    citation_client, embedder, reports_dir)
+        return _run(
+            db,
+            snapshot,
+            since,
+            until,
+            demo,
+            reporter,
+            settings,
+            limit,
+            online,
+            arxiv_client,
+            pdf_client,
+            citation_client,
+            embedder,
+            reports_dir,
+        )
 
 
-def _run(db, snapshot, since, until, demo, reporter, limit, online, arxiv_client, pdf_client, citation_client,
-         embedder, reports_dir) -> WeeklyResult:
+def _run(
+    db,
+    snapshot,
+    since,
+    until,
+    demo,
+    reporter,
+    settings,
+    limit,
+    online,
+    arxiv_client,
+    pdf_client,
+    citation_client,
+    embedder,
+    reports_dir,
+) -> WeeklyResult:
     # Imported here, not at the top: they pull scikit-learn, networkx and torch,
     # which every other `evla` command would otherwise pay for at start-up.
-    from ..scoring.classify import RELEVANT, score_papers
-    from ..review.digest import write_digest
-    from ..scoring.graph import build_graph
     from ..ingest.pdfs import process_pdfs
+    from ..review.digest import write_digest
     from ..review.propose import list_proposals
+    from ..scoring.classify import RELEVANT, score_papers
+    from ..scoring.graph import build_graph
 
     params = {
-        "snapshot": snapshot and str(snapshot), "demo": demo, "online": online,
-        "since": since and since.isoformat(), "until": until and until.isoformat(), "limit": limit,
+        "snapshot": snapshot and str(snapshot),
+        "demo": demo,
+        "online": online,
+        "since": since and since.isoformat(),
+        "until": until and until.isoformat(),
+        "limit": limit,
         "citations": getattr(citation_client, "service", None),
     }
-    run_id = start_run(db, "weekly", params)
-    result = WeeklyResult(run_id)
-    stage = "init"
+    with recorded_run(db, "weekly", params) as run:
+        result = WeeklyResult(run.id, stages=run.counts)
+        stage = "init"
 
-    def done(name: str, counts: dict) -> None:
-        result.stages[name] = counts
-        update_run_counts(db, run_id, result.stages)
+        def done(name: str, counts: dict) -> None:
+            result.stages[name] = counts
+            run.checkpoint()
 
-    try:
-        done("init", init_db(db, seeds_dir()))
+        try:
+            done("init", init_db(db, settings.seeds))
 
-        stage = "harvest"
-        if snapshot:
-            result.harvest = import_snapshot(db, snapshot, since, until, reporter=reporter)
-        else:
-            result.harvest = harvest_arxiv(db, arxiv_client, since, until, reporter=reporter)
-        done("harvest", {"run_id": result.harvest.run_id, **result.harvest.counts})
+            stage = "harvest"
+            if snapshot:
+                result.harvest = import_snapshot(db, snapshot, since, until, reporter=reporter)
+            else:
+                result.harvest = harvest_arxiv(
+                    db, arxiv_client, since, until, reporter=reporter, settings=settings.harvest
+                )
+            done("harvest", {"run_id": result.harvest.run_id, **result.harvest.counts})
+            # the survey .bib's entries whose paper this harvest brought join the survey
+            # before anything is classified or proposed
+            result.stages["harvest"]["survey_bib_matched"] = len(match_pending(db))
 
-        stage = "classify"
-        done("classify", score_papers(db, reporter, embedder=embedder))
+            stage = "classify"
+            done(
+                "classify",
+                score_papers(db, reporter, embedder=embedder, settings=settings.classify),
+            )
 
-        if online:
-            stage = "pdfs"
-            done("pdfs", process_pdfs(db, pdf_client, selection=RELEVANT, reporter=reporter))
+            if online:
+                stage = "pdfs"
+                selection = (
+                    RELEVANT if settings.pdf.min_relevance is None else settings.pdf.min_relevance
+                )
+                pdfs = process_pdfs(
+                    db, pdf_client, selection=selection, reporter=reporter, settings=settings.pdf
+                )
+                done("pdfs", {key: value for key, value in pdfs.items() if key != "failures"})
 
-        stage = "graph"
-        done("graph", build_graph(db, citation_client=citation_client, reporter=reporter))
+            stage = "graph"
+            done("graph", build_graph(db, citation_client=citation_client, reporter=reporter))
 
-        stage = "propose"
-        everything = list_proposals(db, since, until, None)
-        result.proposals = everything[:limit] if limit else everything
-        relevant = [p for p in everything if (p.get("relevance") or 0) >= RELEVANT]
-        done("propose", {"unreviewed": len(everything), "relevant": len(relevant), "listed": len(result.proposals)})
+            stage = "propose"
+            everything = list_proposals(db, since, until, None)
+            result.proposals = everything[:limit] if limit else everything
+            relevant = [p for p in everything if (p.get("relevance") or 0) >= RELEVANT]
+            done(
+                "propose",
+                {
+                    "unreviewed": len(everything),
+                    "relevant": len(relevant),
+                    "listed": len(result.proposals),
+                },
+            )
 
-        stage = "digest"
-        # The chart shows where this week's relevant candidates fall in the taxonomy,
-        # not just the few listed: that is what tells a survey editor which part moves.
-        paths = write_digest(
-            db, run_id, result.stages, result.proposals, reports_dir or db_dir(db) / "reports", demo=demo,
-            charted=relevant, chart_title=f"Relevant unreviewed candidates per pillar ({len(relevant)})",
-        )
-        result.digest = {kind: str(path) for kind, path in paths.items()}
-        done("digest", dict(result.digest))
-    except KeyboardInterrupt:
-        finish_run(db, run_id, "interrupted", result.stages, message=f"interrupted during {stage}")
-        raise
-    except Exception as exc:
-        message = f"{stage} failed: {exc}"
-        finish_run(db, run_id, "failed", result.stages, errors=[{"stage": stage, "reason": str(exc)}], message=message)
-        raise EvlaError(f"weekly run {run_id}: {message}") from exc
-    finish_run(db, run_id, "ok", result.stages)
+            stage = "digest"
+            # The chart shows where this week's relevant candidates fall in the taxonomy,
+            # not just the few listed: that is what tells a survey editor which part moves.
+            paths = write_digest(
+                db,
+                run.id,
+                result.stages,
+                result.proposals,
+                reports_dir or db_dir(db) / "reports",
+                demo=demo,
+                charted=relevant,
+                chart_title=f"Relevant unreviewed candidates per pillar ({len(relevant)})",
+            )
+            result.digest = {kind: str(path) for kind, path in paths.items()}
+            done("digest", dict(result.digest))
+        except BaseException as exc:
+            run.message = (
+                f"interrupted during {stage}"
+                if not isinstance(exc, Exception)
+                else f"{stage} failed: {exc}"
+            )
+            if isinstance(exc, Exception):
+                run.error(stage=stage, reason=str(exc))
+                raise EvlaError(f"weekly run {run.id}: {run.message}") from exc
+            raise
     return result

@@ -15,32 +15,23 @@ from pathlib import Path
 import sqlite_utils
 
 from ..core.db import now_iso
-from .propose import suggested_leaf
+from ..core.safe_output import md_text, md_url
+from ..core.taxonomy import Taxonomy
 
 UNCLASSIFIED = "(no category)"
 
 
-def pillar_of(node_id: str | None, parents: dict[str, str | None]) -> str | None:
-    """The root of a taxonomy node (a pillar or an auxiliary node)."""
-    seen = set()
-    while node_id and parents.get(node_id) and node_id not in seen:
-        seen.add(node_id)
-        node_id = parents[node_id]
-    return node_id if node_id in parents else None
-
-
 def proposals_per_pillar(db: sqlite_utils.Database, proposals: list[dict]) -> list[tuple[str, int]]:
-    """(pillar name, count) for every pillar in taxonomy order (zeros kept), then extras."""
-    nodes = list(db["taxonomy"].rows_where(order_by="position"))
-    parents = {n["id"]: n["parent"] for n in nodes}
-    names = {n["id"]: n["name"] for n in nodes}
+    """(pillar name, count) for every pillar in taxonomy order (zeros kept), then extras
+    (auxiliary roots, unclassified)."""
+    taxonomy = Taxonomy.from_db(db)
     counts: Counter = Counter()
     for proposal in proposals:
-        leaf = suggested_leaf(proposal)
-        root = pillar_of(leaf, parents)
-        counts[names[root] if root else UNCLASSIFIED] += 1
-    rows = [(n["name"], counts.pop(n["name"], 0)) for n in nodes if n["parent"] is None and n["level"] != "auxiliary"]
-    rows += [(n["name"], counts.pop(n["name"])) for n in nodes if n["parent"] is None and n["name"] in counts]
+        leaf = proposal.get("leaf") or taxonomy.suggested_leaf(proposal.get("categories") or [])
+        root = taxonomy.pillar(leaf)
+        counts[taxonomy.name(root) if root else UNCLASSIFIED] += 1
+    rows = [(n["name"], counts.pop(n["name"], 0)) for n in taxonomy.pillars]
+    rows += [(n["name"], counts.pop(n["name"])) for n in taxonomy.roots if n["name"] in counts]
     rows += sorted(counts.items())
     return rows
 
@@ -52,16 +43,23 @@ def bar_chart_svg(rows: list[tuple[str, int]], title: str) -> str:
     width = label_width + bar_width + 60
     biggest = max((count for _, count in rows), default=0) or 1
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 '
+        f'{width} {height}" '
         f'role="img" aria-label="{html.escape(title)}" font-family="sans-serif" font-size="13">',
-        f'<title>{html.escape(title)}</title>',
+        f"<title>{html.escape(title)}</title>",
         f'<text x="0" y="20" font-weight="bold" font-size="15">{html.escape(title)}</text>',
     ]
     for index, (label, count) in enumerate(rows):
         y = top + index * row_height
         length = round(bar_width * count / biggest)
-        parts.append(f'<text x="{label_width - 8}" y="{y + 16}" text-anchor="end">{html.escape(label)}</text>')
-        parts.append(f'<rect x="{label_width}" y="{y + 4}" width="{length}" height="{row_height - 8}" fill="#4c78a8"/>')
+        parts.append(
+            f'<text x="{label_width - 8}" y="{y + 16}" '
+            f'text-anchor="end">{html.escape(label)}</text>'
+        )
+        parts.append(
+            f'<rect x="{label_width}" y="{y + 4}" width="{length}" height="{row_height - 8}" '
+            'fill="#4c78a8"/>'
+        )
         parts.append(f'<text x="{label_width + length + 6}" y="{y + 16}">{count}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
@@ -75,6 +73,11 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
         lines.append(
             f"Harvest: {new:,} new papers, {harvest.get('updated', 0):,} updated"
             + (f", {harvest.get('bad', 0):,} bad records" if harvest.get("bad") else "")
+            + (
+                f", {harvest['flagged']} window(s) FLAGGED (incomplete or empty; not trusted)"
+                if harvest.get("flagged")
+                else ""
+            )
             + (" (nothing new this week)" if not new and not harvest.get("updated") else "")
         )
     classify = stages.get("classify") or {}
@@ -82,54 +85,87 @@ def _summary_lines(stages: dict, demo: bool) -> list[str]:
         lines.append(
             f"Classifier: {classify.get('scored', 0):,} papers scored"
             + (f", model {classify['model']}" if classify.get("model") else "")
-            + (" (retrained first: no model matched the current decisions)" if classify.get("retrained") else "")
+            + (
+                " (retrained first: no model matched the current decisions)"
+                if classify.get("retrained")
+                else ""
+            )
         )
     pdfs = stages.get("pdfs") or {}
     if pdfs:
         lines.append(
             f"PDFs: {pdfs.get('downloaded', 0):,} downloaded, {pdfs.get('extracted', 0):,} read, "
-            f"{pdfs.get('references', 0):,} references ({pdfs.get('matched', 0):,} matched to papers in the db)"
+            f"{pdfs.get('references', 0):,} references ({pdfs.get('matched', 0):,} matched to "
+            "papers in the db)"
         )
     graph = stages.get("graph") or {}
     if graph:
-        lines.append(f"Citation graph: {graph.get('nodes', 0):,} nodes, {graph.get('edges', 0):,} edges")
+        lines.append(
+            f"Citation graph: {graph.get('nodes', 0):,} nodes, {graph.get('edges', 0):,} edges"
+        )
     propose = stages.get("propose") or {}
     if propose:
         relevant = f" ({propose['relevant']:,} relevant)" if "relevant" in propose else ""
-        lines.append(f"Proposals: {propose.get('unreviewed', 0):,} unreviewed candidates{relevant}, top {propose.get('listed', 0)} below")
+        lines.append(
+            f"Proposals: {propose.get('unreviewed', 0):,} unreviewed candidates{relevant}, top "
+            f"{propose.get('listed', 0)} below"
+        )
     if demo:
         lines.append("Demo run: bundled snapshot, offline (no PDFs, no citation services)")
     return lines
 
 
-def _md(text: str) -> str:
-    return (text or "").replace("|", "\\|").replace("[", "\\[").replace("]", "\\]")
+def _code(text: str) -> str:
+    """Text inside a Markdown code span, which a backtick would close."""
+    return str(text).replace("`", "'")
 
 
-def digest_markdown(title: str, summary: list[str], rows: list[tuple[str, int]], svg_name: str,
-                    proposals: list[dict], leaf_names: dict[str, str], chart_title: str = "Proposals per pillar") -> str:
+def digest_markdown(
+    title: str,
+    summary: list[str],
+    rows: list[tuple[str, int]],
+    svg_name: str,
+    proposals: list[dict],
+    leaf_names: dict[str, str],
+    chart_title: str = "Proposals per pillar",
+) -> str:
     lines = [f"# {title}", ""]
     lines += [f"- {line}" for line in summary] + [""]
     lines += ["## Proposals per pillar", "", f"![{chart_title}]({svg_name})", ""]
     biggest = max((count for _, count in rows), default=0) or 1
     lines += ["| Pillar | Proposals | |", "|---|---:|---|"]
-    lines += [f"| {_md(name)} | {count} | {'█' * round(20 * count / biggest)} |" for name, count in rows]
+    lines += [
+        f"| {md_text(name)} | {count} | {'█' * round(20 * count / biggest)} |"
+        for name, count in rows
+    ]
     lines += ["", "## Top proposals", ""]
     if not proposals:
         lines.append("Nothing to propose: every paper is reviewed or already in the survey.")
     for number, item in enumerate(proposals, 1):
         link = item.get("link")
-        title_text = f"[{_md(item['title'])}]({link})" if link else _md(item["title"])
+        title_text = (
+            f"[{md_text(item['title'])}]({md_url(link)})" if link else md_text(item["title"])
+        )
         leaf = item.get("leaf")
-        where = f" · suggested leaf: {leaf_names.get(leaf, leaf)} (`{leaf}`)" if leaf else ""
+        where = (
+            f" · suggested leaf: {md_text(leaf_names.get(leaf, leaf))} (`{_code(leaf)}`)"
+            if leaf
+            else ""
+        )
         score = f"score {item['score']:.2f}" if isinstance(item.get("score"), (int, float)) else ""
-        lines.append(f"{number}. **{title_text}** — `{item['id']}` · {score}{where}")
-        lines += [f"    - {_md(reason)}" for reason in item.get("reasons") or []]
-    lines += ["", "Review with `evla triage`, or `evla review ID --accept --category NODE` / `--reject`.", ""]
+        lines.append(f"{number}. **{title_text}** — `{_code(item['id'])}` · {score}{where}")
+        lines += [f"    - {md_text(reason)}" for reason in item.get("reasons") or []]
+    lines += [
+        "",
+        "Review with `evla triage`, or `evla review ID --accept --category NODE` / `--reject`.",
+        "",
+    ]
     return "\n".join(lines)
 
 
-def digest_html(title: str, summary: list[str], svg: str, proposals: list[dict], leaf_names: dict[str, str]) -> str:
+def digest_html(
+    title: str, summary: list[str], svg: str, proposals: list[dict], leaf_names: dict[str, str]
+) -> str:
     esc = html.escape
     items = []
     for item in proposals:
@@ -140,14 +176,24 @@ def digest_html(title: str, summary: list[str], svg: str, proposals: list[dict],
         score = f"{item['score']:.2f}" if isinstance(item.get("score"), (int, float)) else "-"
         items.append(
             f"<li><strong>{name}</strong> <code>{esc(item['id'])}</code> · score {score}"
-            + (f" · suggested leaf: {esc(leaf_names.get(leaf, leaf))} (<code>{esc(leaf)}</code>)" if leaf else "")
+            + (
+                f" · suggested leaf: {esc(leaf_names.get(leaf, leaf))} (<code>{esc(leaf)}</code>)"
+                if leaf
+                else ""
+            )
             + f"<ul>{reasons}</ul></li>"
         )
-    body = "".join(items) if items else "<p>Nothing to propose: every paper is reviewed or already in the survey.</p>"
+    body = (
+        "".join(items)
+        if items
+        else "<p>Nothing to propose: every paper is reviewed or already in the survey.</p>"
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>
-<style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.4}}
-li{{margin:.4rem 0}} ul ul{{color:#444;font-size:.92em}} code{{background:#f3f3f3;padding:0 .2em}}</style>
+<style>body{{font-family:sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;\
+line-height:1.4}}
+li{{margin:.4rem 0}} ul ul{{color:#444;font-size:.92em}} \
+code{{background:#f3f3f3;padding:0 .2em}}</style>
 </head><body>
 <h1>{esc(title)}</h1>
 <ul>{"".join(f"<li>{esc(line)}</li>" for line in summary)}</ul>
@@ -155,7 +201,8 @@ li{{margin:.4rem 0}} ul ul{{color:#444;font-size:.92em}} code{{background:#f3f3f
 {svg}
 <h2>Top proposals</h2>
 <ol>{body}</ol>
-<p>Review with <code>evla triage</code>, or <code>evla review ID --accept --category NODE</code> / <code>--reject</code>.</p>
+<p>Review with <code>evla triage</code>, or \
+<code>evla review ID --accept --category NODE</code> / <code>--reject</code>.</p>
 </body></html>
 """
 
@@ -188,13 +235,19 @@ def write_digest(
     svg_path = directory / f"{stem}-pillars.svg"
     svg_path.write_text(svg + "\n", encoding="utf-8")
     md_path = directory / f"{stem}.md"
-    md_path.write_text(digest_markdown(title, summary, rows, svg_path.name, proposals, leaf_names, chart_title), encoding="utf-8")
+    md_path.write_text(
+        digest_markdown(title, summary, rows, svg_path.name, proposals, leaf_names, chart_title),
+        encoding="utf-8",
+    )
     html_path = directory / f"{stem}.html"
     page = digest_html(title, summary, svg, proposals, leaf_names)
     html_path.write_text(page, encoding="utf-8")
     (directory / "latest-pillars.svg").write_text(svg + "\n", encoding="utf-8")
     (directory / "latest.md").write_text(
-        digest_markdown(title, summary, rows, "latest-pillars.svg", proposals, leaf_names, chart_title), encoding="utf-8"
+        digest_markdown(
+            title, summary, rows, "latest-pillars.svg", proposals, leaf_names, chart_title
+        ),
+        encoding="utf-8",
     )
     (directory / "latest.html").write_text(page, encoding="utf-8")
     return {"markdown": md_path, "html": html_path, "svg": svg_path}

@@ -38,8 +38,9 @@ from urllib.parse import urlencode
 import sqlite_utils
 
 from ..core.db import loads, survey_paper_ids
-from ..scoring.graph import RECENT_DAYS, has_graph
 from ..core.records import arxiv_id_or_none
+from ..core.taxonomy import Taxonomy
+from ..scoring.graph import RECENT_DAYS, has_graph
 
 MIN_CITERS = 2
 NO_GRAPH_REASON = "no citation graph yet (run `evla graph`): ranked by relevance only"
@@ -50,7 +51,8 @@ def _saturate(value: float, scale: float = 3.0) -> float:
 
 
 def _link(node_id: str, doi: str | None = None, title: str | None = None) -> str | None:
-    """arXiv abstract page; else the DOI; else a Semantic Scholar title search (a cited work known by title only)."""
+    """arXiv abstract page; else the DOI; else a Semantic Scholar title search (a cited work known
+    by title only)."""
     if arxiv_id_or_none(node_id) == node_id:
         return f"https://arxiv.org/abs/{node_id}"
     if doi or node_id.startswith("doi:"):
@@ -104,8 +106,10 @@ class _Context:
         self.db = db
         self.survey = survey_paper_ids(db)
         self.reviewed = _reviewed(db)
-        self.taxonomy = {row["id"]: row for row in db["taxonomy"].rows}
-        self.survey_labels = {row["paper_id"]: loads(row["labels"], []) for row in db["survey"].rows}
+        self.taxonomy = Taxonomy.from_db(db)
+        self.survey_labels = {
+            row["paper_id"]: loads(row["labels"], []) for row in db["survey"].rows
+        }
         self.scores = {}
         if db["scores"].exists():
             for row in db["scores"].rows:
@@ -114,7 +118,9 @@ class _Context:
                 self.scores[row["paper_id"]] = row
         self.graph = has_graph(db)
         self.influence = {row["node_id"]: row for row in db["influence"].rows} if self.graph else {}
-        self.max_near = max((r["survey_pagerank"] or 0 for r in self.influence.values()), default=0) or 1.0
+        self.max_near = (
+            max((r["survey_pagerank"] or 0 for r in self.influence.values()), default=0) or 1.0
+        )
         self.citers: dict[str, set] = defaultdict(set)
         self.cites: dict[str, set] = defaultdict(set)
         if self.graph:
@@ -132,19 +138,18 @@ class _Context:
         self.near_rank = {node: i for i, node in enumerate(ranks)}
 
     def name(self, node_id: str) -> str:
-        node = self.taxonomy.get(node_id)
-        return node["name"] if node else node_id
+        return self.taxonomy.name(node_id)
 
     def leaf(self, categories: list[dict]) -> dict | None:
-        for category in categories:
-            node = self.taxonomy.get(category["id"])
-            if node and node["is_leaf"]:
-                return category
-        return categories[0] if categories else None
+        """The suggested leaf's entry of a category list (the taxonomy's one rule)."""
+        leaf = self.taxonomy.suggested_leaf(categories)
+        return next((c for c in categories if c["id"] == leaf), None)
 
     def is_recent(self, node_id: str) -> bool:
         published = self.published.get(node_id)
-        return node_id not in self.survey and bool(published) and published[:10] >= self.recent_cutoff
+        return bool(
+            node_id not in self.survey and published and published[:10] >= self.recent_cutoff
+        )
 
     def influence_of(self, node_id: str) -> tuple[float, dict]:
         row = self.influence.get(node_id) or {}
@@ -158,7 +163,12 @@ class _Context:
             "cocite": _saturate(row.get("cocited_survey") or 0),
             "cites_survey": _saturate(cites_survey),
         }
-        value = 0.40 * parts["cite"] + 0.25 * parts["near"] + 0.15 * parts["cocite"] + 0.20 * parts["cites_survey"]
+        value = (
+            0.40 * parts["cite"]
+            + 0.25 * parts["near"]
+            + 0.15 * parts["cocite"]
+            + 0.20 * parts["cites_survey"]
+        )
         return value, {**row, "cites_survey_papers": cites_survey}
 
     def citer_relevance(self, node_id: str) -> float | None:
@@ -171,20 +181,25 @@ class _Context:
         return sum(values) / len(values) if values else None
 
     def citer_categories(self, node_id: str) -> list[dict]:
-        """Categories voted by the papers citing a work: survey labels (weight 1), candidates' best leaf."""
+        """Categories voted by the papers citing a work: survey labels (weight 1), candidates' best
+        leaf."""
         votes: Counter = Counter()
         weight = 0.0
         for citer in self.citers.get(node_id, ()):
             if citer in self.survey:
-                leaves = [l for l in self.survey_labels.get(citer, []) if l in self.taxonomy] or []
+                leaves = [
+                    leaf for leaf in self.survey_labels.get(citer, []) if leaf in self.taxonomy
+                ] or []
                 for label in leaves:
-                    votes[label] += 1.0 / len(leaves)
+                    # float weights: typeshed types Counter values as int
+                    votes[label] += 1.0 / len(leaves)  # type: ignore[assignment]
                 weight += 1.0 if leaves else 0.0
             elif citer in self.scores and self.scores[citer]["categories"]:
                 best = self.leaf(self.scores[citer]["categories"])
                 rel = self.scores[citer]["relevance"] or 0.0
-                votes[best["id"]] += rel
-                weight += rel
+                if best:
+                    votes[best["id"]] += rel  # type: ignore[assignment]  # float weight
+                    weight += rel
         if not weight:
             return []
         return [{"id": k, "score": round(v / weight, 4)} for k, v in votes.most_common()]
@@ -211,7 +226,9 @@ def _reasons(ctx: _Context, item: dict, signals: dict, score_row: dict | None) -
     reasons = []
     node_id = item["id"]
     if item["kind"] == "missing":
-        reasons.append("missing from the survey: older work that survey papers or new candidates cite")
+        reasons.append(
+            "missing from the survey: older work that survey papers or new candidates cite"
+        )
     survey_reason = ctx.survey_citer_reason(node_id) if ctx.graph else None
     if survey_reason:
         reasons.append(survey_reason)
@@ -252,14 +269,6 @@ def _reasons(ctx: _Context, item: dict, signals: dict, score_row: dict | None) -
     return reasons
 
 
-def suggested_leaf(proposal: dict) -> str | None:
-    """The proposal's suggested leaf (``list_proposals`` picks it), else its best category."""
-    if proposal.get("leaf"):
-        return proposal["leaf"]
-    categories = proposal.get("categories") or []
-    return categories[0]["id"] if categories else None
-
-
 def list_proposals(
     db: sqlite_utils.Database,
     since: date | None = None,
@@ -284,19 +293,31 @@ def list_proposals(
         paper_id, title, published, doi = row
         if paper_id in excluded or not _in_window(published, since, until):
             continue
-        items.append(_proposal(ctx, paper_id, title, published, doi, in_corpus=True, min_citers=min_citers))
+        items.append(
+            _proposal(ctx, paper_id, title, published, doi, in_corpus=True, min_citers=min_citers)
+        )
     if ctx.graph:
         for stub in db["graph_nodes"].rows:
             if stub["id"] in excluded or stub["id"] in ctx.published:
                 continue
             signals = ctx.influence.get(stub["id"]) or {}
-            if (signals.get("survey_citations") or 0) + (signals.get("recent_citations") or 0) < min_citers:
+            if (signals.get("survey_citations") or 0) + (
+                signals.get("recent_citations") or 0
+            ) < min_citers:
                 continue
             if not _year_in_window(stub["year"], since, until):
                 continue
             items.append(
-                _proposal(ctx, stub["id"], stub["title"], None, stub["doi"], in_corpus=False, min_citers=min_citers,
-                          year=stub["year"])
+                _proposal(
+                    ctx,
+                    stub["id"],
+                    stub["title"],
+                    None,
+                    stub["doi"],
+                    in_corpus=False,
+                    min_citers=min_citers,
+                    year=stub["year"],
+                )
             )
     # best score first; among equal scores newer first, then by id (stable sorts, last key first)
     items.sort(key=lambda p: p["id"])
@@ -305,10 +326,14 @@ def list_proposals(
     return items[:limit] if limit else items
 
 
-def _proposal(ctx: _Context, node_id, title, published, doi, *, in_corpus: bool, min_citers: int, year=None) -> dict:
+def _proposal(
+    ctx: _Context, node_id, title, published, doi, *, in_corpus: bool, min_citers: int, year=None
+) -> dict:
     score_row = ctx.scores.get(node_id)
     influence, signals = ctx.influence_of(node_id) if ctx.graph else (0.0, {})
-    cited_enough = (signals.get("survey_citations") or 0) + (signals.get("recent_citations") or 0) >= min_citers
+    cited_enough = (signals.get("survey_citations") or 0) + (
+        signals.get("recent_citations") or 0
+    ) >= min_citers
     if not in_corpus:
         kind = "missing"
     elif ctx.is_recent(node_id):
@@ -317,7 +342,9 @@ def _proposal(ctx: _Context, node_id, title, published, doi, *, in_corpus: bool,
         kind = "missing" if ctx.graph and cited_enough else "older"
     if score_row is not None:
         relevance = score_row["relevance"] or 0.0
-        categories = [{"id": c["id"], "score": round(c["score"], 4)} for c in score_row["categories"]]
+        categories = [
+            {"id": c["id"], "score": round(c["score"], 4)} for c in score_row["categories"]
+        ]
     else:
         relevance = ctx.citer_relevance(node_id) if ctx.graph else None
         categories = ctx.citer_categories(node_id) if ctx.graph else []

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import textwrap
 import webbrowser
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
-from typing import Callable
 
 import click
 import sqlite_utils
 
 from ..core.db import now_iso
 from ..core.decisions import default_reviewer, effective_decisions, record_decision
+from ..core.taxonomy import Taxonomy
 
 KEYS = {
     "a": "accept",
@@ -72,36 +74,29 @@ def queue(db: sqlite_utils.Database, proposals: list[dict], reviewer: str) -> li
     return unseen + later
 
 
-def leaf_choices(db: sqlite_utils.Database) -> list[dict]:
-    """Taxonomy nodes a paper can be filed under, in the survey's order (leaves and auxiliary nodes)."""
-    return list(db["taxonomy"].rows_where("is_leaf = 1", order_by="position"))
-
-
-def suggested_leaf(proposal: dict, leaves: set[str]) -> str | None:
-    """The proposal's leaf (``leaf``), else its best-scored category that is a leaf."""
-    if proposal.get("leaf") in leaves:
-        return proposal["leaf"]
-    for category in proposal.get("categories") or []:
-        if category["id"] in leaves:
-            return category["id"]
-    return None
-
-
-def _node_names(db) -> dict[str, str]:
-    return {row["id"]: row["name"] for row in db.query("select id, name from taxonomy")}
-
-
-def render(paper: dict, proposal: dict, leaf: str | None, names: dict[str, str], position: str,
-           leaves: set[str] = frozenset()) -> str:
+def render(
+    paper: dict,
+    proposal: dict,
+    leaf: str | None,
+    names: dict[str, str],
+    position: str,
+    leaves: AbstractSet[str] = frozenset(),
+) -> str:
     """The text shown for one paper."""
     authors = paper.get("authors") or "(no authors)"
     if len(authors) > 200:
         authors = authors[:197].rstrip() + "..."
-    abstract = textwrap.fill(paper.get("abstract") or "(no abstract)", width=100, initial_indent="  ", subsequent_indent="  ")
+    abstract = textwrap.fill(
+        paper.get("abstract") or "(no abstract)",
+        width=100,
+        initial_indent="  ",
+        subsequent_indent="  ",
+    )
     score = proposal.get("score")
     lines = [
         "",
-        f"{position}  {paper['id']}" + (f"  score {score:.3f}" if isinstance(score, (int, float)) else ""),
+        f"{position}  {paper['id']}"
+        + (f"  score {score:.3f}" if isinstance(score, (int, float)) else ""),
         paper.get("title") or "(untitled)",
         f"  {authors}",
         f"  {paper.get('published') or '?'} | https://arxiv.org/abs/{paper['id']}",
@@ -110,9 +105,14 @@ def render(paper: dict, proposal: dict, leaf: str | None, names: dict[str, str],
         "",
         f"Suggested leaf: {names.get(leaf, leaf) + f' ({leaf})' if leaf else '(none)'}",
     ]
-    others = [c for c in proposal.get("categories") or [] if c["id"] != leaf and c["id"] in leaves][:2]
+    others = [c for c in proposal.get("categories") or [] if c["id"] != leaf and c["id"] in leaves][
+        :2
+    ]
     for category in others:
-        lines.append(f"  also: {names.get(category['id'], category['id'])} ({category['id']}) {category.get('score', 0):.2f}")
+        lines.append(
+            f"  also: {names.get(category['id'], category['id'])} ({category['id']}) "
+            f"{category.get('score', 0):.2f}"
+        )
     reasons = proposal.get("reasons") or []
     if reasons:
         lines.append("Why proposed:")
@@ -121,8 +121,8 @@ def render(paper: dict, proposal: dict, leaf: str | None, names: dict[str, str],
     return "\n".join(lines)
 
 
-def _choose_leaf(db, io: TriageIO, current: str | None) -> str | None:
-    choices = leaf_choices(db)
+def _choose_leaf(taxonomy: Taxonomy, io: TriageIO, current: str | None) -> str | None:
+    choices = [taxonomy.nodes[leaf] for leaf in taxonomy.leaves]
     for number, node in enumerate(choices, start=1):
         io.echo(f"  {number:2d}. {node['name']} ({node['id']})")
     answer = (io.prompt("Leaf number or id (empty keeps the current one)") or "").strip()
@@ -130,7 +130,7 @@ def _choose_leaf(db, io: TriageIO, current: str | None) -> str | None:
         return current
     if answer.isdigit() and 1 <= int(answer) <= len(choices):
         return choices[int(answer) - 1]["id"]
-    if db["taxonomy"].count_where("id = ?", [answer]):
+    if answer in taxonomy:
         return answer
     io.echo(f"  no leaf {answer!r}; keeping {current}")
     return current
@@ -146,8 +146,9 @@ def run_triage(
     [{id, score}] best first, ``reasons``, ``score``), recording one decision per key press."""
     io = io or TriageIO()
     reviewer = reviewer or default_reviewer()
-    names = _node_names(db)
-    leaves = {node["id"] for node in leaf_choices(db)}
+    taxonomy = Taxonomy.from_db(db)
+    names = {node_id: node["name"] for node_id, node in taxonomy.nodes.items()}
+    leaves = set(taxonomy.leaves)
     todo = queue(db, proposals, reviewer)
     result = TriageResult(remaining=len(todo))
     if not todo:
@@ -158,7 +159,7 @@ def run_triage(
         if paper is None:
             io.echo(f"{proposal['id']}: not in the database, skipped")
             continue
-        leaf = suggested_leaf(proposal, leaves)
+        leaf = taxonomy.suggested_leaf(proposal.get("categories") or [])
         io.echo(render(paper, proposal, leaf, names, f"[{index}/{len(todo)}]", leaves))
         while True:
             key = (io.getchar() or "").lower()
@@ -176,11 +177,12 @@ def run_triage(
                 io.echo("  rejected")
                 break
             if key == "c":
-                leaf = _choose_leaf(db, io, leaf)
-                io.echo(f"Suggested leaf: {names.get(leaf, leaf)} ({leaf})  -- [a] accept with it")
+                leaf = _choose_leaf(taxonomy, io, leaf)
+                leaf_name = names.get(leaf, leaf) if leaf is not None else None
+                io.echo(f"Suggested leaf: {leaf_name} ({leaf})  -- [a] accept with it")
                 continue
             if key == "s":
-                db["triage_skips"].upsert(
+                db.table("triage_skips").upsert(
                     {"paper_id": paper["id"], "reviewer": reviewer, "skipped_at": now_iso()},
                     pk=("paper_id", "reviewer"),
                 )
@@ -196,6 +198,7 @@ def run_triage(
             io.echo(f"  keys: {HELP_LINE}")
         if result.quit:
             break
-    result.remaining = len(todo) - len(result.accepted) - len(result.rejected)  # skipped ones stay queued
+    result.remaining = (
+        len(todo) - len(result.accepted) - len(result.rejected)
+    )  # skipped ones stay queued
     return result
-

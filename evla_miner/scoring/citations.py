@@ -32,8 +32,8 @@ import hashlib
 import json
 import os
 import time
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
 import sqlite_utils
@@ -42,7 +42,7 @@ from ..core.db import now_iso
 from ..core.errors import EvlaError
 from ..core.http import HttpClient, Response, Transport, TransportError, retry_after_seconds
 from ..core.records import arxiv_id_or_none
-
+from ..core.settings import CitationSettings
 
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a 500-paper batch with references is a few MB
 
@@ -68,12 +68,12 @@ class ResponseCache:
         row = rows[0]
         if self.max_age is not None:
             fetched = datetime.fromisoformat(row["fetched_at"])
-            if datetime.now(timezone.utc) - fetched > self.max_age:
+            if datetime.now(UTC) - fetched > self.max_age:
                 return None
         return row["status"], row["body"]
 
     def put(self, service: str, key: str, url: str, status: int, body: str) -> None:
-        self.db["citation_cache"].upsert(
+        self.db.table("citation_cache").upsert(
             {
                 "service": service,
                 "key": key,
@@ -295,7 +295,8 @@ class SemanticScholarClient(ServiceClient):
     def references(
         self, paper_id: str, fields: Iterable[str] = reference_fields, page_size: int = 1000
     ) -> Iterator[dict]:
-        """The papers ``paper_id`` cites (``citedPaper`` objects), every page; unresolved ones have paperId None."""
+        """The papers ``paper_id`` cites (``citedPaper`` objects), every page; unresolved ones have
+        paperId None."""
         for item in self._paged(f"/paper/{self._path_id(paper_id)}/references", fields, page_size):
             yield item.get("citedPaper") or {}
 
@@ -342,13 +343,53 @@ class SemanticScholarClient(ServiceClient):
         ]
         papers = self.papers([f"ARXIV:{a}" for a in arxiv_ids], fields)
         out: dict[str, list[dict] | None] = {}
-        for arxiv_id, paper in zip(arxiv_ids, papers):
+        for arxiv_id, paper in zip(arxiv_ids, papers, strict=False):
             if paper is None:
                 out[arxiv_id] = None
                 continue
             works = [self.cited_work(ref) for ref in paper.get("references") or [] if ref]
             out[arxiv_id] = [w for w in works if w["title"] or w["s2_id"]]
         return out
+
+    # Fields for the publication venue (core.venues), with what the agreement check needs.
+    venue_fields = (
+        "title",
+        "year",
+        "authors",
+        "venue",
+        "publicationVenue",
+        "journal",
+        "externalIds",
+        "publicationTypes",
+    )
+
+    @staticmethod
+    def venue_record(paper: dict) -> dict:
+        """A paper object as the record a venue is taken from: title, author names, year,
+        venue name, kind (conference | journal | None) and DOI."""
+        journal = paper.get("journal") or {}
+        publication_venue = paper.get("publicationVenue") or {}
+        types = paper.get("publicationTypes") or []
+        kind = publication_venue.get("type")
+        if kind not in ("conference", "journal"):
+            kind = "conference" if "Conference" in types else "journal" if journal else None
+        return {
+            "title": paper.get("title"),
+            "authors": [a.get("name") for a in paper.get("authors") or [] if a.get("name")],
+            "year": paper.get("year"),
+            "venue": publication_venue.get("name") or paper.get("venue") or journal.get("name"),
+            "kind": kind,
+            "doi": _clean_doi((paper.get("externalIds") or {}).get("DOI")),
+        }
+
+    def fetch_venues(self, paper_ids: list[str]) -> dict[str, dict | None]:
+        """Venue records for S2 ids (``ARXIV:...``, ``DOI:...``), one batch call per 500;
+        ``None`` for papers S2 does not know."""
+        papers = self.papers(paper_ids, self.venue_fields)
+        return {
+            paper_id: self.venue_record(paper) if paper else None
+            for paper_id, paper in zip(paper_ids, papers, strict=True)
+        }
 
 
 # --- OpenAlex ---------------------------------------------------------------------
@@ -377,7 +418,7 @@ class OpenAlexClient(ServiceClient):
 
     def works(self, filter_: str, select: str | None = None, per_page: int = 100) -> Iterator[dict]:
         """Every result of a filtered list, following ``meta.next_cursor``."""
-        cursor = "*"
+        cursor: str | None = "*"
         while cursor:
             data = self.request(
                 "GET",
@@ -403,7 +444,8 @@ class OpenAlexClient(ServiceClient):
         }
 
     def fetch_references(self, arxiv_ids: list[str]) -> dict[str, list[dict] | None]:
-        """What each arXiv paper cites: its work by arXiv DOI, then its ``referenced_works`` resolved in batches."""
+        """What each arXiv paper cites: its work by arXiv DOI, then its ``referenced_works``
+        resolved in batches."""
         out: dict[str, list[dict] | None] = {}
         referenced: dict[str, list[str]] = {}
         for arxiv_id in arxiv_ids:
@@ -434,6 +476,39 @@ class OpenAlexClient(ServiceClient):
             ]
         return out
 
+    @staticmethod
+    def venue_record(work: dict) -> dict:
+        """An OpenAlex work as the record a venue is taken from. The venue is the first
+        location whose source is a journal or conference (repositories such as arXiv or
+        HAL hold the preprint, not the publication)."""
+        locations = [work.get("primary_location") or {}] + list(work.get("locations") or [])
+        source: dict = next(
+            (
+                loc["source"]
+                for loc in locations
+                if (loc.get("source") or {}).get("type") in ("journal", "conference")
+            ),
+            {},
+        )
+        names = [(a.get("author") or {}).get("display_name") for a in work.get("authorships") or []]
+        return {
+            "title": work.get("title") or work.get("display_name"),
+            "authors": [name for name in names if name],
+            "year": work.get("publication_year"),
+            "venue": source.get("display_name"),
+            "kind": source.get("type"),
+            "doi": _clean_doi(work.get("doi")),
+        }
+
+    def fetch_venues(self, work_ids: list[str]) -> dict[str, dict | None]:
+        """Venue records for works (``doi:10.48550/arXiv.<id>``, ``doi:<doi>``, ``W...``);
+        ``None`` for works OpenAlex does not know."""
+        out: dict[str, dict | None] = {}
+        for work_id in work_ids:
+            work = self.work(work_id)
+            out[work_id] = self.venue_record(work) if work else None
+        return out
+
 
 SERVICES = {
     "s2": SemanticScholarClient,
@@ -443,17 +518,23 @@ SERVICES = {
 
 
 def has_api_key(service: str) -> bool:
-    """Whether the environment holds an API key for ``service`` (graph and weekly go online then)."""
+    """Whether the environment holds an API key for ``service`` (graph and weekly go online
+    then)."""
     return service in SERVICES and SERVICES[service].key_from_env() is not None
 
 
-def client_from_config(
-    service: str, db: sqlite_utils.Database | None = None, config: dict | None = None
+def client_from_settings(
+    settings: CitationSettings,
+    db: sqlite_utils.Database | None = None,
+    transport: Transport | None = None,
 ):
-    """The client for ``service`` (s2 | openalex), base URL from ``[citations]`` in evla.toml if set."""
-    if service not in SERVICES:
-        raise EvlaError(f"unknown citation service {service!r}; use s2 or openalex")
-    section = (config or {}).get("citations", {})
-    cls = SERVICES[service]
-    base = section.get(f"{'openalex' if cls is OpenAlexClient else 's2'}_base_url")
-    return cls.from_env(base_url=base, db=db)
+    """The client for ``settings.service`` (s2 | openalex), at its configured base URL if set.
+
+    ``transport`` replaces the HTTP engine (tests replay recorded answers through it); the
+    deadline stays the settings' ``timeout_seconds`` either way.
+    """
+    if settings.service not in SERVICES:
+        raise EvlaError(f"unknown citation service {settings.service!r}; use s2 or openalex")
+    cls = SERVICES[settings.service]
+    base = settings.openalex_base_url if cls is OpenAlexClient else settings.s2_base_url
+    return cls.from_env(base_url=base, db=db, timeout=settings.timeout_seconds, transport=transport)

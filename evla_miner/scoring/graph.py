@@ -30,9 +30,10 @@ from datetime import date, timedelta
 import networkx as nx
 import sqlite_utils
 
-from ..core.db import dumps, finish_run, now_iso, start_run, survey_paper_ids
+from ..core.db import dumps, now_iso, survey_paper_ids
 from ..core.progress import Reporter
 from ..core.records import arxiv_id_or_none
+from ..core.runs import recorded_run
 
 RECENT_DAYS = 90
 ORIGIN_REFERENCES = "references"
@@ -44,7 +45,9 @@ def title_key(title: str | None) -> str | None:
     if not title:
         return None
     text = "".join(c for c in unicodedata.normalize("NFKD", title) if not unicodedata.combining(c))
-    text = "".join(c if c.isalnum() else " " for c in text.lower())  # dashes of any kind split words
+    text = "".join(
+        c if c.isalnum() else " " for c in text.lower()
+    )  # dashes of any kind split words
     text = re.sub(r"\s+", " ", text).strip()
     return text if len(text) >= 12 else None  # very short titles match too much
 
@@ -87,7 +90,8 @@ class NodeResolver:
         return keys
 
     def resolve(self, work: dict) -> str | None:
-        """The node id for ``work``, creating or enriching a stub; ``None`` if nothing identifies it."""
+        """The node id for ``work``, creating or enriching a stub; ``None`` if nothing identifies
+        it."""
         matched = work.get("matched_id")
         if matched and matched in self.corpus:
             return matched
@@ -100,7 +104,9 @@ class NodeResolver:
             if first.startswith("arxiv:"):
                 node = first.split(":", 1)[1]
             elif first.startswith("title:"):
-                node = first.replace(" ", "-")[:90]  # readable, no spaces; the full key stays in by_key
+                node = first.replace(" ", "-")[
+                    :90
+                ]  # readable, no spaces; the full key stays in by_key
             else:
                 node = first
             self.stubs[node] = {"id": node}
@@ -115,7 +121,9 @@ class NodeResolver:
             if arxiv and not stub.get("arxiv_id"):
                 stub["arxiv_id"] = arxiv
             if work.get("authors") and not stub.get("authors"):
-                stub["authors"] = work["authors"] if isinstance(work["authors"], str) else dumps(work["authors"])
+                stub["authors"] = (
+                    work["authors"] if isinstance(work["authors"], str) else dumps(work["authors"])
+                )
         return node
 
 
@@ -125,18 +133,27 @@ def _recent_candidates(db: sqlite_utils.Database, survey: set[str], recent_days:
         return set()
     cutoff = (date.fromisoformat(newest[:10]) - timedelta(days=recent_days)).isoformat()
     return {
-        row[0] for row in db.execute("select id from papers where published >= ?", [cutoff]) if row[0] not in survey
+        row[0]
+        for row in db.execute("select id from papers where published >= ?", [cutoff])
+        if row[0] not in survey
     }
 
 
-def _papers_to_fetch(db: sqlite_utils.Database, survey: set[str], recent: set[str], limit: int | None) -> list[str]:
-    """Which papers to ask a citation service about: the survey's, then recent candidates by relevance."""
+def _papers_to_fetch(
+    db: sqlite_utils.Database, survey: set[str], recent: set[str], limit: int | None
+) -> list[str]:
+    """Which papers to ask a citation service about: the survey's, then recent candidates by
+    relevance."""
     relevance = {}
     if db["scores"].exists():
-        relevance = {row[0]: row[1] or 0 for row in db.execute("select paper_id, relevance from scores")}
+        relevance = {
+            row[0]: row[1] or 0 for row in db.execute("select paper_id, relevance from scores")
+        }
     corpus = {row[0] for row in db.execute("select id from papers")}
     ordered = sorted(p for p in survey if p in corpus and arxiv_id_or_none(p))
-    ordered += sorted((p for p in recent if arxiv_id_or_none(p)), key=lambda p: (-relevance.get(p, 0), p))
+    ordered += sorted(
+        (p for p in recent if arxiv_id_or_none(p)), key=lambda p: (-relevance.get(p, 0), p)
+    )
     return ordered[:limit] if limit else ordered
 
 
@@ -157,19 +174,27 @@ def build_graph(
     cached, so a re-run only asks about new papers. Returns counts.
     """
     reporter = reporter or Reporter()
-    run_id = start_run(db, "graph", {"online": citation_client is not None, "recent_days": recent_days})
     counts = {
-        "references": 0, "references_unresolved": 0, "edges_from_references": 0,
-        "papers_fetched": 0, "papers_unknown_to_service": 0, "edges_from_service": 0,
+        "references": 0,
+        "references_unresolved": 0,
+        "edges_from_references": 0,
+        "papers_fetched": 0,
+        "papers_unknown_to_service": 0,
+        "edges_from_service": 0,
     }
-    try:
+    with recorded_run(
+        db, "graph", {"online": citation_client is not None, "recent_days": recent_days}, counts
+    ) as run:
+        counts = run.counts
         survey = survey_paper_ids(db)
         recent = _recent_candidates(db, survey, recent_days)
         resolver = NodeResolver(db)
         edges: set[tuple[str, str, str]] = set()
         total = db["references"].count
         reporter.start("graph: references", total=total)
-        for ref in db["references"].rows_where(select="paper_id, arxiv_id, doi, title, year, authors, matched_id"):
+        for ref in db["references"].rows_where(
+            select="paper_id, arxiv_id, doi, title, year, authors, matched_id"
+        ):
             counts["references"] += 1
             reporter.advance()
             target = resolver.resolve(ref)
@@ -179,7 +204,9 @@ def build_graph(
                 edges.add((ref["paper_id"], target, ORIGIN_REFERENCES))
         counts["edges_from_references"] = len(edges)
         if citation_client is not None:
-            origin = "s2" if citation_client.service == "semantic_scholar" else citation_client.service
+            origin = (
+                "s2" if citation_client.service == "semantic_scholar" else citation_client.service
+            )
             wanted = _papers_to_fetch(db, survey, recent, fetch_limit)
             reporter.start(f"graph: {citation_client.service}", total=len(wanted))
             before = len(edges)
@@ -206,15 +233,12 @@ def build_graph(
             corpus_nodes=sum(1 for _, d in graph.nodes(data=True) if d["in_corpus"]),
             stub_nodes=sum(1 for _, d in graph.nodes(data=True) if not d["in_corpus"]),
             edges=graph.number_of_edges(),
-            survey_papers_citing=sum(1 for s in survey if graph.has_node(s) and graph.out_degree(s)),
+            survey_papers_citing=sum(
+                1 for s in survey if graph.has_node(s) and graph.out_degree(s)
+            ),
             cited_by_survey=sum(1 for v in signals.values() if v["survey_citations"]),
         )
-    except BaseException as exc:
-        finish_run(db, run_id, "failed", counts, message=str(exc))
-        raise
-    finish_run(db, run_id, "ok", counts)
-    counts["run_id"] = run_id
-    return counts
+    return {**counts, "run_id": run.id}
 
 
 def _store(db: sqlite_utils.Database, resolver: NodeResolver, edges: set, online: bool) -> None:
@@ -226,18 +250,21 @@ def _store(db: sqlite_utils.Database, resolver: NodeResolver, edges: set, online
             sources = {(s, o) for s, _, o in edges if o != ORIGIN_REFERENCES}
             for source, origin in sources:
                 db.execute("delete from edges where source = ? and origin = ?", [source, origin])
-        db["edges"].insert_all(
+        db.table("edges").insert_all(
             ({"source": s, "target": t, "origin": o, "created": stamp} for s, t, o in edges),
-            pk=("source", "target", "origin"), replace=True,
+            pk=("source", "target", "origin"),
+            replace=True,
         )
         used = {t for _, t, _ in edges} | {t for (t,) in db.execute("select target from edges")}
-        db["graph_nodes"].upsert_all(
-            ({**stub, "updated": stamp} for node, stub in resolver.stubs.items() if node in used), pk="id"
+        db.table("graph_nodes").upsert_all(
+            ({**stub, "updated": stamp} for node, stub in resolver.stubs.items() if node in used),
+            pk="id",
         )
 
 
 def load_graph(db: sqlite_utils.Database) -> nx.DiGraph:
-    """The stored graph: every edge, every corpus paper (even uncited ones) and the stubs edges reach."""
+    """The stored graph: every edge, every corpus paper (even uncited ones) and the stubs edges
+    reach."""
     graph = nx.DiGraph()
     for paper_id, title in db.execute("select id, title from papers"):
         graph.add_node(paper_id, title=title, in_corpus=True)
@@ -246,7 +273,9 @@ def load_graph(db: sqlite_utils.Database) -> nx.DiGraph:
         for node in (source, target):
             if node not in graph:
                 stub = stubs.get(node, {})
-                graph.add_node(node, title=stub.get("title"), in_corpus=False, year=stub.get("year"))
+                graph.add_node(
+                    node, title=stub.get("title"), in_corpus=False, year=stub.get("year")
+                )
         if graph.has_edge(source, target):
             graph[source][target]["origins"].add(origin)
         else:
@@ -264,7 +293,9 @@ def influence_signals(graph: nx.DiGraph, survey: set[str], recent: set[str]) -> 
     signals: dict[str, dict] = {}
     if graph.number_of_nodes() == 0:
         return signals
-    pagerank = nx.pagerank(graph, alpha=DAMPING) if graph.number_of_edges() else {n: 0.0 for n in graph}
+    pagerank = (
+        nx.pagerank(graph, alpha=DAMPING) if graph.number_of_edges() else {n: 0.0 for n in graph}
+    )
     seeds = {n: 1.0 for n in survey if n in graph}
     if seeds and graph.number_of_edges():
         survey_rank = nx.pagerank(graph, alpha=DAMPING, personalization=seeds)
@@ -300,12 +331,14 @@ def _store_influence(db: sqlite_utils.Database, signals: dict) -> None:
     stamp = now_iso()
     with db.conn:
         db.execute("delete from influence")
-        db["influence"].insert_all(
+        db.table("influence").insert_all(
             ({"node_id": node, **values, "computed_at": stamp} for node, values in signals.items()),
             pk="node_id",
         )
 
 
 def citers_of(db: sqlite_utils.Database, node_id: str) -> list[str]:
-    return [row[0] for row in db.execute("select distinct source from edges where target = ?", [node_id])]
-
+    return [
+        row[0]
+        for row in db.execute("select distinct source from edges where target = ?", [node_id])
+    ]

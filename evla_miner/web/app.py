@@ -25,7 +25,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -44,10 +43,12 @@ from flask import (
     url_for,
 )
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.wrappers import Response as WerkzeugResponse
 
 from ..core.db import loads, open_db, papers_by_id, resolve_db_path
 from ..core.errors import BadInput, EvlaError
-from ..review.propose import list_proposals, suggested_leaf
+from ..core.taxonomy import Taxonomy
+from ..review.propose import list_proposals
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -94,52 +95,6 @@ def check_bind(host: str, token: str | None) -> None:
 # --- display helpers (no pipeline logic: only slicing what the library returns) ---
 
 
-@dataclass
-class Taxonomy:
-    """The taxonomy rows arranged for menus and breadcrumbs."""
-
-    nodes: dict[str, dict]
-
-    @classmethod
-    def load(cls, db: sqlite_utils.Database) -> "Taxonomy":
-        return cls({row["id"]: row for row in db["taxonomy"].rows_where(order_by="position")})
-
-    def path(self, node_id: str) -> list[dict]:
-        """Root-first ancestors of a node, the node included."""
-        chain, seen = [], set()
-        while node_id in self.nodes and node_id not in seen:
-            seen.add(node_id)
-            chain.append(self.nodes[node_id])
-            node_id = self.nodes[node_id]["parent"]
-        return list(reversed(chain))
-
-    def label(self, node_id: str) -> str:
-        path = self.path(node_id)
-        return " › ".join(node["name"] for node in path) if path else node_id
-
-    def name(self, node_id: str) -> str:
-        return self.nodes[node_id]["name"] if node_id in self.nodes else node_id
-
-    def pillar(self, node_id: str) -> str | None:
-        path = self.path(node_id)
-        return path[0]["id"] if path else None
-
-    @property
-    def pillars(self) -> list[dict]:
-        return [n for n in self.nodes.values() if n["level"] == "pillar"]
-
-    def leaf_groups(self) -> list[tuple[str, list[dict]]]:
-        """Leaves grouped under their category path, in taxonomy order, for <optgroup> menus."""
-        groups: dict[str, list[dict]] = {}
-        for node in self.nodes.values():
-            if not node["is_leaf"]:
-                continue
-            parent = node["parent"]
-            heading = self.label(parent) if parent else "Other"
-            groups.setdefault(heading, []).append(node)
-        return list(groups.items())
-
-
 def week_bounds(week: str | None) -> tuple[date | None, date | None]:
     """``2025-W40`` (what ``<input type=week>`` sends) -> Monday and Sunday of that ISO week."""
     if not week:
@@ -181,7 +136,7 @@ def filtered_queue(db: sqlite_utils.Database, args, taxonomy: Taxonomy) -> list[
     papers = papers_by_id(db, [p["id"] for p in proposals]) if words else {}
     queue = []
     for proposal in proposals:
-        best = suggested_leaf(proposal)
+        best = proposal.get("leaf")
         if leaf and best != leaf:
             continue
         if pillar and (best is None or taxonomy.pillar(best) != pillar):
@@ -191,7 +146,13 @@ def filtered_queue(db: sqlite_utils.Database, args, taxonomy: Taxonomy) -> list[
         if words:
             paper = papers.get(proposal["id"]) or {}
             haystack = " ".join(
-                str(x or "") for x in (proposal["id"], proposal.get("title"), paper.get("authors"), paper.get("abstract"))
+                str(x or "")
+                for x in (
+                    proposal["id"],
+                    proposal.get("title"),
+                    paper.get("authors"),
+                    paper.get("abstract"),
+                )
             ).lower()
             if not all(word in haystack for word in words):
                 continue
@@ -236,7 +197,9 @@ def create_app(
     the server binds; on loopback the Host header must name a loopback host too.
     """
     check_bind(host, access_token)
-    app = Flask(__name__, template_folder="templates", static_folder="static", static_url_path="/static")
+    app = Flask(
+        __name__, template_folder="templates", static_folder="static", static_url_path="/static"
+    )
     app.config.update(
         SECRET_KEY=secret_key or secrets.token_bytes(32),
         EVLA_DB_PATH=str(resolve_db_path(db_path)),
@@ -296,10 +259,13 @@ def _register(app: Flask) -> None:
                 return redirect(url_for(request.endpoint, **(request.view_args or {}), **args))
             return None
         auth = request.headers.get("Authorization", "")
-        if session.get("token_ok") or (auth.startswith("Bearer ") and valid(auth[len("Bearer ") :])):
+        if session.get("token_ok") or (
+            auth.startswith("Bearer ") and valid(auth[len("Bearer ") :])
+        ):
             return None
         return Response(
-            "Access token required: open the URL printed by `evla serve` (it ends in ?token=...).\n",
+            "Access token required: open the URL printed by `evla serve` (it ends in "
+            "?token=...).\n",
             status=401,
             mimetype="text/plain",
         )
@@ -312,7 +278,9 @@ def _register(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
-        return render_template("error.html", status=400, message=f"{exc.description} Reload the page and try again."), 400
+        return render_template(
+            "error.html", status=400, message=f"{exc.description} Reload the page and try again."
+        ), 400
 
     @app.errorhandler(EvlaError)
     def evla_error(exc):
@@ -321,7 +289,7 @@ def _register(app: Flask) -> None:
     @app.get("/")
     def queue():
         db = get_db()
-        taxonomy = Taxonomy.load(db)
+        taxonomy = Taxonomy.from_db(db)
         filters = _filters_from(request.args)
         items = filtered_queue(db, request.args, taxonomy)
         return render_template(
@@ -330,7 +298,6 @@ def _register(app: Flask) -> None:
             total=len(items),
             filters=filters,
             taxonomy=taxonomy,
-            top_category=suggested_leaf,
         )
 
     @app.get("/paper/<path:paper_id>")
@@ -349,11 +316,20 @@ def _register(app: Flask) -> None:
         categories = [c for c in request.form.getlist("category") if c]  # a reject drops them
         note = (request.form.get("note") or "").strip() or None
         result = record_decision(
-            get_db(), paper_id, decision, categories or None, note=note, reviewer=app.config["EVLA_REVIEWER"]
+            get_db(),
+            paper_id,
+            decision,
+            categories or None,
+            note=note,
+            reviewer=app.config["EVLA_REVIEWER"],
         )
-        taxonomy = Taxonomy.load(get_db())
+        taxonomy = Taxonomy.from_db(get_db())
         verb = "Accepted" if result["decision"] == "accept" else "Rejected"
-        where = f" into {', '.join(taxonomy.name(c) for c in result['categories'])}" if result["decision"] == "accept" else ""
+        where = (
+            f" into {', '.join(taxonomy.name(c) for c in result['categories'])}"
+            if result["decision"] == "accept"
+            else ""
+        )
         flash(f"{verb} {result['paper_id']}{where}.", "ok")
         session["last_decided"] = result["paper_id"]
         return _after_decision(request.form)
@@ -367,7 +343,9 @@ def _register(app: Flask) -> None:
         session.pop("last_decided", None)
         if request.form.get("back") == "queue":
             return redirect(url_for("queue", **_filters_from(request.form)))
-        return redirect(url_for("paper", paper_id=result["paper_id"], **_filters_from(request.form)))
+        return redirect(
+            url_for("paper", paper_id=result["paper_id"], **_filters_from(request.form))
+        )
 
     @app.post("/export/<kind>")
     def export(kind):
@@ -395,7 +373,7 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
     """Everything the paper view shows, read from the db and the library; None if unknown."""
     from ..core.decisions import decision_history, effective_decision
 
-    taxonomy = Taxonomy.load(db)
+    taxonomy = Taxonomy.from_db(db)
     queue_items = filtered_queue(db, args, taxonomy)
     ids = [item["id"] for item in queue_items]
     position = ids.index(paper_id) if paper_id in ids else None
@@ -405,7 +383,10 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
     elif position is not None:
         # a cited work outside the db ("missing from the survey"): show what the proposal knows
         item = queue_items[position]
-        paper, stub = {"id": paper_id, "title": item.get("title"), "published": item.get("published")}, True
+        paper, stub = (
+            {"id": paper_id, "title": item.get("title"), "published": item.get("published")},
+            True,
+        )
     else:
         return None
     if position is None:
@@ -431,8 +412,13 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
 
     survey = None
     for row in db["survey"].rows_where("paper_id = ?", [paper_id]):
-        survey = {"labels": loads(row["labels"], []) or [], "source": row["source"], "added_at": row["added_at"]}
+        survey = {
+            "labels": loads(row["labels"], []) or [],
+            "source": row["source"],
+            "added_at": row["added_at"],
+        }
     current = effective_decision(db, paper_id)
+    chosen: str | None
     if current and current.decision == "accept" and current.categories:
         chosen = current.categories[0]
     elif survey and survey["labels"]:
@@ -443,7 +429,9 @@ def paper_context(db: sqlite_utils.Database, paper_id: str, args) -> dict | None
         "paper": paper,
         "taxonomy": taxonomy,
         "stub": stub,
-        "links": arxiv_links(paper) if not stub else [("Find it", link) for link in [proposal.get("link")] if link],
+        "links": arxiv_links(paper)
+        if not stub
+        else [("Find it", link) for link in [(proposal or {}).get("link")] if link],
         "proposal": proposal,
         "scores": scores,
         "suggested": suggested[:5],
@@ -479,12 +467,14 @@ def _influence(db: sqlite_utils.Database, paper_id: str, shown: int = 10) -> dic
     titles = {pid: row.get("title") for pid, row in papers_by_id(db, citers[:shown]).items()}
     return {
         **rows[0],
-        "citers": [{"id": c, "title": titles.get(c), "in_survey": c in survey} for c in citers[:shown]],
+        "citers": [
+            {"id": c, "title": titles.get(c), "in_survey": c in survey} for c in citers[:shown]
+        ],
         "more_citers": max(0, len(citers) - shown),
     }
 
 
-def _after_decision(form) -> Response:
+def _after_decision(form) -> WerkzeugResponse:
     """Go on to the next paper of the (filtered) queue, or back to the queue."""
     filters = _filters_from(form)
     next_id = form.get("next") or ""
@@ -504,4 +494,6 @@ def make_server(app: Flask, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, 
     try:
         return create_server(app, host=host, port=port, threads=threads, ident="evla-miner")
     except OSError as exc:
-        raise EvlaError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (try another --port)") from exc
+        raise EvlaError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (try another --port)"
+        ) from exc
