@@ -14,13 +14,16 @@ Runs an ``http.server`` on 127.0.0.1 (ephemeral port) in a thread, so the
   opensearch numbers rewritten. Other query terms are ignored.
 
 ``faults`` is a queue consumed one per request before answering: ``503``,
-``429``, ``slow`` (answers after ``slow_seconds``), ``truncate`` (Content-Length
-announced, half the body sent, connection closed), ``truncate-noclen`` (no
-Content-Length, half the body, closed), ``reset`` (TCP RST), ``empty`` (the
-recorded empty feed of id_list=0000.0000, totalResults 0), ``stale`` (the previous
-page's entries again, under this request's opensearch numbers: what arXiv does under
-load), ``short`` (the page without its first half of entries, totalResults unchanged).
-The last two need the corpus. ``None`` = no fault.
+``429``, ``429-retry-after`` (with ``Retry-After: 12``), ``slow`` (answers after
+``slow_seconds``), ``truncate`` (Content-Length announced, half the body sent,
+connection closed), ``truncate-noclen`` (no Content-Length, half the body,
+closed), ``reset`` (TCP RST), ``empty`` (the recorded empty feed of
+id_list=0000.0000, totalResults 0), ``html`` (a proxy's "503 Service Unavailable"
+HTML page with status 200), ``garbage`` (random-looking bytes with status 200),
+``stale`` (the previous page's entries again, under this
+request's opensearch numbers: what arXiv does under load), ``short`` (the page
+without its first half of entries, totalResults unchanged). The last two need the
+corpus. ``None`` = no fault.
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ from local_http import LocalHttpServer
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "arxiv_api"
 GOLDEN = FIXTURES / "golden_2026"
 LEGACY = FIXTURES / "legacy_2016"
+HTML_503 = (
+    b"<!DOCTYPE html>\n<html><head><title>503 Service Unavailable</title></head>\n"
+    b"<body><h1>Service Unavailable</h1><p>Back soon.</p></body></html>\n"
+)
+GARBAGE = bytes(range(0x80, 0xA0)) * 8
 ENTRY = re.compile(rb"<entry>.*?</entry>", re.S)
 PUBLISHED = re.compile(rb"<published>([^<]+)</published>")
 CATEGORY = re.compile(rb'<category term="([^"]+)"')
@@ -209,8 +217,12 @@ class ReplayServer:
             if fault in ("503", "429"):
                 body = b"Service Unavailable" if fault == "503" else b"Rate exceeded."
                 return self._send(handler, int(fault), body)
+            if fault == "429-retry-after":
+                return self._send(handler, 429, b"Rate exceeded.", {"Retry-After": "12"})
             if fault == "empty":
                 return self._send(handler, 200, self.empty_feed["body"])
+            if fault in ("html", "garbage"):
+                return self._send(handler, 200, HTML_503 if fault == "html" else GARBAGE)
             status, body = self._answer(args, fault)
             if fault == "slow":
                 time.sleep(self.slow_seconds)
@@ -239,10 +251,12 @@ class ReplayServer:
             pass  # the client gave up on a slow answer
 
     @staticmethod
-    def _send(handler, status: int, body: bytes) -> None:
+    def _send(handler, status: int, body: bytes, headers: dict | None = None) -> None:
         handler.send_response(status)
         handler.send_header("Content-Type", "application/atom+xml; charset=utf-8")
         handler.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            handler.send_header(name, value)
         handler.end_headers()
         handler.wfile.write(body)
 

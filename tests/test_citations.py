@@ -18,10 +18,10 @@ import pytest
 import yaml
 from local_http import LocalHttpServer
 
+from evla_miner import __version__
 from evla_miner.scoring.citations import (
     CitationApiError,
     OpenAlexClient,
-    RateLimiter,
     SemanticScholarClient,
 )
 
@@ -67,10 +67,11 @@ class ReplayServer:
             }
             self.recordings.setdefault(key, []).append((status, headers, body.encode("utf-8")))
 
-    def add(self, method: str, url: str, status: int, body: bytes, body_in=None) -> None:
-        self.recordings.setdefault(_request_key(method, url, body_in), []).append(
-            (status, {}, body)
-        )
+    def add(
+        self, method: str, url: str, status: int, body: bytes, body_in=None, headers=None
+    ) -> None:
+        answers = self.recordings.setdefault(_request_key(method, url, body_in), [])
+        answers.append((status, headers or {}, body))
 
     def __enter__(self):
         replay = self
@@ -286,7 +287,8 @@ def test_s2_fetch_references_from_batch(db):
     assert len(refs["1111.1111"]) == 14
 
 
-def test_rate_limiter_spaces_requests():
+def test_requests_are_paced_by_the_shared_http_client(s2_replay):
+    """Fake clock: time moves only when the client sleeps or the test says so."""
     now = [100.0]
     slept = []
 
@@ -294,13 +296,14 @@ def test_rate_limiter_spaces_requests():
         slept.append(seconds)
         now[0] += seconds
 
-    limiter = RateLimiter(1.0, clock=lambda: now[0], sleep=sleep)
-    limiter.wait()
+    client = s2_client(s2_replay, min_interval=1.0, sleep=sleep, clock=lambda: now[0])
+    client.paper("10.1093/mind/lix.236.433", fields=["title"])
     now[0] += 0.25
-    limiter.wait()
+    client.paper("10.1093/mind/lix.236.433", fields=["title"])
     now[0] += 3.0
-    limiter.wait()
-    assert slept == [0.75]
+    client.paper("10.1093/mind/lix.236.433", fields=["title"])
+    assert slept == [0.75] and client.requests_made == 3
+    assert s2_replay.log[0]["headers"]["User-Agent"].startswith("evla-miner/")
 
 
 def test_backoff_honours_retry_after_and_caps():
@@ -311,6 +314,34 @@ def test_backoff_honours_retry_after_and_caps():
         headers = {"Retry-After": "7"}
 
     assert client.backoff(1, Response()) == 7.0
+
+
+def test_retry_after_from_the_server_is_honoured_and_the_user_agent_has_the_version():
+    """OpenAlex sends Retry-After with its 429s; the wait is at least that long, never shorter."""
+    with ReplayServer() as server:
+        slow_down = b'{"error": "slow down"}'
+        server.add("GET", "/works/W1", 429, slow_down, headers={"Retry-After": "12"})
+        server.add("GET", "/works/W1", 200, b'{"id": "W1", "referenced_works": []}')
+        sleep = FakeSleep()
+        client = OpenAlexClient(
+            base_url=server.url, min_interval=0, sleep=sleep, backoff_base=1, backoff_max=60
+        )
+        work = client.work("W1")
+        assert work["referenced_works"] == [] and client.requests_made == 2
+        assert sleep.calls == [12.0]  # Retry-After, not the 1 s exponential start
+        agents = [entry["headers"]["User-Agent"] for entry in server.log]
+        assert all(agent.startswith(f"evla-miner/{__version__} (") for agent in agents)
+
+
+def test_response_over_the_size_cap_is_refused():
+    with ReplayServer() as server:
+        server.add("GET", "/works/W1", 200, b'{"id": "W1", "pad": "' + b"x" * 5000 + b'"}')
+        client = OpenAlexClient(
+            base_url=server.url, min_interval=0, sleep=FakeSleep(), max_bytes=1000
+        )
+        with pytest.raises(CitationApiError, match="too large: 5,0[0-9]{2} bytes > cap 1,000"):
+            client.work("W1")
+        assert client.requests_made == 1  # not retried
 
 
 @pytest.mark.shared

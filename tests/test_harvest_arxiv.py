@@ -1,6 +1,6 @@
 """Live arXiv harvest, replayed: real recorded arXiv responses served by a local
-http.server (tests/arxiv_replay.py) so the real ``arxiv`` client does real HTTP
-and parsing. Pacing and backoff are lowered through evla.toml, as a user could."""
+http.server (tests/arxiv_replay.py) so the real client does real HTTP and Atom
+parsing. Pacing and backoff are lowered through evla.toml, as a user could."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ import pytest
 from arxiv_replay import Corpus, ReplayServer, recorded_2016, recorded_2026
 from click.testing import CliRunner
 
+from evla_miner import __version__
 from evla_miner.cli import cli
 from evla_miner.core.db import loads, open_db
+from evla_miner.core.http import RequestsTransport
 from evla_miner.core.progress import Reporter
 from evla_miner.core.records import paper_from_snapshot, upsert_papers
 from evla_miner.core.settings import DEFAULT_HARVEST_QUERIES, Settings, queries_from_specs
@@ -193,6 +195,13 @@ def test_backoff_is_exponential_and_requests_are_paced(server):
         sleeps.append(round(seconds, 6))
         now[0] += seconds
 
+    stamps = []
+
+    class Stamping(RequestsTransport):  # stamp each real request with the fake clock
+        def send(self, *args, **kwargs):
+            stamps.append(now[0])
+            return super().send(*args, **kwargs)
+
     client = ArxivClient(
         server.url,
         delay_seconds=3.0,
@@ -201,14 +210,9 @@ def test_backoff_is_exponential_and_requests_are_paced(server):
         backoff_seconds=5.0,
         sleep=sleep,
         clock=lambda: now[0],
+        transport=Stamping(),
     )
     server.faults = ["503", "503", "503"]
-    stamps = []
-    session = (
-        client._client._session
-    )  # the arxiv.Client's requests.Session: stamp each real request
-    original = session.get
-    session.get = lambda url, **kw: (stamps.append(now[0]), original(url, **kw))[1]
     page = client.fetch_page("testing", 0, 10, **RELEVANCE)
     client.fetch_page("testing", 10, 10, **RELEVANCE)
     assert page.attempts == 4 and len(page.results) == 10
@@ -219,6 +223,31 @@ def test_backoff_is_exponential_and_requests_are_paced(server):
 
 
 # --- harvest_arxiv through the replay server ------------------------------------------
+
+
+def test_retry_after_is_honoured_and_the_user_agent_has_the_version(server):
+    waits = []
+    client = ArxivClient(
+        server.url,
+        delay_seconds=0,
+        page_size=10,
+        retries=2,
+        backoff_seconds=1.0,
+        sleep=waits.append,
+    )
+    server.faults = ["429-retry-after"]
+    page = client.fetch_page("testing", 0, 10, **RELEVANCE)
+    assert page.attempts == 2 and len(page.results) == 10
+    assert waits == [12.0]  # Retry-After: 12, not the 1 s exponential start
+    assert all(f"evla-miner/{__version__} (" in r["user_agent"] for r in server.requests)
+
+
+def test_page_over_the_size_cap_is_refused_not_retried(server):
+    client = ArxivClient(server.url, delay_seconds=0, page_size=10, retries=3, max_bytes=1000)
+    too_large = r"too large: [0-9,]+ bytes > cap 1,000 after 1 attempts"
+    with pytest.raises(ArxivUnavailable, match=too_large):
+        client.fetch_page("testing", 0, 10, **RELEVANCE)
+    assert len(server.requests) == 1
 
 
 def test_harvest_pages_through_window_and_stores_api_records(db, server):
@@ -285,9 +314,10 @@ def test_same_upsert_rules_as_snapshot_import(db):
     assert row["source"] == "arxiv-api" and result.counts["updated"] == 1
 
 
-@pytest.mark.parametrize(
-    "fault", ["503", "429", "slow", "truncate", "truncate-noclen", "reset", "empty"]
-)
+FAULTS = ["503", "429", "slow", "truncate", "truncate-noclen", "reset", "empty", "html", "garbage"]
+
+
+@pytest.mark.parametrize("fault", FAULTS)
 def test_faults_on_a_page_are_retried_and_nothing_is_lost(db, server, fault):
     server.faults = [None, fault]  # the second page
     reporter = NotesReporter()
@@ -303,12 +333,35 @@ def test_faults_on_a_page_are_retried_and_nothing_is_lost(db, server, fault):
         "truncate-noclen": "truncated response body",
         "reset": "connection error",
         "empty": "empty page",
+        "html": "arXiv answered with an HTML page (HTTP 200) instead of an Atom "
+        "feed (title: 503 Service Unavailable)",
+        "garbage": "arXiv answered with a body that is not XML (HTTP 200) instead of "
+        "an Atom feed (starts with b'\\x80\\x81\\x82",
     }[fault]
     assert (
         len(reporter.notes) == 1
         and expected in reporter.notes[0]
         and "retrying in" in reporter.notes[0]
     )
+
+
+def test_a_body_that_is_not_a_feed_is_named_in_the_final_error(server):
+    server.faults = ["html"] * 3
+    client = make_client(server, retries=2)
+    with pytest.raises(ArxivUnavailable) as info:
+        client.fetch_page("testing", 0, 10, **RELEVANCE)
+    assert str(info.value).startswith(
+        "arXiv API unavailable: arXiv answered with an HTML page (HTTP 200) instead of an "
+        "Atom feed (title: 503 Service Unavailable) after 3 attempts"
+    )
+    assert "truncated" not in str(info.value)
+    server.faults = ["garbage"]
+    not_xml = (
+        r"a body that is not XML \(HTTP 200\) instead of an Atom feed "
+        r"\(starts with b'\\x80.* after 1 attempts"
+    )
+    with pytest.raises(ArxivUnavailable, match=not_xml):
+        make_client(server, retries=0).fetch_page("testing", 0, 10, **RELEVANCE)
 
 
 def test_persistent_failure_is_one_line_error_and_rerun_resumes(server):

@@ -1,11 +1,12 @@
 """The one client object for the arXiv query API.
 
-It wraps ``arxiv.Client`` (the ``arxiv`` 4.x package): the library builds the
-request URLs, owns the ``requests`` session (one connection at a time) and
-parses the Atom feed with its lxml parser, so both the 2016 and the 2026 feed
-formats are read by the same code the rest of the Python world uses.
+It builds the query URL itself (the parameters arXiv's user manual documents,
+the same the ``arxiv`` package sends), sends it through the shared
+``core.http.HttpClient`` and reads the Atom feed with ``ingest.atom`` into
+public ``arxiv.Result`` objects. From the ``arxiv`` package it uses only the
+public ``Result``, ``SortCriterion`` and ``SortOrder``.
 
-It does NOT use the library's paging/retry loop (``Client.results``), because
+It does not use the package's paging/retry loop (``Client.results``), because
 that loop differs from what a harvester that must not silently miss papers
 needs (see ../shared/fixtures/notes.md §2):
 
@@ -17,34 +18,36 @@ needs (see ../shared/fixtures/notes.md §2):
 * its parser runs lxml with ``recover=True``, so a truncated body becomes a
   short page of results without any error.
 
-So this client fetches one page per call and does the politeness and fault
-handling itself: one request at a time, at least ``delay_seconds`` between the
-start of two requests (retries included), exponential backoff on 429, 5xx,
-timeouts, connection resets, truncated bodies and unexpectedly empty pages,
-then a one-line ``ArxivUnavailable`` error. An HTTP 4xx error feed (a query
-arXiv rejects) is not retried: it raises ``ArxivQueryError`` with arXiv's own
-message.
+So this client fetches one page per call and does the fault handling itself on
+top of ``HttpClient`` (one request at a time, at least ``delay_seconds``
+between the starts of two requests, retries included, one deadline of
+``timeout_seconds`` per request covering the whole body): exponential backoff
+on 429, 5xx, timeouts, connection resets, truncated bodies, bodies that are
+not an Atom feed (an HTML error page, garbage: the message says which) and
+unexpectedly empty pages, then a one-line ``ArxivUnavailable`` error. An HTTP
+4xx error feed (a query arXiv rejects) is not retried: it raises
+``ArxivQueryError`` with arXiv's own message.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from urllib.parse import urlencode
 
 import arxiv
-import requests
-from arxiv import _feed  # the library's own Atom parser (lxml); no public name for it in 4.x
-from lxml import etree
 
 from ..core.errors import BadInput, EvlaError
+from ..core.http import HttpClient, InvalidRequest, Response, Transport, TransportError
+from . import atom
 
 DEFAULT_ENDPOINT = "https://export.arxiv.org/api/query"
 ENDPOINT_ENV = "EVLA_ARXIV_API_URL"
-USER_AGENT = f"evla-miner (arxiv.py/{arxiv.__version__})"
 API_PAGE_LIMIT = 2000  # arXiv user manual §3.1.1.2: slices of at most 2000
-ATOM = "{http://www.w3.org/2005/Atom}"
+RETRY_STATUSES = (429, *range(500, 600))  # rate limited or any server error
+MAX_PAGE_BYTES = 64 * 1024 * 1024  # a full 2000-entry page is a few MB; more is not a feed
 
 
 class ArxivUnavailable(EvlaError):
@@ -54,15 +57,6 @@ class ArxivUnavailable(EvlaError):
 
 class ArxivQueryError(BadInput):
     """arXiv rejected the request (an HTTP 4xx error feed): retrying cannot help."""
-
-
-class _Retryable(Exception):
-    """One failed attempt that is worth another try; ``retry_after`` comes from the server."""
-
-    def __init__(self, reason: str, retry_after: float | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
 
 
 @dataclass
@@ -85,7 +79,9 @@ class ArxivClient:
 
     ``on_retry(message)`` is called before every backoff wait, so a command can
     tell the user what is going on ("HTTP 503, retrying in 8 s (attempt 2/6)").
-    ``sleep``/``clock`` are injectable for tests that want to observe waits.
+    ``sleep``/``clock`` are injectable for tests that want to observe waits;
+    ``transport`` replaces the HTTP engine (``core.http.Transport``); a body over
+    ``max_bytes`` is refused, not retried.
     """
 
     def __init__(
@@ -100,6 +96,8 @@ class ArxivClient:
         on_retry: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        transport: Transport | None = None,
+        max_bytes: int = MAX_PAGE_BYTES,
     ):
         if not 1 <= page_size <= API_PAGE_LIMIT:
             raise BadInput(
@@ -115,24 +113,34 @@ class ArxivClient:
         self.max_backoff_seconds = float(max_backoff_seconds)
         self.timeout_seconds = float(timeout_seconds)
         self.on_retry = on_retry or (lambda message: None)
-        self._sleep = sleep
-        self._clock = clock
-        self._last_request: float | None = None
-        self.requests_made = 0
-        self.retries_made = 0
-        # The library client supplies URL building and the HTTP session. Its own
-        # retry loop is switched off (num_retries=0) and never used.
-        self._client = arxiv.Client(
-            page_size=self.page_size, delay_seconds=self.delay_seconds, num_retries=0
+        self.http = HttpClient(
+            name="arXiv",
+            min_interval=self.delay_seconds,
+            timeout=self.timeout_seconds,
+            retries=self.retries,
+            backoff_base=self.backoff_seconds,
+            backoff_max=self.max_backoff_seconds,
+            retry_statuses=RETRY_STATUSES,
+            max_bytes=max_bytes,
+            on_retry=lambda message: self.on_retry(message),
+            sleep=sleep,
+            clock=clock,
+            transport=transport,
         )
-        separator = "&" if "?" in self.endpoint else "?"
-        self._client.query_url_format = self.endpoint + separator + "{}"
 
     def __repr__(self) -> str:
         return (
             f"ArxivClient({self.endpoint!r}, delay={self.delay_seconds}s, "
             f"page_size={self.page_size}, retries={self.retries})"
         )
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
+
+    @property
+    def retries_made(self) -> int:
+        return self.http.retries_made
 
     # --- URLs -----------------------------------------------------------------
 
@@ -141,14 +149,22 @@ class ArxivClient:
         query: str = "",
         start: int = 0,
         max_results: int | None = None,
-        id_list=None,
-        sort_by=arxiv.SortCriterion.SubmittedDate,
-        sort_order=arxiv.SortOrder.Ascending,
+        id_list: Iterable[str] | None = None,
+        sort_by: arxiv.SortCriterion = arxiv.SortCriterion.SubmittedDate,
+        sort_order: arxiv.SortOrder = arxiv.SortOrder.Ascending,
     ) -> str:
-        search = arxiv.Search(
-            query=query, id_list=list(id_list or []), sort_by=sort_by, sort_order=sort_order
-        )
-        return self._client._format_url(search, start, max_results or self.page_size)
+        """The query URL, with the parameters of the user manual §3.1.1
+        (search_query, id_list, start, max_results, sortBy, sortOrder)."""
+        args = {
+            "search_query": query,
+            "id_list": ",".join(id_list or []),
+            "start": str(int(start)),
+            "max_results": str(int(max_results or self.page_size)),
+            "sortBy": arxiv.SortCriterion(sort_by).value,
+            "sortOrder": arxiv.SortOrder(sort_order).value,
+        }
+        separator = "&" if "?" in self.endpoint else "?"
+        return self.endpoint + separator + urlencode(args)
 
     # --- fetching -------------------------------------------------------------
 
@@ -157,10 +173,10 @@ class ArxivClient:
         query: str = "",
         start: int = 0,
         max_results: int | None = None,
-        id_list=None,
+        id_list: Iterable[str] | None = None,
         expect_results: bool = False,
-        sort_by=arxiv.SortCriterion.SubmittedDate,
-        sort_order=arxiv.SortOrder.Ascending,
+        sort_by: arxiv.SortCriterion = arxiv.SortCriterion.SubmittedDate,
+        sort_order: arxiv.SortOrder = arxiv.SortOrder.Ascending,
     ) -> Page:
         """Fetch one page (results ``start .. start+max_results``), retrying what is worth retrying.
 
@@ -173,123 +189,59 @@ class ArxivClient:
         an empty window is not a network failure.
         """
         url = self.url(query, start, max_results, id_list, sort_by, sort_order)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                total, results = self._fetch_once(url)
-                empty_suspect = not results and (start > 0 or total > 0 or expect_results)
-                if not empty_suspect:
-                    return Page(total, results, attempt, False)
-                if attempt > self.retries:
-                    return Page(total, results, attempt, True)
-                raise _Retryable(f"empty page (arXiv reports {total:,} results)")
-            except _Retryable as failure:
-                if attempt > self.retries:
-                    raise ArxivUnavailable(
-                        f"arXiv API unavailable: {failure.reason} after {attempt} attempts "
-                        f"({self.endpoint})"
-                    ) from None
-                wait = min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
-                if failure.retry_after is not None:
-                    wait = max(wait, min(failure.retry_after, self.max_backoff_seconds))
-                message = (
-                    f"arXiv: {failure.reason}; retrying in {wait:g} s (attempt "
-                    f"{attempt + 1}/{self.retries + 1})"
-                )
-                self.retries_made += 1
-                self.on_retry(message)
-                self._sleep(wait)
+        last: list = [None, (None, None)]  # the response read most recently, and what it gave
 
-    def _pace(self) -> None:
-        """Sleep until ``delay_seconds`` have passed since the previous request started."""
-        if self._last_request is not None:
-            remaining = self.delay_seconds - (self._clock() - self._last_request)
-            if remaining > 0:
-                self._sleep(remaining)
+        def read(response: Response) -> tuple[atom.Feed | None, str | None]:
+            """The page's feed, or why it is worth another try (parsed once per response)."""
+            if last[0] is not response:
+                last[:] = [response, _read(response, start, expect_results)]
+            return last[1]
 
-    def _fetch_once(self, url: str) -> tuple[int, list[arxiv.Result]]:
-        self._pace()
-        self._last_request = self._clock()
-        self.requests_made += 1
         try:
-            response = self._client._session.get(
-                url, headers={"user-agent": USER_AGENT}, timeout=self.timeout_seconds
-            )
-            content = response.content  # reading the body can fail too (reset, short read)
-        except requests.exceptions.Timeout:
-            raise _Retryable(f"no response within {self.timeout_seconds:g} s") from None
-        except requests.exceptions.ChunkedEncodingError:
-            raise _Retryable("truncated response body") from None
-        except requests.exceptions.ConnectionError as exc:
-            raise _Retryable(f"connection error ({_short(exc)})") from None
-        except requests.exceptions.RequestException as exc:  # invalid URL and the like
+            response = self.http.request("GET", url, check=lambda r: read(r)[1])
+        except InvalidRequest as exc:  # invalid URL and the like
             raise ArxivUnavailable(
-                f"cannot reach the arXiv API at {self.endpoint}: {_short(exc)}"
+                f"cannot reach the arXiv API at {self.endpoint}: {exc}"
             ) from None
-
-        status = response.status_code
-        if status == 429 or status >= 500:
-            raise _Retryable(f"HTTP {status}", _retry_after(response))
+        except TransportError as exc:
+            raise self._unavailable(str(exc), exc.attempts) from None
+        status = response.status
+        if status in RETRY_STATUSES:
+            raise self._unavailable(f"HTTP {status}", response.attempts)
         if status != 200:
-            detail = _error_message(content) or (response.reason or "").strip() or "no detail"
+            detail = atom.error_message(response.body) or response.reason.strip() or "no detail"
             raise ArxivQueryError(f"arXiv rejected the request (HTTP {status}): {detail}")
+        feed, problem = read(response)
+        if feed is not None and feed.error:
+            raise ArxivQueryError(f"arXiv rejected the request: {feed.error}")
+        if feed is None:
+            raise self._unavailable(problem or "unreadable feed", response.attempts)
+        return Page(feed.total, feed.entries, response.attempts, problem is not None)
 
-        if not content.rstrip().endswith(b"</feed>"):
-            raise _Retryable("truncated response body")
-        detail = _error_message(content)
-        if detail:
-            raise ArxivQueryError(f"arXiv rejected the request: {detail}")
-        feed = _feed.parse(content)
-        if feed.malformed:
-            raise _Retryable(f"unreadable feed ({feed.error})")
-        return feed.header.total_results, feed.results
-
-
-def _retry_after(response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _error_message(content: bytes) -> str | None:
-    """arXiv's error feeds hold one entry whose id is ``…/api/errors#…``; the message
-    is its summary.
-
-    The library's parser skips such entries (they have no <published>), so
-    this looks for them directly.
-    """
-    if b"/api/errors" not in content:
-        return None
-    try:
-        root = etree.fromstring(
-            content, parser=etree.XMLParser(resolve_entities=False, no_network=True, recover=True)
+    def _unavailable(self, reason: str, attempts: int) -> ArxivUnavailable:
+        return ArxivUnavailable(
+            f"arXiv API unavailable: {reason} after {attempts} attempts ({self.endpoint})"
         )
-    except etree.XMLSyntaxError:
-        return None
-    if root is None:
-        return None
-    for entry in root.iter(f"{ATOM}entry"):
-        entry_id = entry.findtext(f"{ATOM}id") or ""
-        if "/api/errors" in entry_id:
-            return " ".join((entry.findtext(f"{ATOM}summary") or entry_id).split())
-    return None
 
 
-def _short(exc: Exception) -> str:
-    """The innermost reason of a requests/urllib3 error, on one line."""
-    text = str(exc)
-    for marker in (
-        "Connection reset by peer",
-        "Connection refused",
-        "Connection aborted",
-        "Name or service not known",
-        "Remote end closed connection",
-        "IncompleteRead",
-        "timed out",
-    ):
-        if marker in text:
-            return marker
-    return " ".join(text.split())[:160]
+def _read(
+    response: Response, start: int, expect_results: bool
+) -> tuple[atom.Feed | None, str | None]:
+    """(feed, None) for a usable 200 page; (None, reason) for a body that is not a feed;
+    (feed, reason) for a suspect empty page. Other statuses are judged by the caller."""
+    if response.status != 200:
+        return None, None
+    try:
+        feed = atom.parse(response.body)
+    except atom.NotAFeed as exc:
+        if exc.what is None:  # a broken feed: truncated, malformed
+            return None, str(exc)
+        return None, (
+            f"arXiv answered with {exc.what} (HTTP {response.status}) "
+            f"instead of an Atom feed ({exc.detail})"
+        )
+    if feed.error:
+        return feed, None  # an error feed: retrying cannot help
+    if not feed.entries and (start > 0 or feed.total > 0 or expect_results):
+        return feed, f"empty page (arXiv reports {feed.total:,} results)"
+    return feed, None

@@ -23,6 +23,7 @@ import sqlite_utils
 
 from ..core.db import dumps, loads, now_iso
 from ..core.errors import BadInput, EvlaError
+from ..core.http import Transport
 from ..core.progress import Reporter
 from ..core.records import RecordError, check_paper, clean_text, split_arxiv_id, upsert_papers
 from ..core.runs import pid_alive, recorded_run
@@ -237,11 +238,16 @@ def _expects_results(db, query: str, window_from: str, window_to: str, run_id: i
 
 
 def client_from_settings(
-    settings: HarvestSettings, on_retry=None, endpoint: str | None = None
+    settings: HarvestSettings,
+    on_retry=None,
+    endpoint: str | None = None,
+    transport: Transport | None = None,
 ) -> ArxivClient:
-    """The arXiv client the ``[harvest]`` settings describe."""
+    """The arXiv client the ``[harvest]`` settings describe; ``transport`` replaces the HTTP
+    engine (tests replay recorded answers through it), the deadline stays the settings' one."""
     return ArxivClient(
         endpoint=endpoint,
+        transport=transport,
         delay_seconds=settings.delay_seconds,
         page_size=settings.page_size,
         retries=settings.retries,

@@ -9,9 +9,10 @@ and idempotent:
   line with an attempt count and retried on the next run;
 * re-extraction replaces the paper's rows in ``references``, never appends.
 
-Downloads go through one ``PdfClient``: one ``requests`` session, one request
-at a time, at least ``min_interval`` seconds apart (arXiv asks for 3 s),
-content-type and ``%PDF`` checks, a size cap, sha256 of what was stored.
+Downloads go through one ``PdfClient`` on the shared ``core.http.HttpClient``:
+one ``requests`` session, one request at a time, at least ``min_interval``
+seconds apart (arXiv asks for 3 s), one deadline per download, content-type and
+``%PDF`` checks, a size cap, sha256 of what was stored.
 Extraction, the CPU-bound part, runs in a process pool while the next download
 waits out its politeness delay.
 """
@@ -21,17 +22,15 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
-import requests
 import sqlite_utils
 
-from .. import __version__
 from ..core.db import db_dir, dumps, now_iso
 from ..core.errors import BadInput, EvlaError, one_line
+from ..core.http import BodyTooLarge, HttpClient, Response, Transport, TransportError
 from ..core.progress import Reporter
 from ..core.runs import recorded_run
 from ..core.settings import PdfSettings
@@ -48,7 +47,6 @@ DEFAULT_BASE_URL = "https://arxiv.org/pdf/"
 DEFAULT_INTERVAL = 3.0  # seconds between requests (arXiv's rule)
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_TIMEOUT = 60.0
-CHUNK = 64 * 1024
 ACCEPTED_TYPES = (
     "application/pdf",
     "application/x-pdf",
@@ -62,8 +60,14 @@ class DownloadError(EvlaError):
 
 
 class PdfClient:
-    """The one client for fetching PDFs (arXiv by default; tests point ``base_url`` at
-    127.0.0.1)."""
+    """The one client for fetching PDFs (arXiv by default; tests point ``base_url`` at 127.0.0.1).
+
+    Requests go through ``core.http.HttpClient``: the tool's User-Agent, one
+    request at a time at least ``min_interval`` seconds apart, one deadline of
+    ``timeout`` seconds per download covering the whole body, the size cap.
+    No retries inside a run: a failed download is stored and tried again on
+    the next run.
+    """
 
     def __init__(
         self,
@@ -71,7 +75,7 @@ class PdfClient:
         min_interval: float = DEFAULT_INTERVAL,
         max_bytes: int = DEFAULT_MAX_BYTES,
         timeout: float = DEFAULT_TIMEOUT,
-        session: requests.Session | None = None,
+        transport: Transport | None = None,
     ):
         if min_interval < 0:
             raise BadInput("the interval between requests cannot be negative")
@@ -79,57 +83,36 @@ class PdfClient:
         self.min_interval = min_interval
         self.max_bytes = max_bytes
         self.timeout = timeout
-        self.session = session or requests.Session()
-        self.session.headers.setdefault(
-            "User-Agent", f"evla-miner/{__version__} (literature survey maintenance)"
+        self.http = HttpClient(
+            name="PDF",
+            min_interval=min_interval,
+            timeout=timeout,
+            retries=0,
+            max_bytes=max_bytes,
+            transport=transport,
         )
-        self._last_request: float | None = None
-        self.requests_made = 0
+
+    @property
+    def requests_made(self) -> int:
+        return self.http.requests_made
 
     def url_for(self, paper_id: str, version: int | None) -> str:
         return f"{self.base_url}{paper_id}" + (f"v{version}" if version else "")
 
-    def _wait_turn(self) -> None:
-        if self._last_request is not None:
-            delay = self.min_interval - (time.monotonic() - self._last_request)
-            if delay > 0:
-                time.sleep(delay)
-
     def fetch(self, url: str) -> bytes:
         """GET one PDF; raises ``DownloadError`` saying why the body is not a usable PDF."""
-        self._wait_turn()
-        self.requests_made += 1
         try:
-            with self.session.get(url, stream=True, timeout=self.timeout) as response:
-                if response.status_code != 200:
-                    raise DownloadError(
-                        f"HTTP {response.status_code} {response.reason or ''}".strip()
-                    )
-                content_type = (
-                    (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-                )
-                if content_type and content_type not in ACCEPTED_TYPES:
-                    raise DownloadError(f"not a PDF: content type {content_type}")
-                declared = response.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > self.max_bytes:
-                    raise DownloadError(
-                        f"too large: {int(declared):,} bytes > cap {self.max_bytes:,}"
-                    )
-                chunks, size = [], 0
-                for chunk in response.iter_content(CHUNK):
-                    size += len(chunk)
-                    if size > self.max_bytes:
-                        raise DownloadError(f"too large: over the cap of {self.max_bytes:,} bytes")
-                    chunks.append(chunk)
-        except requests.RequestException as exc:
-            raise DownloadError(f"request failed: {type(exc).__name__}: {one_line(exc)}") from exc
-        finally:
-            self._last_request = time.monotonic()
-        data = b"".join(chunks)
-        reason = sniff_not_pdf(data[:1024])
+            response = self.http.request(
+                "GET", url, retry_statuses=(), check_headers=_check_pdf_headers
+            )
+        except BodyTooLarge as exc:
+            raise DownloadError(str(exc)) from None
+        except TransportError as exc:
+            raise DownloadError(f"request failed: {exc.kind}: {one_line(exc)}") from None
+        reason = sniff_not_pdf(response.body[:1024])
         if reason:
             raise DownloadError(reason)
-        return data
+        return response.body
 
     def download(self, url: str, dest: Path) -> tuple[str, int]:
         """Fetch ``url`` into ``dest`` (atomically: a killed run leaves no half file); returns
@@ -140,6 +123,15 @@ class PdfClient:
         partial.write_bytes(data)
         os.replace(partial, dest)
         return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def _check_pdf_headers(head: Response) -> None:
+    """Refuse an answer before its body is read: not a 200, or not a PDF's content type."""
+    if head.status != 200:
+        raise DownloadError(f"HTTP {head.status} {head.reason}".strip())
+    content_type = (head.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type and content_type not in ACCEPTED_TYPES:
+        raise DownloadError(f"not a PDF: content type {content_type}")
 
 
 def pdf_filename(paper_id: str, version: int | None) -> str:
@@ -269,13 +261,15 @@ def select_papers(
     return list(db.query(sql, params))
 
 
-def client_from_settings(settings: PdfSettings) -> PdfClient:
-    """The PDF client the ``[pdf]`` settings describe."""
+def client_from_settings(settings: PdfSettings, transport: Transport | None = None) -> PdfClient:
+    """The PDF client the ``[pdf]`` settings describe; ``transport`` replaces the HTTP engine
+    (tests replay recorded answers through it), the deadline and size cap stay the settings'."""
     return PdfClient(
         base_url=settings.base_url,
         min_interval=settings.interval,
         max_bytes=int(settings.max_mb * 2**20),
         timeout=settings.timeout_seconds,
+        transport=transport,
     )
 
 

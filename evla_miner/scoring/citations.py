@@ -1,14 +1,17 @@
 """Clients for the citation services: Semantic Scholar Graph API and OpenAlex.
 
-One client object per service. Both share ``ServiceClient``, which owns the
-politeness rules from ``../shared/fixtures/notes.md`` §4-5:
+One client object per service. Both share ``ServiceClient``, which applies
+the politeness rules from ``../shared/fixtures/notes.md`` §4-5 through the
+shared ``core.http.HttpClient``:
 
-- a minimum interval between requests (Semantic Scholar: 1 request/second, the
-  introductory limit for keyed use and the safe choice for the shared pool);
-- HTTP 429 (and 5xx / connection resets) retried with exponential backoff; S2
-  sends **no** Retry-After, so the wait doubles from ``backoff_base`` up to
-  ``backoff_max`` (the reference client waits 5-60 s, 10 attempts); a
-  Retry-After header, when present, is honoured instead;
+- a minimum interval between the starts of two requests (Semantic Scholar:
+  1 request/second, the introductory limit for keyed use and the safe choice
+  for the shared pool), and one deadline of ``timeout`` seconds per request;
+- HTTP 429 (and 5xx / timeouts / connection resets) retried with exponential
+  backoff, ``max_retries`` attempts in all; S2 sends **no** Retry-After, so
+  the wait doubles from ``backoff_base`` up to ``backoff_max`` (the reference
+  client waits 5-60 s, 10 attempts); a Retry-After header, when present, sets
+  the shortest wait;
 - every answer (200 and 404) cached in the ``citation_cache`` table with its
   fetch time, so a weekly re-run asks only for what is new or stale.
 
@@ -29,42 +32,23 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote, urlencode
 
-import requests
 import sqlite_utils
 
 from ..core.db import now_iso
 from ..core.errors import EvlaError
+from ..core.http import HttpClient, Response, Transport, TransportError, retry_after_seconds
 from ..core.records import arxiv_id_or_none
 from ..core.settings import CitationSettings
 
-USER_AGENT = "evla-miner (https://github.com/evla-survey; citation graph for a literature survey)"
+MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a 500-paper batch with references is a few MB
 
 
 class CitationApiError(EvlaError):
     """A citation service refused a request (bad request, auth) or kept failing after retries."""
-
-
-class RateLimiter:
-    """Spaces requests at least ``min_interval`` seconds apart (one connection at a time)."""
-
-    def __init__(
-        self, min_interval: float, clock: Callable[[], float] = time.monotonic, sleep=time.sleep
-    ):
-        self.min_interval = min_interval
-        self.clock = clock
-        self.sleep = sleep
-        self._last: float | None = None
-
-    def wait(self) -> None:
-        if self._last is not None:
-            remaining = self.min_interval - (self.clock() - self._last)
-            if remaining > 0:
-                self.sleep(remaining)
-        self._last = self.clock()
 
 
 class ResponseCache:
@@ -103,7 +87,7 @@ class ResponseCache:
 
 
 class ServiceClient:
-    """HTTP plumbing shared by the two clients: rate limit, retries, cache, JSON."""
+    """What the two clients share: an ``HttpClient`` (pacing, deadline, retries), cache, JSON."""
 
     service = "service"
     default_base_url = ""
@@ -132,9 +116,11 @@ class ServiceClient:
         backoff_base: float = 5.0,
         backoff_max: float = 60.0,
         timeout: float = 60.0,
-        session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        transport: Transport | None = None,
+        on_retry: Callable[[str], None] | None = None,
+        max_bytes: int | None = MAX_RESPONSE_BYTES,
     ):
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self.api_key = api_key
@@ -143,30 +129,38 @@ class ServiceClient:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.timeout = timeout
-        self.session = session or requests.Session()
-        self.session.headers.setdefault("User-Agent", USER_AGENT)
         self.sleep = sleep
         interval = self.default_min_interval if min_interval is None else min_interval
-        self.limiter = RateLimiter(interval, clock=clock, sleep=sleep)
-        self.requests_made = 0  # network requests, cache hits excluded
+        self.http = HttpClient(
+            name=self.service,
+            min_interval=interval,
+            timeout=timeout,
+            retries=max(max_retries - 1, 0),
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            retry_statuses=self.retry_statuses,
+            max_bytes=max_bytes,
+            on_retry=on_retry,
+            sleep=sleep,
+            clock=clock,
+            transport=transport,
+        )
         self.cache_hits = 0
+
+    @property
+    def requests_made(self) -> int:
+        """Network requests (retries included), cache hits excluded."""
+        return self.http.requests_made
 
     # -- hooks for subclasses ---------------------------------------------------
     def _auth(self, headers: dict, params: dict) -> None:
         """Add the API key to a request (header or parameter, per service)."""
 
     # -- the request loop -------------------------------------------------------
-    def backoff(self, attempt: int, response: requests.Response | None) -> float:
-        """Seconds to wait before retry ``attempt`` (1-based): Retry-After if sent, else
-        exponential."""
-        if response is not None:
-            retry_after = response.headers.get("Retry-After")
-            if retry_after:
-                try:
-                    return min(float(retry_after), self.backoff_max)
-                except ValueError:
-                    pass
-        return min(self.backoff_base * 2 ** (attempt - 1), self.backoff_max)
+    def backoff(self, attempt: int, response: Response | None) -> float:
+        """Seconds before retry ``attempt`` (1-based): exponential, at least Retry-After if sent."""
+        headers: Mapping[str, str] = getattr(response, "headers", None) or {}
+        return self.http.backoff(attempt, retry_after_seconds(headers.get("Retry-After")))
 
     def request(self, method: str, path: str, params: dict | None = None, body=None):
         """JSON of a 200 answer, ``None`` for 404; raises ``CitationApiError`` otherwise."""
@@ -186,32 +180,21 @@ class ServiceClient:
         self._auth(headers, send_params)
         if payload is not None:
             headers["Content-Type"] = "application/json"
-        response = None
-        for attempt in range(1, self.max_retries + 1):
-            self.limiter.wait()
-            self.requests_made += 1
-            try:
-                response = self.session.request(
-                    method,
-                    f"{self.base_url}{path}",
-                    params=send_params,
-                    data=payload,
-                    headers=headers,
-                    timeout=self.timeout,
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                if attempt == self.max_retries:
-                    raise CitationApiError(f"{self.service}: {method} {url}: {exc}") from exc
-                self.sleep(self.backoff(attempt, None))
-                continue
-            if response.status_code in self.retry_statuses and attempt < self.max_retries:
-                self.sleep(self.backoff(attempt, response))
-                continue
-            break
-        assert response is not None  # max_retries >= 1: the loop ran
-        status = response.status_code
+        try:
+            response = self.http.request(
+                method, f"{self.base_url}{path}", params=send_params, data=payload, headers=headers
+            )
+        except TransportError as exc:
+            raise CitationApiError(f"{self.service}: {method} {url}: {exc}") from None
+        status = response.status
         if status == 200:
-            data = response.json()
+            try:
+                data = json.loads(response.body)
+            except ValueError:
+                raise CitationApiError(
+                    f"{self.service}: {method} {url} -> HTTP 200 but not JSON: "
+                    f"{response.body[:80]!r}"
+                ) from None
             if self.cache is not None:
                 self.cache.put(self.service, key, url, status, response.text)
             return data
@@ -224,9 +207,9 @@ class ServiceClient:
         )
 
 
-def _error_message(response: requests.Response) -> str:
+def _error_message(response: Response) -> str:
     try:
-        data = response.json()
+        data = json.loads(response.body)
     except ValueError:
         return response.text[:200]
     if isinstance(data, dict):
@@ -540,10 +523,18 @@ def has_api_key(service: str) -> bool:
     return service in SERVICES and SERVICES[service].key_from_env() is not None
 
 
-def client_from_settings(settings: CitationSettings, db: sqlite_utils.Database | None = None):
-    """The client for ``settings.service`` (s2 | openalex), at its configured base URL if set."""
+def client_from_settings(
+    settings: CitationSettings,
+    db: sqlite_utils.Database | None = None,
+    transport: Transport | None = None,
+):
+    """The client for ``settings.service`` (s2 | openalex), at its configured base URL if set.
+
+    ``transport`` replaces the HTTP engine (tests replay recorded answers through it); the
+    deadline stays the settings' ``timeout_seconds`` either way.
+    """
     if settings.service not in SERVICES:
         raise EvlaError(f"unknown citation service {settings.service!r}; use s2 or openalex")
     cls = SERVICES[settings.service]
     base = settings.openalex_base_url if cls is OpenAlexClient else settings.s2_base_url
-    return cls.from_env(base_url=base, db=db, timeout=settings.timeout_seconds)
+    return cls.from_env(base_url=base, db=db, timeout=settings.timeout_seconds, transport=transport)
