@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlite_utils
 
@@ -44,6 +45,9 @@ from ..ingest.harvest import harvest_arxiv
 from ..ingest.seeds import init_db
 from ..ingest.snapshot import HarvestResult, import_snapshot
 from ..ingest.survey_bib import match_pending
+
+if TYPE_CHECKING:  # imported when the graph runs, not at start-up
+    from ..scoring.citations import CitationClient
 
 DEFAULT_LIMIT = 20
 
@@ -117,7 +121,7 @@ def run_weekly(
     online: bool | None = None,
     arxiv_client=None,
     pdf_client=None,
-    citation_client=None,
+    citation_client: CitationClient | None = None,
     embedder=None,
     reports_dir: Path | None = None,
 ) -> WeeklyResult:

@@ -21,9 +21,12 @@ environment (``S2_API_KEY`` / ``SEMANTIC_SCHOLAR_API_KEY``, ``OPENALEX_API_KEY``
 and is never part of a cache key.
 
 Both clients offer ``fetch_references(arxiv_ids)``, the one call
-``evla_miner.graph`` needs: for each arXiv id, the works it cites as
+``scoring.graph`` needs: for each arXiv id, the works it cites as
 ``CitedWork`` dicts ({title, year, arxiv_id, doi, s2_id, openalex_id}), or
-``None`` when the service does not know the paper.
+``None`` when the service does not know the paper. That call is the
+``CitationClient`` protocol; ``VenueClient`` is what ``scoring.venues`` needs.
+The graph and venue stages are typed against these protocols, so a test can
+pass any object with the same methods (a fake answering from a dict).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
+from typing import Protocol, Self
 from urllib.parse import quote, urlencode
 
 import sqlite_utils
@@ -49,6 +53,38 @@ MAX_RESPONSE_BYTES = 64 * 1024 * 1024  # a 500-paper batch with references is a 
 
 class CitationApiError(EvlaError):
     """A citation service refused a request (bad request, auth) or kept failing after retries."""
+
+
+class CitationClient(Protocol):
+    """What the graph stage needs from a citation service.
+
+    ``service`` names it (``semantic_scholar`` | ``openalex``; the run records it and
+    the edges' origin is taken from it). ``fetch_references`` answers, for each arXiv
+    id asked about, the works that paper cites as ``CitedWork`` dicts (title, year,
+    arxiv_id, doi, s2_id, openalex_id; unknown fields ``None``), or ``None`` when the
+    service does not know the paper. Raises ``CitationApiError`` when the service fails.
+    """
+
+    service: str
+
+    def fetch_references(self, arxiv_ids: list[str]) -> dict[str, list[dict] | None]: ...
+
+
+class VenueClient(Protocol):
+    """What the venue stage needs from a citation service.
+
+    ``source`` is the name a venue found through it is recorded under (``s2`` |
+    ``openalex``); ``venue_id`` is the id the service finds a paper by (from its arXiv
+    id, else its DOI; ``None`` when it has neither); ``fetch_venues`` maps each such id
+    to a venue record (title, authors, year, venue, kind, doi) or ``None`` for papers
+    the service does not know.
+    """
+
+    source: str
+
+    def venue_id(self, arxiv_id: str | None, doi: str | None) -> str | None: ...
+
+    def fetch_venues(self, paper_ids: list[str]) -> dict[str, dict | None]: ...
 
 
 class ResponseCache:
@@ -90,6 +126,7 @@ class ServiceClient:
     """What the two clients share: an ``HttpClient`` (pacing, deadline, retries), cache, JSON."""
 
     service = "service"
+    source = "service"  # the short name a venue found through the service is recorded under
     default_base_url = ""
     default_min_interval = 1.0
     api_key_env: tuple[str, ...] = ()  # environment variables holding the API key, first set wins
@@ -99,7 +136,7 @@ class ServiceClient:
         return next((os.environ[name] for name in cls.api_key_env if os.environ.get(name)), None)
 
     @classmethod
-    def from_env(cls, **kwargs):
+    def from_env(cls, **kwargs) -> Self:
         return cls(api_key=cls.key_from_env(), **kwargs)
 
     retry_statuses = (429, 500, 502, 503, 504)
@@ -246,6 +283,7 @@ class SemanticScholarClient(ServiceClient):
     """Semantic Scholar Academic Graph API (``/graph/v1``), key in the ``x-api-key`` header."""
 
     service = "semantic_scholar"
+    source = "s2"
     default_base_url = "https://api.semanticscholar.org/graph/v1"
     default_min_interval = 1.0
     batch_size = 500  # the API's maximum ids per /paper/batch
@@ -382,6 +420,11 @@ class SemanticScholarClient(ServiceClient):
             "doi": _clean_doi((paper.get("externalIds") or {}).get("DOI")),
         }
 
+    @staticmethod
+    def venue_id(arxiv_id: str | None, doi: str | None) -> str | None:
+        """The S2 id of a paper: ``ARXIV:<id>``, else ``DOI:<doi>``."""
+        return f"ARXIV:{arxiv_id}" if arxiv_id else (f"DOI:{doi}" if doi else None)
+
     def fetch_venues(self, paper_ids: list[str]) -> dict[str, dict | None]:
         """Venue records for S2 ids (``ARXIV:...``, ``DOI:...``), one batch call per 500;
         ``None`` for papers S2 does not know."""
@@ -399,6 +442,7 @@ class OpenAlexClient(ServiceClient):
     """OpenAlex ``/works``; key as the ``api_key`` parameter (required since 2026-02)."""
 
     service = "openalex"
+    source = "openalex"
     default_base_url = "https://api.openalex.org"
     default_min_interval = 0.1  # the API allows 100/s; stay far below
     filter_batch = 50  # ids OR-ed in one filter
@@ -500,6 +544,11 @@ class OpenAlexClient(ServiceClient):
             "doi": _clean_doi(work.get("doi")),
         }
 
+    @staticmethod
+    def venue_id(arxiv_id: str | None, doi: str | None) -> str | None:
+        """The OpenAlex id of a paper: its arXiv DOI, else ``doi:<doi>``."""
+        return f"doi:10.48550/arXiv.{arxiv_id}" if arxiv_id else (f"doi:{doi}" if doi else None)
+
     def fetch_venues(self, work_ids: list[str]) -> dict[str, dict | None]:
         """Venue records for works (``doi:10.48550/arXiv.<id>``, ``doi:<doi>``, ``W...``);
         ``None`` for works OpenAlex does not know."""
@@ -510,7 +559,7 @@ class OpenAlexClient(ServiceClient):
         return out
 
 
-SERVICES = {
+SERVICES: dict[str, type[SemanticScholarClient] | type[OpenAlexClient]] = {
     "s2": SemanticScholarClient,
     "semantic_scholar": SemanticScholarClient,
     "openalex": OpenAlexClient,
@@ -527,7 +576,7 @@ def client_from_settings(
     settings: CitationSettings,
     db: sqlite_utils.Database | None = None,
     transport: Transport | None = None,
-):
+) -> SemanticScholarClient | OpenAlexClient:
     """The client for ``settings.service`` (s2 | openalex), at its configured base URL if set.
 
     ``transport`` replaces the HTTP engine (tests replay recorded answers through it); the

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from datetime import date, timedelta
+from typing import TYPE_CHECKING
 
 import networkx as nx
 import sqlite_utils
@@ -34,6 +35,9 @@ from ..core.db import dumps, now_iso, survey_paper_ids
 from ..core.progress import Reporter
 from ..core.records import arxiv_id_or_none
 from ..core.runs import recorded_run
+
+if TYPE_CHECKING:  # the clients pull in the HTTP stack, which an offline build never needs
+    from .citations import CitationClient
 
 RECENT_DAYS = 90
 ORIGIN_REFERENCES = "references"
@@ -159,7 +163,7 @@ def _papers_to_fetch(
 
 def build_graph(
     db: sqlite_utils.Database,
-    citation_client=None,
+    citation_client: CitationClient | None = None,
     reporter: Reporter | None = None,
     *,
     recent_days: int = RECENT_DAYS,
@@ -167,8 +171,8 @@ def build_graph(
 ) -> dict:
     """Rebuild edges and stubs from references (and the citation service), then recompute influence.
 
-    ``citation_client`` is a ``SemanticScholarClient`` / ``OpenAlexClient``
-    (anything with ``service`` and ``fetch_references(arxiv_ids)``); ``None``
+    ``citation_client`` is a ``CitationClient`` (``SemanticScholarClient``,
+    ``OpenAlexClient``, or anything with ``service`` and ``fetch_references``); ``None``
     keeps the build offline. At most ``fetch_limit`` papers are asked about
     (survey papers first, then recent candidates by relevance); answers are
     cached, so a re-run only asks about new papers. Returns counts.

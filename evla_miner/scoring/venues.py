@@ -4,8 +4,8 @@ Online counterpart of ``core.venues``' offline parsing: each paper is looked up 
 arXiv id (or DOI), and the service's venue is recorded with the service as its source
 only when the service's record agrees with ours on title and authors
 (``core.venues.records_agree``): a DOI typo or an id mix-up must not give a paper
-somebody else's venue. The clients' HTTP, caching and politeness stay in
-``scoring.citations``; this module only chooses ids and judges the answers.
+somebody else's venue. The clients' HTTP, caching, politeness and id syntax stay in
+``scoring.citations``; this module only asks (any ``VenueClient``) and judges the answers.
 """
 
 from __future__ import annotations
@@ -17,24 +17,20 @@ import sqlite_utils
 
 from ..core.progress import Reporter
 from ..core.venues import Venue, parse_venue, record_venue, records_agree
-from .citations import OpenAlexClient, SemanticScholarClient
+from .citations import VenueClient
 
 BATCH = 500
 
 
-def lookup_id(paper: dict, client) -> str | None:
+def lookup_id(paper: dict, client: VenueClient) -> str | None:
     """The id this service finds the paper by: its arXiv id, else its DOI."""
     arxiv = None if paper["id"].startswith("noid:") else paper["id"]
     doi = (paper.get("doi") or "").split()[0] if paper.get("doi") else None
-    if isinstance(client, OpenAlexClient):
-        return f"doi:10.48550/arXiv.{arxiv}" if arxiv else (f"doi:{doi}" if doi else None)
-    if isinstance(client, SemanticScholarClient):
-        return f"ARXIV:{arxiv}" if arxiv else (f"DOI:{doi}" if doi else None)
-    raise TypeError(f"no venue lookup for {type(client).__name__}")
+    return client.venue_id(arxiv, doi)
 
 
-def source_name(client) -> str:
-    return "openalex" if isinstance(client, OpenAlexClient) else "s2"
+def source_name(client: VenueClient) -> str:
+    return client.source
 
 
 def judge(paper: dict, record: dict | None) -> tuple[str, Venue | None, str]:
@@ -55,7 +51,7 @@ def judge(paper: dict, record: dict | None) -> tuple[str, Venue | None, str]:
 
 def fetch_venues(
     db: sqlite_utils.Database,
-    client,
+    client: VenueClient,
     papers: list[dict],
     reporter: Reporter | None = None,
 ) -> dict:
@@ -67,14 +63,15 @@ def fetch_venues(
     ids = {paper["id"]: lookup_id(paper, client) for paper in papers}
     counts: Counter = Counter(no_id=sum(1 for v in ids.values() if v is None))
     rejected: list[tuple[str, str]] = []
-    wanted = [paper for paper in papers if ids[paper["id"]]]
+    found = {paper_id: lookup for paper_id, lookup in ids.items() if lookup}
+    wanted = [paper for paper in papers if paper["id"] in found]
     reporter.start(f"venues from {source}", total=len(wanted))
     for start in range(0, len(wanted), BATCH):
         chunk = wanted[start : start + BATCH]
-        records = client.fetch_venues([ids[paper["id"]] for paper in chunk])
+        records = client.fetch_venues([found[paper["id"]] for paper in chunk])
         with db.conn:
             for paper in chunk:
-                record = records.get(ids[paper["id"]])
+                record = records.get(found[paper["id"]])
                 outcome, venue, reason = judge(paper, record)
                 if venue is not None and record is not None:
                     changed = record_venue(
