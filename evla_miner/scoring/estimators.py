@@ -21,6 +21,10 @@ the same paper:
   default).
 * ``KeywordBaseline`` and ``TfidfSvmBaseline`` are what `evla eval` compares with.
 
+Every scoring method of an unfitted estimator raises scikit-learn's ``NotFittedError``
+(``tests/test_estimator_conformance.py`` checks clone, parameters, ``fit`` returning
+self and that error for each estimator here).
+
 Which signals help was measured with ``evla eval`` (see ``models/README.md``).
 """
 
@@ -37,6 +41,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
+from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
 
@@ -276,6 +281,7 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
         return (1 - self.weight_svm) * (stacked - m1) / s1 + self.weight_svm * (svm - m2) / s2
 
     def decision_function(self, X: PaperSet) -> np.ndarray:
+        check_is_fitted(self)
         # the TF-IDF part and the SVM share one fitted vectorizer: transform once
         matrix = self.parts_["tfidf"][0].transform(X.texts) if "tfidf" in self.parts_ else None
         stacked = self.stacker_.decision_function(self._features(self.parts_, X, matrix))
@@ -290,6 +296,7 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
         )
 
     def predict_proba(self, X: PaperSet) -> np.ndarray:
+        check_is_fitted(self)
         if getattr(self, "svm_", None) is None:
             p = self.stacker_.predict_proba(self._features(self.parts_, X))[:, 1]
         else:
@@ -302,6 +309,7 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
     def explain_terms(self, texts: list[str], top: int = 8) -> list[list[str]]:
         """Per text, the n-grams whose TF-IDF weight pushed the score up most
         (phrases preferred: a word already inside a chosen bigram is skipped)."""
+        check_is_fitted(self)
         if "tfidf" not in self.parts_:
             return [[] for _ in texts]
         vectorizer, model = self.parts_["tfidf"]
@@ -439,6 +447,7 @@ class TaxonomyClassifier(BaseEstimator):
 
     def predict_proba(self, X: PaperSet) -> np.ndarray:
         """Scores in 0..1 per label (columns in ``labels`` order); not a distribution."""
+        check_is_fitted(self)
         # models pickled before the trusts or the prior in words existed keep their old behaviour
         description_trust = (
             getattr(self, "description_trust_", 1.0) if self.label_vectors is not None else 0.0
@@ -501,12 +510,17 @@ KEYWORD = re.compile(r"\bVLAs?\b|vision[\s-]+language[\s-]+action", re.I)
 
 class KeywordBaseline(BaseEstimator):
     """What keyword trackers do: 1 when the title/abstract says "VLA" or
-    "vision-language-action", else 0 (ties keep listing order)."""
+    "vision-language-action", else 0 (ties keep listing order).
+
+    Nothing is learned, but it is fitted like every ranker (``is_fitted_``), so an
+    evaluation that forgets ``fit`` fails here as it would with the others."""
 
     def fit(self, X: PaperSet, y=None):
+        self.is_fitted_ = True
         return self
 
     def decision_function(self, X: PaperSet) -> np.ndarray:
+        check_is_fitted(self)
         return np.array([1.0 if KEYWORD.search(text) else 0.0 for text in X.texts])
 
 
@@ -526,4 +540,5 @@ class TfidfSvmBaseline(BaseEstimator):
         return self
 
     def decision_function(self, X: PaperSet) -> np.ndarray:
+        check_is_fitted(self)
         return self.svm_.decision_function(self.vectorizer_.transform(X.texts))
