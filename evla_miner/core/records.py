@@ -158,6 +158,12 @@ def arxiv_id_or_none(value: str | None) -> str | None:
         return None
 
 
+def synthetic_id(title: str | None) -> str:
+    """A stable key for a survey paper with no arXiv id (``noid:<slug of title>``)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", (title or "").lower()).strip("-")
+    return f"noid:{slug[:80] or 'untitled'}"
+
+
 def parse_date(value) -> date | None:
     """Dates as arXiv writes them: RFC 2822 in ``versions``, ISO in ``update_date`` and the API."""
     if value in (None, ""):

@@ -41,6 +41,9 @@ def _first_existing(*candidates: Path) -> Path:
     return candidates[0]
 
 
+SEED_PAPERS_FILE = "seed_papers.jsonl"  # the survey's labelled papers, in the seeds directory
+
+
 def seeds_dir() -> Path:
     """The seeds: ``$EVLA_SEEDS``, else the checkout's ``seeds/``, else ``./seeds``."""
     if os.environ.get("EVLA_SEEDS"):

@@ -9,23 +9,15 @@ then re-running it brings the db in line with the file.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import sqlite_utils
 
 from ..core.db import dumps, now_iso
 from ..core.errors import BadInput
-from ..core.records import RecordError, paper_from_snapshot, upsert_papers
+from ..core.records import RecordError, paper_from_snapshot, synthetic_id, upsert_papers
+from ..core.settings import SEED_PAPERS_FILE
 from ..core.taxonomy import TAXONOMY_FILE, load_taxonomy
-
-SEED_PAPERS_FILE = "seed_papers.jsonl"
-
-
-def synthetic_id(title: str | None) -> str:
-    """A stable key for a survey paper with no arXiv id (``noid:<slug of title>``)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", (title or "").lower()).strip("-")
-    return f"noid:{slug[:80] or 'untitled'}"
 
 
 def load_seed_papers(path: Path, known_labels: set[str]) -> list[tuple[dict, list[str], str]]:

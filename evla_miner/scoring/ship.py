@@ -16,8 +16,7 @@ import sqlite_utils
 
 from ..core.jsonl import read_jsonl
 from ..core.progress import Reporter
-from ..core.settings import models_dir, seeds_dir
-from ..ingest.seeds import SEED_PAPERS_FILE
+from ..core.settings import SEED_PAPERS_FILE, models_dir, seeds_dir
 from .classify import train, training_set
 from .embed import Embedder, VectorStore, content_hash, paper_text, save_store, vectors_for
 from .evaluate import run_eval

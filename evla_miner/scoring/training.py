@@ -26,9 +26,9 @@ from ..core import decisions as decision_log
 from ..core.db import dumps, loads, papers_by_id
 from ..core.jsonl import read_jsonl
 from ..core.progress import Reporter
-from ..core.records import RecordError, parse_date, split_arxiv_id
+from ..core.records import RecordError, parse_date, split_arxiv_id, synthetic_id
+from ..core.settings import SEED_PAPERS_FILE
 from ..core.taxonomy import Taxonomy
-from ..ingest.seeds import SEED_PAPERS_FILE, synthetic_id
 from .embed import Embedder, VectorStore, paper_text, vectors_for
 from .estimators import PaperSet
 
