@@ -45,12 +45,14 @@ def cli(ctx, db_path):
     First steps:
       evla init                      create the db and load the survey seeds
       evla harvest --snapshot FILE   import arXiv metadata (JSON lines)
+      evla backfill FILE             import + embed + score a whole snapshot, resumable
       evla status                    what is in the db and what is pending
       evla weekly --demo             the whole weekly job on bundled data
     """
     ctx.obj = AppContext(db_path)
 
 
+from .commands import backfill as _backfill  # noqa: E402
 from .commands import classify as _classify  # noqa: E402
 from .commands import export as _export  # noqa: E402
 from .commands import graph as _graph  # noqa: E402
@@ -76,6 +78,7 @@ for _module in (
     _propose,
     _pdf,
     _classify,
+    _backfill,
     _survey,
 ):
     for _command in _module.COMMANDS:

@@ -58,8 +58,10 @@ def parse_line(raw: bytes) -> tuple[object, str | None]:
         return None, "invalid JSON: nested too deeply"
 
 
-def iter_lines(handle: IO[bytes]) -> Iterator[JsonLine]:
-    for number, raw in enumerate(handle, start=1):
+def iter_lines(handle: IO[bytes], first_number: int = 1) -> Iterator[JsonLine]:
+    """The non-blank lines of ``handle``; ``first_number`` is the number of the line the
+    handle is positioned at (a reader resuming mid-file seeks, then passes it)."""
+    for number, raw in enumerate(handle, start=first_number):
         if not raw.strip():
             continue
         value, error = parse_line(raw)

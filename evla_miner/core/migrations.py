@@ -326,3 +326,27 @@ def m132_export_create_bibtex_validated(db):
     # always parses the same way, so a re-export does not pay the parse again (it was
     # ~90% of a 10,000-entry export).
     db["bibtex_validated"].create({"sha256": str, "validated_at": str}, pk="sha256")
+
+
+@migrations()
+def m150_backfill_create_progress(db):
+    # `evla backfill`: how far each backfill (one snapshot file + its filters) got. A chunk's
+    # papers, vectors and scores are committed before its row moves, so a killed backfill
+    # resumes after `line` (seeking to `offset`, a position in the uncompressed stream).
+    db["backfill_progress"].create(
+        {
+            "key": str,  # sha256 of the file's path, size and the filters
+            "file": str,
+            "size": int,  # bytes on disk when the backfill started
+            "params": str,  # JSON {categories, since, until}
+            "line": int,  # last line whose chunk is committed
+            "offset": int,  # byte offset just after that line (uncompressed)
+            "counts": str,  # JSON counts over every run of this backfill
+            "status": str,  # running | done
+            "run_id": int,  # the run that last moved the row
+            "started": str,
+            "updated": str,
+            "finished": str,
+        },
+        pk="key",
+    )

@@ -33,6 +33,9 @@ class Reporter:
     def note(self, message: str) -> None:
         """A line of information a user running the job wants to see (not an error)."""
 
+    def describe(self, description: str) -> None:
+        """Replace the current task's description (e.g. with a live count and rate)."""
+
     def finish(self) -> None:
         pass
 
@@ -63,6 +66,10 @@ class RichReporter(Reporter):
     def advance(self, amount: float = 1) -> None:
         if self._progress is not None and self._task is not None:
             self._progress.advance(self._task, amount)
+
+    def describe(self, description: str) -> None:
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=description)
 
     def note(self, message: str) -> None:
         self.console.print(message, highlight=False, markup=False)

