@@ -1,15 +1,17 @@
 """Embedding speed: the default path (sentence-transformers on torch) against
 ONNX exports of the same packaged all-MiniLM-L6-v2 (fp32 and dynamic int8),
-run with plain onnxruntime + tokenizers.
+run with plain onnxruntime + tokenizers, and a static model2vec model distilled
+locally from it.
 
 Speeds are compared inside one run, variants alternating round by round (the
 machine is shared, absolute texts/s swing 2x with load), and printed as
 ratios to the default. Agreement is the cosine between each variant's vector
-and the default one for the same text.
+and the default one for the same text (model2vec has its own space: none).
 
 ``--replay`` also measures the effect on quality: it embeds every training
-text with the int8 model (minutes) and runs the taxonomy CV and the weekly
-replay of the evla ranker (K=10, 20) with those vectors beside the default ones.
+text with the int8 and the model2vec models (minutes) and runs the taxonomy CV and
+the rolling-origin static ranking of the evla ranker with those vectors beside the
+default ones, printing each difference with its spread across cuts.
 
     python benchmarks/embed.py [--texts 192] [--rounds 3] [--replay]
 """
@@ -31,7 +33,11 @@ import numpy as np  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from evla_miner.core.settings import seeds_dir  # noqa: E402
-from evla_miner.scoring.embed import OnnxEmbedder, SentenceTransformerEmbedder  # noqa: E402
+from evla_miner.scoring.embed import (  # noqa: E402
+    Model2VecEmbedder,
+    OnnxEmbedder,
+    SentenceTransformerEmbedder,
+)
 from evla_miner.scoring.training import training_examples  # noqa: E402
 
 
@@ -61,6 +67,7 @@ def main() -> None:
         "torch (sentence-transformers, default)": SentenceTransformerEmbedder(),
         "onnx fp32 (onnxruntime+tokenizers)": OnnxEmbedder(quantize=False, cache_dir=args.onnx_dir),
         "onnx int8 (dynamic quantisation)": OnnxEmbedder(quantize=True, cache_dir=args.onnx_dir),
+        "model2vec 256 (distilled locally)": Model2VecEmbedder(cache_dir=args.onnx_dir),
     }
     for embedder in variants.values():  # load/export outside the timed part
         embedder.encode(texts[:2])
@@ -80,11 +87,14 @@ def main() -> None:
     base = statistics.median(speeds[base_name])
     print(f"{'variant':42} {'texts/s (median)':>17} {'ratio':>6} {'cos mean':>9} {'cos min':>8}")
     for name in variants:
-        cos = (vectors[name] * vectors[base_name]).sum(axis=1)
+        same_space = vectors[name].shape == vectors[base_name].shape
+        cos = (vectors[name] * vectors[base_name]).sum(axis=1) if same_space else None
+        agreement = f"{'-':>9} {'-':>8}"
+        if cos is not None:
+            agreement = f"{cos.mean():9.4f} {cos.min():8.4f}"
         print(
             f"{name:42} {statistics.median(speeds[name]):17.1f} "
-            f"{statistics.median(speeds[name]) / base:6.2f} "
-            f"{cos.mean():9.4f} {cos.min():8.4f}"
+            f"{statistics.median(speeds[name]) / base:6.2f} {agreement}"
         )
     if args.replay:
         replay_effect(variants, args.onnx_dir)
@@ -92,7 +102,8 @@ def main() -> None:
 
 def replay_effect(variants, onnx_dir) -> None:
     """Taxonomy CV and the rolling-origin static ranking (six cuts) with default vectors vs
-    int8 vectors: same code, same seeds; the paired difference is read against the spread."""
+    int8 and model2vec vectors: same code, same seeds; each paired difference is read
+    against the spread."""
     from evla_miner.core.settings import models_dir
     from evla_miner.core.taxonomy import Taxonomy
     from evla_miner.scoring.embed import VectorStore, embed_texts, vectors_for
@@ -106,9 +117,13 @@ def replay_effect(variants, onnx_dir) -> None:
     texts = [e.text for e in examples]
     store = VectorStore.load(models_dir())
     default = variants["torch (sentence-transformers, default)"]
-    int8 = variants["onnx int8 (dynamic quantisation)"]
+    compared = {
+        "torch (default)": default,
+        "onnx int8": variants["onnx int8 (dynamic quantisation)"],
+        "model2vec 256": variants["model2vec 256 (distilled locally)"],
+    }
     rows = {}
-    for name, embedder in (("torch (default)", default), ("onnx int8", int8)):
+    for name, embedder in compared.items():
         if embedder is default:
             vectors = vectors_for(texts, embedder, None, store)
             desc = vectors_for(description_texts(nodes), embedder, None, store)
@@ -117,7 +132,7 @@ def replay_effect(variants, onnx_dir) -> None:
             start = time.perf_counter()
             vectors = embed_texts(None, texts, embedder).astype(np.float16).astype(np.float32)
             print(
-                f"embedded {len(texts):,} training texts with int8 in "
+                f"embedded {len(texts):,} training texts with {name} in "
                 f"{time.perf_counter() - start:.0f} s"
             )
             desc = embed_texts(None, description_texts(nodes), embedder)
@@ -139,10 +154,12 @@ def replay_effect(variants, onnx_dir) -> None:
             f"{rel['summary'][k]['mean']:14.3f} ± {rel['summary'][k]['std']:.3f}" for k in keys
         )
         print(f"{name:16} {tax['pillar_top1_accuracy']:10.3f} {tax['leaf_recall@3']:9.3f} {cells}")
-    (_, base), (_, fast) = rows["torch (default)"], rows["onnx int8"]
-    for k in keys:
-        d = paired(fast["cuts"], base["cuts"], k)
-        print(f"int8 minus torch, {k}: {d['mean']:+.4f} ± {d['std']:.4f} over cuts")
+    _, base = rows["torch (default)"]
+    for name in list(compared)[1:]:
+        _, fast = rows[name]
+        for k in keys:
+            d = paired(fast["cuts"], base["cuts"], k)
+            print(f"{name} minus torch, {k}: {d['mean']:+.4f} ± {d['std']:.4f} over cuts")
 
 
 if __name__ == "__main__":

@@ -49,7 +49,6 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
-import numpy as np
 import sqlite_utils
 
 from ..core.db import dumps, loads, now_iso
@@ -59,13 +58,13 @@ from ..core.progress import Reporter
 from ..core.runs import Run, pid_alive, recorded_run
 from ..core.settings import ClassifySettings, models_dir
 from ..ingest.snapshot import ReadIds, in_window, paper_from_line, store_batch
-from ..scoring.classify import current_model, score_rows, shipped_precision, store_scores
+from ..scoring.chunk_scoring import ScoreResult, ScoreTask, embed_and_score
+from ..scoring.classify import current_model, store_scores
 from ..scoring.embed import (
     Embedder,
     VectorStore,
     cached_vectors,
     content_hash,
-    embed_texts,
     embedder_from_settings,
     paper_text,
     preseed_cache,
@@ -103,43 +102,6 @@ class BackfillResult:
     resumed_after: int = 0  # the line a resumed backfill continued after (0: from the start)
     total_counts: dict = field(default_factory=dict)  # over every run of this backfill
     seconds: float = 0.0
-
-
-@dataclass
-class ScoreTask:
-    """What a worker needs to score one chunk; no database involved."""
-
-    ids: list[str]
-    texts: list[str]
-    cached: dict[str, np.ndarray]  # content hash -> vector, for texts the cache already has
-    scored_at: str
-
-
-@dataclass
-class ScoreResult:
-    hashes: list[str]  # content hashes of the texts embedded for this chunk
-    vectors: np.ndarray  # their vectors (float32, as the embedder returned them)
-    scores: list[dict]  # rows for the ``scores`` table
-
-
-def embed_and_score(task: ScoreTask, embedder: Embedder, model: ClassifierModel) -> ScoreResult:
-    """Embed what the cache lacked and score every text: the same steps as ``score_papers``
-    (``embed_texts`` without a db, ``shipped_precision``, ``score_rows``)."""
-    hashes = [content_hash(text) for text in task.texts]
-    missing: dict[str, str] = {}
-    for h, text in zip(hashes, task.texts, strict=True):
-        if h not in task.cached and h not in missing:
-            missing[h] = text
-    fresh = embed_texts(None, list(missing.values()), embedder) if missing else None
-    found = dict(task.cached)
-    if fresh is not None:
-        found.update(zip(missing, fresh, strict=True))
-    if not task.texts:
-        return ScoreResult([], np.zeros((0, 0), dtype=np.float32), [])
-    vectors = shipped_precision(np.stack([found[h] for h in hashes]))
-    scores = score_rows(model, task.ids, task.texts, vectors, task.scored_at)
-    empty = np.zeros((0, vectors.shape[1]), dtype=np.float32)
-    return ScoreResult(list(missing), fresh if fresh is not None else empty, scores)
 
 
 # --- engines ------------------------------------------------------------------------------

