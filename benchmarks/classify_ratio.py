@@ -20,6 +20,7 @@ the ratio is of the medians. The target of issue 16 is at most 0.6.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -67,10 +68,7 @@ def main() -> None:
         shutil.copytree(models_dir(), models, ignore=shutil.ignore_patterns(STORE_GLOB))
         snapshot = Path(tmp) / "records.jsonl"
         with open(args.stream, "rb") as source, open(snapshot, "wb") as out:
-            for n, line in enumerate(source):
-                if n >= args.records:
-                    break
-                out.write(line)
+            out.writelines(itertools.islice(source, args.records))
         texts_file = Path(tmp) / "texts.json"
         script = Path(tmp) / "bare.py"
         script.write_text(BARE)

@@ -6,7 +6,7 @@ import click
 
 from ..core.progress import RichReporter
 from .common import as_date, pass_app, since_until_options
-from .harvest import SHOWN_BAD_LINES
+from .harvest import print_bad_lines
 
 
 def print_backfill_result(result, path: str) -> None:
@@ -33,14 +33,7 @@ def print_backfill_result(result, path: str) -> None:
         f"{c['already_scored']:,} already scored), {c['relevant']:,} relevant (>= 0.5); "
         f"{result.seconds:.1f} s, {rate:.1f} papers/s"
     )
-    for error in result.errors[:SHOWN_BAD_LINES]:
-        click.echo(f"  line {error['line']}: {error['reason']}", err=True)
-    reported = c["bad"] + c.get("duplicates", 0)
-    if reported > SHOWN_BAD_LINES:
-        click.echo(
-            f"  ... and {reported - SHOWN_BAD_LINES} more bad lines (see `evla status --json`)",
-            err=True,
-        )
+    print_bad_lines(result.errors, c)
 
 
 @click.command()

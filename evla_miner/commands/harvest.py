@@ -23,7 +23,12 @@ def print_snapshot_result(result) -> None:
         f"{counts['outside_window']:,} outside the date window, {counts['bad']:,} bad"
         + (f", {counts['duplicates']:,} duplicate ids" if counts.get("duplicates") else "")
     )
-    for error in result.errors[:SHOWN_BAD_LINES]:
+    print_bad_lines(result.errors, counts)
+
+
+def print_bad_lines(errors: list[dict], counts: dict) -> None:
+    """The first bad lines of an import (on stderr), and how many more the run recorded."""
+    for error in errors[:SHOWN_BAD_LINES]:
         click.echo(f"  line {error['line']}: {error['reason']}", err=True)
     reported = counts["bad"] + counts.get("duplicates", 0)
     if reported > SHOWN_BAD_LINES:
