@@ -331,3 +331,78 @@ def test_model_version_is_part_of_the_model_id(monkeypatch):
     before = training_hash(examples, "embedder", {})
     monkeypatch.setattr(model_module, "MODEL_VERSION", model_module.MODEL_VERSION + 1)
     assert training_hash(examples, "embedder", {}) != before
+
+
+class CountingEmbedder(HashingEmbedder):
+    """The hashing embedder, remembering every text it was asked to embed."""
+
+    def __init__(self, dim: int = 256):
+        super().__init__(dim)
+        self.seen: list[str] = []
+
+    def encode(self, texts, batch_size=None):
+        self.seen.extend(texts)
+        return super().encode(texts, batch_size)
+
+
+NEW_WEEK = [
+    record("2511.00001", "Visual token pruning for VLA", "token merging for fast VLA inference"),
+    record("2511.00002", "Int4 VLA", "low-bit quantization int4 weights ternary VLA policy"),
+    *(
+        record(f"2511.{100 + j:05d}", f"On {words.split()[0]}", f"{words} week 4")
+        for j, words in enumerate(OFF_TOPIC)
+    ),
+]
+
+
+def test_the_gate_screens_off_topic_papers_out_without_reading_their_vectors(small_seeds):
+    """Papers whose words already rule them out are scored without an embedding: their
+    rows of ``vectors`` are never read (NaN here), they still get a relevance, categories
+    and terms, and the on-topic papers score exactly as with every vector present."""
+    model = _train_small(small_seeds)
+    texts = [clf.paper_text(r["title"], r["abstract"]) for r in NEW_WEEK]
+    vectors = HashingEmbedder(256).encode(texts)
+    passed = model.needs_vectors(texts)
+    assert passed[:2].all() and not passed.all()
+
+    blinded = vectors.copy()
+    blinded[~passed] = np.nan
+    full, gated = model.predict(texts, vectors), model.predict(texts, blinded)
+    assert [p["relevance"] for p in gated] == [p["relevance"] for p in full]
+    for p, was_embedded in zip(gated, passed, strict=True):
+        assert 0 <= p["relevance"] <= 1 and p["categories"]
+        assert bool(p["explanation"]["nearest"]) == was_embedded
+    screened = [p["relevance"] for p, ok in zip(gated, passed, strict=True) if not ok]
+    assert max(screened) < min(p["relevance"] for p in gated[:2])
+
+
+def test_gate_share_one_sends_every_paper_to_the_full_model(small_seeds):
+    training = clf.training_set(None, HashingEmbedder(256), small_seeds)
+    from evla_miner.scoring.model import fit_model
+
+    model = fit_model(training, "hashing-bow-256", relevance_params={"gate_share": 1.0})
+    texts = [clf.paper_text(r["title"], r["abstract"]) for r in NEW_WEEK]
+    assert model.needs_vectors(texts).all()
+
+
+def test_score_papers_embeds_only_papers_past_the_gate(small_seeds, tmp_path):
+    from evla_miner.ingest.snapshot import import_snapshot
+
+    db = open_db(tmp_path / "db" / "evla.db")
+    init_db(db, small_seeds)
+    build_shipped_models(None, HashingEmbedder(256), evaluate=False)
+    week = tmp_path / "week.jsonl"
+    week.write_text("".join(json.dumps(r) + "\n" for r in NEW_WEEK))
+    import_snapshot(db, week)
+    embedder = CountingEmbedder(256)
+    counts = clf.score_papers(db, embedder=embedder)
+    new_texts = {clf.paper_text(r["title"], r["abstract"]) for r in NEW_WEEK}
+    embedded_new = new_texts & set(embedder.seen)
+    assert counts["scored"] == db["papers"].count
+    assert 2 <= len(embedded_new) < len(new_texts)  # the on-topic ones, not all
+    assert counts["past_gate"] < counts["scored"]
+    model = load_model(tmp_path / "models")
+    for r in NEW_WEEK:  # what is stored equals predicting with every vector present
+        text = clf.paper_text(r["title"], r["abstract"])
+        expected = model.predict([text], HashingEmbedder(256).encode([text]), ids=[r["id"]])[0]
+        assert db["scores"].get(r["id"])["relevance"] == expected["relevance"]

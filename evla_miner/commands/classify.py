@@ -23,6 +23,11 @@ def classify(app, rescore):
     reviewers made decisions since the model was trained, it retrains first
     (the retrained model lives beside the database, in <db dir>/models/).
 
+    Papers are screened by their words first: only those that could be
+    relevant (about a fifth of a typical week) are embedded and scored by the
+    full model; the others keep the screen's (tiny) probability, categories
+    from their words and no nearest survey papers.
+
     \b
     Example:
       evla classify
@@ -36,6 +41,11 @@ def classify(app, rescore):
         f"run {counts['run_id']}: {counts['scored']:,} papers scored with {counts['model']}"
         f"{' (retrained on reviewer decisions)' if counts['retrained'] else ''}; "
         f"{counts['relevant']:,} relevant (>= 0.5) in total"
+        + (
+            f"; {counts['past_gate']:,} scored in full, the rest screened out by their words"
+            if counts["scored"]
+            else ""
+        )
     )
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .classify import score_rows, shipped_precision
+from .classify import score_rows, vectors_where_needed
 from .embed import Embedder, content_hash, embed_texts
 from .model import ClassifierModel
 
@@ -31,20 +31,21 @@ class ScoreResult:
 
 
 def embed_and_score(task: ScoreTask, embedder: Embedder, model: ClassifierModel) -> ScoreResult:
-    """Embed what the cache lacked and score every text: the same steps as ``score_papers``
-    (``embed_texts`` without a db, ``shipped_precision``, ``score_rows``)."""
-    hashes = [content_hash(text) for text in task.texts]
-    missing: dict[str, str] = {}
-    for h, text in zip(hashes, task.texts, strict=True):
-        if h not in task.cached and h not in missing:
-            missing[h] = text
-    fresh = embed_texts(None, list(missing.values()), embedder) if missing else None
-    found = dict(task.cached)
-    if fresh is not None:
-        found.update(zip(missing, fresh, strict=True))
-    if not task.texts:
-        return ScoreResult([], np.zeros((0, 0), dtype=np.float32), [])
-    vectors = shipped_precision(np.stack([found[h] for h in hashes]))
+    """Embed what the model needs and the cache lacked, and score every text: the same
+    steps as ``score_papers`` (``vectors_where_needed``, ``score_rows``)."""
+    fresh: dict[str, np.ndarray] = {}
+
+    def embed(texts: list[str]) -> np.ndarray:
+        hashes = [content_hash(text) for text in texts]
+        missing = {h: t for h, t in zip(hashes, texts, strict=True) if h not in task.cached}
+        if missing:
+            fresh.update(
+                zip(missing, embed_texts(None, list(missing.values()), embedder), strict=True)
+            )
+        return np.stack([task.cached[h] if h in task.cached else fresh[h] for h in hashes])
+
+    vectors = vectors_where_needed(model, task.texts, embed)
     scores = score_rows(model, task.ids, task.texts, vectors, task.scored_at)
-    empty = np.zeros((0, vectors.shape[1]), dtype=np.float32)
-    return ScoreResult(list(missing), fresh if fresh is not None else empty, scores)
+    dim = vectors.shape[1]
+    stacked = np.stack(list(fresh.values())) if fresh else np.zeros((0, dim), dtype=np.float32)
+    return ScoreResult(list(fresh), stacked, scores)

@@ -11,7 +11,7 @@ database.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -150,8 +150,10 @@ def score_papers(
         )
         texts = [paper_text(r["title"], r["abstract"]) for r in rows]
         preseeded = preseed_cache(db, texts, embedder.model_id, store)
-        vectors = embed_texts(db, texts, embedder, reporter=reporter) if texts else np.zeros((0, 0))
-        vectors = shipped_precision(vectors)
+        vectors = vectors_where_needed(
+            model, texts, lambda some: embed_texts(db, some, embedder, reporter=reporter)
+        )
+        run.counts["past_gate"] = int(np.count_nonzero(vectors.any(axis=1)))
         if rows:
             reporter.start(f"scoring {len(rows):,} papers", total=len(rows))
         scored_at = now_iso()
@@ -177,6 +179,22 @@ def score_papers(
         ).fetchone()[0]
         run.counts.update(embeddings_from_shipped_store=preseeded, relevant=relevant)
     return {"run_id": run.id, **run.counts}
+
+
+def vectors_where_needed(
+    model: ClassifierModel, texts: Sequence[str], embed: Callable[[list[str]], np.ndarray]
+) -> np.ndarray:
+    """One row per text, at ``shipped_precision``: embedded (by ``embed``) only where
+    ``model.needs_vectors``, zeros elsewhere. Most papers of a week are plainly off-topic
+    and their words say so, so most of a classify run's embedding is skipped."""
+    dim = model.reference["vectors"].shape[1]
+    out = np.zeros((len(texts), dim), dtype=np.float32)
+    if not len(texts):
+        return out
+    rows = np.flatnonzero(model.needs_vectors(texts))
+    if len(rows):
+        out[rows] = shipped_precision(embed([texts[int(i)] for i in rows]))
+    return out
 
 
 def shipped_precision(vectors: np.ndarray) -> np.ndarray:
@@ -229,7 +247,9 @@ def predict_records(
     """
     records = [r if isinstance(r, dict) else {} for r in records]
     texts = [paper_text(r.get("title"), r.get("abstract")) for r in records]
-    vectors = vectors_for(texts, embedder, None, store, reporter) if texts else np.zeros((0, 0))
+    vectors = vectors_where_needed(
+        model, texts, lambda some: vectors_for(some, embedder, None, store, reporter)
+    )
     ids = [record_id(r) for r in records]
     return [
         {"id": paper_id, **{k: p[k] for k in ("relevance", "categories", "explanation", "unsure")}}

@@ -129,6 +129,14 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
 
     ``prior_texts``/``prior_vectors``: extra positive examples always added to
     the training data (the taxonomy node descriptions).
+
+    ``gate_share``: a cascade. The TF-IDF + SVM part needs no embedding, so it screens
+    every paper first; only papers scoring at least as high as the top ``gate_share`` of
+    the not-relevant training papers (out-of-fold) go on to the full model, the rest keep
+    the SVM's own calibrated probability. ``needs_vectors`` says which papers pass, so the
+    caller embeds only those (embedding is ~all of a classify run's time). 1.0 = no gate.
+    Chosen on the 8 validation weeks before each rolling cut: at 0.2 no relevant paper
+    was screened out at any cut, and 4 of 960 weekly top-20 places changed (16 at 0.15).
     """
 
     def __init__(
@@ -145,7 +153,9 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
         prior_vectors: np.ndarray | None = None,
         weight_svm: float = 0.5,
         C_svm: float = 1.0,
+        gate_share: float = 0.2,
     ):
+        self.gate_share = gate_share
         self.weight_svm = weight_svm
         self.C_svm = C_svm
         self.prior_texts = prior_texts
@@ -271,7 +281,40 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
             self.calibrator_ = LogisticRegression(C=1.0).fit(
                 blend[calibrate][:, None], y[calibrate]
             )
+            self._fit_gate(svm_oof, y, calibrate)
         return self
+
+    def _fit_gate(self, svm_oof: np.ndarray, y: np.ndarray, calibrate: np.ndarray) -> None:
+        """The cascade's threshold and the screened-out papers' probability, both from
+        out-of-fold SVM scores of the rows drawn like new papers."""
+        self.gate_threshold_: float | None = None
+        negatives = svm_oof[calibrate & (y == 0)]
+        if self.gate_share >= 1 or not len(negatives):
+            return
+        self.gate_threshold_ = float(np.quantile(negatives, 1 - self.gate_share))
+        self.text_calibrator_ = LogisticRegression(C=1.0).fit(
+            svm_oof[calibrate][:, None], y[calibrate]
+        )
+        # the logistic curve overstates the tail: ~0.005 per screened-out paper summed to a
+        # relevant paper or more per week, and the stop-reading estimate read 60 of 263
+        # papers instead of 19. Scaled (order kept) to the rate actually seen below the
+        # gate, with one pseudo-count: out-of-fold, no relevant paper fell below it.
+        below = calibrate & (svm_oof < self.gate_threshold_)
+        p = self.text_calibrator_.predict_proba(svm_oof[below][:, None])[:, 1]
+        rate = (y[below].sum() + 0.5) / (below.sum() + 1.0)
+        self.screened_scale_ = float(min(1.0, rate / p.mean())) if below.any() else 1.0
+
+    def needs_vectors(self, texts: list[str]) -> np.ndarray:
+        """Which papers the full model scores (the others' vectors are never read)."""
+        check_is_fitted(self)
+        threshold = getattr(self, "gate_threshold_", None)
+        if threshold is None:
+            return np.ones(len(texts), dtype=bool)
+        return self._svm_scores(texts) >= threshold
+
+    def _svm_scores(self, texts: list[str]) -> np.ndarray:
+        vectorizer, svm = self.svm_
+        return svm.decision_function(vectorizer.transform(texts))
 
     def _svm(self) -> LinearSVC:
         return LinearSVC(C=self.C_svm, class_weight="balanced", random_state=self.random_state)
@@ -280,8 +323,7 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
         m1, s1, m2, s2 = self.blend_scale_
         return (1 - self.weight_svm) * (stacked - m1) / s1 + self.weight_svm * (svm - m2) / s2
 
-    def decision_function(self, X: PaperSet) -> np.ndarray:
-        check_is_fitted(self)
+    def _full_decision(self, X: PaperSet) -> np.ndarray:
         # the TF-IDF part and the SVM share one fitted vectorizer: transform once
         matrix = self.parts_["tfidf"][0].transform(X.texts) if "tfidf" in self.parts_ else None
         stacked = self.stacker_.decision_function(self._features(self.parts_, X, matrix))
@@ -294,6 +336,24 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
                 matrix if vectorizer is self.parts_["tfidf"][0] else vectorizer.transform(X.texts)
             ),
         )
+
+    def decision_function(self, X: PaperSet) -> np.ndarray:
+        """The blend for papers past the gate; for the others, their SVM probability put
+        on the same scale (so the order is the order of ``predict_proba``)."""
+        check_is_fitted(self)
+        passed = self.needs_vectors(X.texts)
+        out = np.zeros(len(X))
+        if passed.any():
+            out[passed] = self._full_decision(X.subset(np.flatnonzero(passed)))
+        if not passed.all():
+            rest = np.flatnonzero(~passed)
+            screen = self._svm_scores([X.texts[i] for i in rest])[:, None]
+            p = self.screened_scale_ * self.text_calibrator_.predict_proba(screen)[:, 1]
+            p = np.clip(p, 1e-12, 1 - 1e-12)
+            logit = np.log(p) - np.log1p(-p)
+            slope = max(float(self.calibrator_.coef_[0, 0]), 1e-6)
+            out[rest] = (logit - float(self.calibrator_.intercept_[0])) / slope
+        return out
 
     def predict_proba(self, X: PaperSet) -> np.ndarray:
         check_is_fitted(self)
@@ -447,26 +507,39 @@ class TaxonomyClassifier(BaseEstimator):
 
     def predict_proba(self, X: PaperSet) -> np.ndarray:
         """Scores in 0..1 per label (columns in ``labels`` order); not a distribution."""
+        return self._scores(X.texts, X.vectors)
+
+    def predict_proba_words(self, texts: list[str]) -> np.ndarray:
+        """The same scores from the words alone (TF-IDF models and the prior in words), for
+        papers that were never embedded (``RelevanceClassifier.needs_vectors``)."""
+        return self._scores(list(texts), None)
+
+    def _scores(self, texts: list[str], vectors: np.ndarray | None) -> np.ndarray:
         check_is_fitted(self)
+        X = PaperSet(texts, vectors) if vectors is not None else None
         # models pickled before the trusts or the prior in words existed keep their old behaviour
         description_trust = (
-            getattr(self, "description_trust_", 1.0) if self.label_vectors is not None else 0.0
+            getattr(self, "description_trust_", 1.0)
+            if self.label_vectors is not None and X is not None
+            else 0.0
         )
         keyword_trust = getattr(self, "keyword_trust_", 0.0)
+        weight_knn = self.weight_knn if X is not None else 0.0
+        weight_linear = self.weight_linear if X is not None else 0.0
         weight_prior = self.weight_description * (description_trust + keyword_trust)
-        total = self.weight_knn + self.weight_linear + weight_prior + self.weight_tfidf
-        scores = np.zeros((len(X), len(self.linear_)))
-        if self.weight_knn > 0:
-            scores += self.weight_knn * self._knn(X)
-        if self.weight_linear > 0:
+        total = weight_knn + weight_linear + weight_prior + self.weight_tfidf
+        scores = np.zeros((len(texts), len(self.linear_)))
+        if X is not None and weight_knn > 0:
+            scores += weight_knn * self._knn(X)
+        if X is not None and weight_linear > 0:
             linear = np.zeros_like(scores)
             for j, model in enumerate(self.linear_):
                 if model is not None:
                     linear[:, j] = model.predict_proba(X.vectors)[:, 1]
-            scores += self.weight_linear * linear
+            scores += weight_linear * linear
         matrix = None
         if self.weight_tfidf > 0:
-            matrix = self.vectorizer_.transform(X.texts)
+            matrix = self.vectorizer_.transform(texts)
             lexical = np.zeros_like(scores)
             for j, model in enumerate(self.tfidf_models_):
                 if model is not None:
@@ -476,7 +549,7 @@ class TaxonomyClassifier(BaseEstimator):
             # one softmax over labels of the centred closeness in meaning and in words,
             # sharp so the nearest label stands out
             z = np.zeros_like(scores)
-            if description_trust > 0:
+            if X is not None and description_trust > 0:
                 z += getattr(self, "description_sharpness", 20.0) * (
                     self._description_sims(X) - getattr(self, "description_mean_", 0.0)
                 )
@@ -484,7 +557,7 @@ class TaxonomyClassifier(BaseEstimator):
                 z += self.keyword_sharpness * (self._keyword_sims(matrix) - self.keyword_mean_)
             z = np.exp(z - z.max(axis=1, keepdims=True))
             scores += weight_prior * z / z.sum(axis=1, keepdims=True)
-        return scores / total
+        return scores / total if total > 0 else scores
 
 
 def _trust(centred_sims: np.ndarray, Y: np.ndarray) -> float:

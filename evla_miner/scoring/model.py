@@ -34,8 +34,8 @@ RELEVANT = 0.5  # relevance at which a paper counts as relevant (unsure flag, pr
 UNSURE_BELOW = 0.25  # a relevant paper whose best leaf scores below this fits no leaf
 # Bump when a change to the estimators changes what a model trained on the same data
 # predicts (2: taxonomy prior in words; relevance calibrated on stream rows only; 3: the
-# first category is the best pillar's best leaf).
-MODEL_VERSION = 3
+# first category is the best pillar's best leaf; 4: the text-only gate, ``needs_vectors``).
+MODEL_VERSION = 4
 NEAREST = 3
 TERMS = 8
 
@@ -81,6 +81,11 @@ class ClassifierModel:
         the best leaf of the best pillar)."""
         return (tree or self.tree).rank_nodes(leaf_scores)
 
+    def needs_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Which texts ``predict`` reads a vector for: the papers past the relevance
+        model's text-only gate. Callers embed only these (``vectors_where_needed``)."""
+        return self.relevance.needs_vectors(list(texts))
+
     def predict(
         self,
         texts: Sequence[str],
@@ -89,21 +94,38 @@ class ClassifierModel:
         ids: Sequence[str | None] | None = None,
     ) -> list[dict]:
         """Relevance, categories, unsure flag and explanation per text (a survey
-        paper is not listed as its own nearest neighbour when ``ids`` are given)."""
+        paper is not listed as its own nearest neighbour when ``ids`` are given).
+
+        Rows of ``vectors`` that ``needs_vectors`` rules out are never read (they may be
+        zeros): those papers get the gate's probability, categories from their words and
+        no nearest survey papers."""
         if len(texts) == 0:
             return []
+        texts = list(texts)
         tree = self.tree
-        X = PaperSet(list(texts), vectors)
+        X = PaperSet(texts, vectors)
+        embedded = self.needs_vectors(texts)
         relevance = self.relevance.predict_proba(X)[:, 1]
-        leaf_scores = self.taxonomy.predict_proba(X)
-        sims = X.vectors @ self.reference["vectors"].T
-        terms = self.relevance.explain_terms(list(texts), top_terms)
+        leaf_scores = np.zeros((len(texts), len(self.taxonomy.labels)))
+        sims = np.zeros((len(texts), len(self.reference["ids"])))
+        rows = np.flatnonzero(embedded)
+        if len(rows):
+            leaf_scores[rows] = self.taxonomy.predict_proba(X.subset(rows))
+            sims[rows] = X.vectors[rows] @ self.reference["vectors"].T
+        rest = np.flatnonzero(~embedded)
+        if len(rest):
+            leaf_scores[rest] = self.taxonomy.predict_proba_words([texts[i] for i in rest])
+        terms = self.relevance.explain_terms(texts, top_terms)
         out = []
         for i in range(len(texts)):
             own = ids[i] if ids is not None else None
-            nearest = [
-                j for j in np.argsort(-sims[i])[: NEAREST + 1] if self.reference["ids"][j] != own
-            ][:NEAREST]
+            nearest = (
+                [j for j in np.argsort(-sims[i])[: NEAREST + 1] if self.reference["ids"][j] != own][
+                    :NEAREST
+                ]
+                if embedded[i]
+                else []
+            )
             best_leaf = float(leaf_scores[i].max()) if leaf_scores.shape[1] else 0.0
             out.append(
                 {
