@@ -3,6 +3,7 @@ that no ranker ever sees a label it could not have had at the time."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import date, timedelta
 
@@ -221,3 +222,21 @@ def test_evla_eval_reports_every_ranker_at_each_cut_on_the_bundled_training_data
     printed = capsys.readouterr().out
     assert "evla minus tfidf+svm, cut by cut" in printed
     assert printed.strip().splitlines()[-1].startswith("rolling evaluation, 1 cuts x 4 weeks")
+
+
+def test_choose_settings_adds_evla_as_a_grid_of_its_own_settings():
+    """``evla eval --choose-settings``: evla's weight_svm, C_tfidf and k as 12 candidate
+    settings, which the rolling protocol chooses among on each cut's validation weeks."""
+    from evla_miner.scoring.evaluate import EVLA_CHOSEN, SETTINGS_GRID, default_rankers
+
+    assert EVLA_CHOSEN not in default_rankers()
+    grid = default_rankers({"n_folds": 3}, choose_settings=True)[EVLA_CHOSEN]
+    assert len(grid) == 12
+    built = [factory().get_params() for factory in grid.values()]
+    assert {tuple(p[k] for k in SETTINGS_GRID) for p in built} == set(
+        itertools.product(*SETTINGS_GRID.values())
+    )
+    assert all(p["n_folds"] == 3 for p in built)
+    name, factory = next(iter(grid.items()))
+    assert name == "weight_svm=0.25, C_tfidf=1.0, k_neighbours=3"
+    assert factory().weight_svm == 0.25

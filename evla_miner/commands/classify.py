@@ -200,7 +200,7 @@ def print_eval(result: dict) -> None:
     cuts), evla per cut, evla minus each baseline cut by cut, then the one-line summary."""
     from rich.table import Table
 
-    from ..scoring.evaluate import EVLA, summary_line
+    from ..scoring.evaluate import EVLA, EVLA_CHOSEN, summary_line
 
     console = stdout_console()
     tax = result["taxonomy"]
@@ -254,6 +254,9 @@ def print_eval(result: dict) -> None:
                 cells.append("-" if value is None else f"{value:.3f}")
             per_cut.add_row(c["cut"], f"{c['known']:,}", f"{c['test_papers']:,}", *cells)
         console.print(per_cut)
+        if EVLA_CHOSEN in rankers:
+            chosen = "; ".join(f"{c['cut']}: {c['chosen']}" for c in rankers[EVLA_CHOSEN]["cuts"])
+            click.echo(f"{EVLA_CHOSEN}, the setting each cut's validation weeks chose: {chosen}")
         n_cuts = len(rel["cuts"])
         for other, diffs in rel.get("evla_minus", {}).items():
             diff_cells = "; ".join(
@@ -303,9 +306,17 @@ def print_eval(result: dict) -> None:
     is_flag=True,
     help="Static rankings only: skip the weekly replay with reviewer feedback (much faster).",
 )
+@click.option(
+    "--choose-settings",
+    is_flag=True,
+    help=(
+        "Also evaluate evla with its main settings (SVM weight, TF-IDF C, k) chosen at each "
+        "cut on the validation weeks before it (12 settings; adds ~15 minutes with the replay)."
+    ),
+)
 @click.option("--json", "as_json", is_flag=True, help="Print every number as JSON.")
 @pass_app
-def eval_(app, cuts, horizon, no_replay, as_json):
+def eval_(app, cuts, horizon, no_replay, choose_settings, as_json):
     """Measure the classifier the way it is used, on data it was not tuned on.
 
     Taxonomy: 10-fold cross-validation over the survey's labelled papers.
@@ -320,6 +331,7 @@ def eval_(app, cuts, horizon, no_replay, as_json):
     Examples:
       evla eval
       evla eval --no-replay --cut 2025-06-02 --cut 2025-07-28
+      evla eval --choose-settings
       evla eval --json > eval.json
     """
     from ..scoring.classify import training_set
@@ -337,6 +349,7 @@ def eval_(app, cuts, horizon, no_replay, as_json):
         horizon=horizon,
         replay=not no_replay,
         reporter=reporter,
+        choose_settings=choose_settings,
     )
     if as_json:
         click.echo(json.dumps(result, indent=2))

@@ -25,6 +25,7 @@ the taxonomy descriptions contain no paper text.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from datetime import date
 
@@ -47,21 +48,41 @@ from .training import Example, TrainingSet, description_texts, label_matrix, nod
 EVLA = "evla"
 KEYWORD_BASELINE = "keyword"
 SVM_BASELINE = "tfidf+svm"
+EVLA_CHOSEN = "evla-chosen"
 RANKER_NAMES = {
     EVLA: "evla (embeddings + TF-IDF + kNN + descriptions, stacked)",
     KEYWORD_BASELINE: "keyword VLA / vision-language-action",
     SVM_BASELINE: "TF-IDF 1-2-gram + balanced LinearSVC (C 0.5)",
+    EVLA_CHOSEN: "evla with weight_svm, C_tfidf, k chosen per cut on its validation weeks",
 }
 
 
-def default_rankers(relevance_params: dict | None = None) -> dict:
+# evla's own settings, as a grid chosen cut by cut on the validation weeks (``--choose-settings``)
+SETTINGS_GRID = {"weight_svm": (0.25, 0.5, 0.75), "C_tfidf": (1.0, 10.0), "k_neighbours": (3, 7)}
+
+
+def default_rankers(relevance_params: dict | None = None, choose_settings: bool = False) -> dict:
     """The evla ranker (with ``relevance_params``, e.g. the node-description priors) and the
-    two baselines, as factories."""
-    return {
-        EVLA: lambda: RelevanceClassifier(**(relevance_params or {})),
+    two baselines, as factories. ``choose_settings`` adds evla as a grid over
+    ``SETTINGS_GRID``, each cut using the setting its validation weeks ranked best: evla's
+    fixed defaults were set in single-cut rounds whose weeks overlap the rolling test windows,
+    and this row says what they are worth when chosen by the protocol instead."""
+    params = relevance_params or {}
+    rankers: dict = {
+        EVLA: lambda: RelevanceClassifier(**params),
         KEYWORD_BASELINE: KeywordBaseline,
         SVM_BASELINE: TfidfSvmBaseline,
     }
+    if choose_settings:
+        rankers[EVLA_CHOSEN] = {
+            ", ".join(f"{k}={v}" for k, v in zip(SETTINGS_GRID, values, strict=True)): (
+                lambda values=values: RelevanceClassifier(
+                    **dict(zip(SETTINGS_GRID, values, strict=True)), **params
+                )
+            )
+            for values in itertools.product(*SETTINGS_GRID.values())
+        }
+    return rankers
 
 
 # --- taxonomy cross-validation ------------------------------------------------------------
@@ -160,6 +181,7 @@ def run_eval(
     rankers: dict | None = None,
     taxonomy_params: dict | None = None,
     reporter: Reporter | None = None,
+    choose_settings: bool = False,
 ) -> dict:
     """Both evaluations on a training set of the seed files and the training stream (no
     decisions). ``replay=False`` skips the weekly replay (one fit per ranker and cut
@@ -177,7 +199,7 @@ def run_eval(
         "prior_texts": tuple(node_texts(training.taxonomy)),
         "prior_vectors": training.node_vectors,
     }
-    rankers = rankers or default_rankers(prior)
+    rankers = rankers or default_rankers(prior, choose_settings)
     relevance = rolling_eval(
         rankers, RollingData.from_training(training), cuts, horizon, replay, reporter
     )
