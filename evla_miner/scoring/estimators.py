@@ -133,7 +133,8 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
     ``gate_share``: a cascade. The TF-IDF + SVM part needs no embedding, so it screens
     every paper first; only papers scoring at least as high as the top ``gate_share`` of
     the not-relevant training papers (out-of-fold) go on to the full model, the rest keep
-    the SVM's own calibrated probability. ``needs_vectors`` says which papers pass, so the
+    the SVM's calibrated probability, scaled down to the rate of relevant papers seen
+    below the gate in training. ``needs_vectors`` says which papers pass, so the
     caller embeds only those (embedding is ~all of a classify run's time). 1.0 = no gate.
     Chosen on the 8 validation weeks before each rolling cut: at 0.2 no relevant paper
     was screened out at any cut, and 4 of 960 weekly top-20 places changed (16 at 0.15).
