@@ -12,7 +12,7 @@ from evla_miner.scoring.estimators import (
     RelevanceClassifier,
     TaxonomyClassifier,
 )
-from evla_miner.scoring.evaluate import taxonomy_cv
+from evla_miner.scoring.evaluate import taxonomy_cv, taxonomy_nested_cv
 from evla_miner.scoring.rolling import calibration
 
 NODES = [
@@ -90,6 +90,36 @@ def test_taxonomy_cv_metrics_on_separable_data():
     assert result["pillar_top1_accuracy"] == pytest.approx(1.0)
     assert result["leaf_recall@3"] == pytest.approx(1.0)
     assert result["macro_f1"] > 0.9
+
+
+def test_nested_cv_chooses_each_outer_folds_setting_by_an_inner_cv():
+    """The words say nothing here (random tokens), the vectors everything: an inner CV
+    must pick the setting that uses the embeddings (``weight_linear`` 1) over the one
+    that ignores them, in every outer fold, and the outer folds then score perfectly."""
+    rng = np.random.default_rng(1)
+    centres = np.eye(3, 8, dtype=np.float32)
+    vectors, labels, texts = [], [], []
+    for i in range(30):
+        k = i % 3
+        v = centres[k] + 0.05 * rng.standard_normal(8)
+        vectors.append(v / np.linalg.norm(v))
+        labels.append([["model.a"], ["data.b"], ["foundation"]][k])
+        texts.append(" ".join(f"w{j}" for j in rng.integers(0, 500, 6)))
+    X = PaperSet(texts, np.array(vectors, dtype=np.float32))
+    noise = rng.standard_normal((3, 8)).astype(np.float32)  # descriptions that say nothing
+    result = taxonomy_nested_cv(
+        X,
+        labels,
+        Taxonomy(NODES),
+        noise / np.linalg.norm(noise, axis=1, keepdims=True),
+        grid={"weight_linear": (0.0, 1.0), "weight_description": (0.0,)},
+        n_splits=5,
+        inner_splits=3,
+    )
+    assert result["folds"] == 5 and result["inner_folds"] == 3
+    assert result["chosen"] == [{"weight_linear": 1.0, "weight_description": 0.0}] * 5
+    assert result["pillar_top1_accuracy"] == pytest.approx(1.0)
+    assert result["leaf_recall@3"] == pytest.approx(1.0)
 
 
 def test_taxonomy_prior_in_words_names_the_label_whose_description_a_paper_uses():
