@@ -74,7 +74,9 @@ def predict(app, file, fmt, models_path):
     {"id", "relevance", "categories": [{"id", "score"}, ...] best first,
     "explanation": {"nearest": [...], "terms": [...]}, "unsure"}.
     Writes nothing to the database. A line that is not a JSON object gives
-    {"id": null, "error": ...} in its place.
+    {"id": null, "error": ...} in its place. A record its words already rule
+    out is not embedded: it gets a relevance near 0, categories from its words
+    and an empty "nearest" list.
 
     \b
     Example:
