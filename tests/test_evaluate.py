@@ -71,18 +71,29 @@ def test_the_first_category_is_always_a_pillar_leaf_never_an_auxiliary_node():
     assert only_aux == [{"id": "foundation", "score": 0.7}]
 
 
-def test_taxonomy_cv_metrics_on_separable_data():
-    nodes = NODES
-    rng = np.random.default_rng(0)
-    centres = np.eye(3, 8, dtype=np.float32)
+CENTRES = np.eye(3, 8, dtype=np.float32)
+
+
+def three_clusters(rng, text_of):
+    """30 papers in three tight clusters of vectors, labelled model.a, data.b and foundation
+    in turn; ``text_of(i, cluster)`` writes each paper's text."""
     vectors, labels, texts = [], [], []
     for i in range(30):
         k = i % 3
-        v = centres[k] + 0.05 * rng.standard_normal(8)
+        v = CENTRES[k] + 0.05 * rng.standard_normal(8)
         vectors.append(v / np.linalg.norm(v))
         labels.append([["model.a"], ["data.b"], ["foundation"]][k])
-        texts.append(["alpha words", "beta words", "gamma words"][k] + f" {i}")
-    X = PaperSet(texts + ["unlabelled"], np.array(vectors + [centres[0]], dtype=np.float32))
+        texts.append(text_of(i, k))
+    return vectors, labels, texts
+
+
+def test_taxonomy_cv_metrics_on_separable_data():
+    nodes = NODES
+    rng = np.random.default_rng(0)
+    vectors, labels, texts = three_clusters(
+        rng, lambda i, k: ["alpha words", "beta words", "gamma words"][k] + f" {i}"
+    )
+    X = PaperSet(texts + ["unlabelled"], np.array(vectors + [CENTRES[0]], dtype=np.float32))
     result = taxonomy_cv(
         X, labels + [[]], Taxonomy(nodes), np.eye(3, 8, dtype=np.float32), n_splits=5
     )
@@ -97,14 +108,9 @@ def test_nested_cv_chooses_each_outer_folds_setting_by_an_inner_cv():
     must pick the setting that uses the embeddings (``weight_linear`` 1) over the one
     that ignores them, in every outer fold, and the outer folds then score perfectly."""
     rng = np.random.default_rng(1)
-    centres = np.eye(3, 8, dtype=np.float32)
-    vectors, labels, texts = [], [], []
-    for i in range(30):
-        k = i % 3
-        v = centres[k] + 0.05 * rng.standard_normal(8)
-        vectors.append(v / np.linalg.norm(v))
-        labels.append([["model.a"], ["data.b"], ["foundation"]][k])
-        texts.append(" ".join(f"w{j}" for j in rng.integers(0, 500, 6)))
+    vectors, labels, texts = three_clusters(
+        rng, lambda i, k: " ".join(f"w{j}" for j in rng.integers(0, 500, 6))
+    )
     X = PaperSet(texts, np.array(vectors, dtype=np.float32))
     noise = rng.standard_normal((3, 8)).astype(np.float32)  # descriptions that say nothing
     result = taxonomy_nested_cv(

@@ -338,11 +338,12 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
             ),
         )
 
-    def decision_function(self, X: PaperSet) -> np.ndarray:
+    def decision_function(self, X: PaperSet, passed: np.ndarray | None = None) -> np.ndarray:
         """The blend for papers past the gate; for the others, their SVM probability put
-        on the same scale (so the order is the order of ``predict_proba``)."""
+        on the same scale (so the order is the order of ``predict_proba``). ``passed``:
+        ``needs_vectors(X.texts)`` when the caller has it already."""
         check_is_fitted(self)
-        passed = self.needs_vectors(X.texts)
+        passed = self.needs_vectors(X.texts) if passed is None else passed
         out = np.zeros(len(X))
         if passed.any():
             out[passed] = self._full_decision(X.subset(np.flatnonzero(passed)))
@@ -356,12 +357,12 @@ class RelevanceClassifier(ClassifierMixin, BaseEstimator):
             out[rest] = (logit - float(self.calibrator_.intercept_[0])) / slope
         return out
 
-    def predict_proba(self, X: PaperSet) -> np.ndarray:
+    def predict_proba(self, X: PaperSet, passed: np.ndarray | None = None) -> np.ndarray:
         check_is_fitted(self)
         if getattr(self, "svm_", None) is None:
             p = self.stacker_.predict_proba(self._features(self.parts_, X))[:, 1]
         else:
-            p = self.calibrator_.predict_proba(self.decision_function(X)[:, None])[:, 1]
+            p = self.calibrator_.predict_proba(self.decision_function(X, passed)[:, None])[:, 1]
         return np.column_stack([1 - p, p])
 
     def predict(self, X: PaperSet) -> np.ndarray:

@@ -105,7 +105,7 @@ class ClassifierModel:
         tree = self.tree
         X = PaperSet(texts, vectors)
         embedded = self.needs_vectors(texts)
-        relevance = self.relevance.predict_proba(X)[:, 1]
+        relevance = self.relevance.predict_proba(X, embedded)[:, 1]
         leaf_scores = np.zeros((len(texts), len(self.taxonomy.labels)))
         sims = np.zeros((len(texts), len(self.reference["ids"])))
         rows = np.flatnonzero(embedded)
